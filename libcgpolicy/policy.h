@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* The policy language of systemd.cgpolicy(5): the X-CgPolicy… keys, their values and the
+ * rule grammar. This is the one parser of the project: the generator, "cgpolicy check"
+ * and "cgpolicy apply" all go through it. */
+
+typedef enum PolicyDirection {
+        POLICY_BIND,
+        POLICY_CONNECT,          /* connect() and sendmsg() with an address */
+        _POLICY_DIRECTION_MAX,
+} PolicyDirection;
+
+typedef enum PolicyAction {
+        POLICY_ALLOW,
+        POLICY_DENY,
+        _POLICY_ACTION_MAX,
+} PolicyAction;
+
+typedef enum PolicyMode {
+        POLICY_MODE_ENFORCE,
+        POLICY_MODE_AUDIT,
+        _POLICY_MODE_MAX,
+} PolicyMode;
+
+typedef union PolicyAddress {
+        struct in_addr in;
+        struct in6_addr in6;
+        uint8_t bytes[16];
+} PolicyAddress;
+
+/* One rule. family and protocol are 0 when the rule names none (then it matches both).
+ * An address rule always has a family. port_min == port_max == 0 means "all ports". */
+typedef struct PolicyRule {
+        bool any;                /* the rule "any": matches every request but a bind to port 0 */
+        int family;              /* 0, AF_INET or AF_INET6 */
+        int protocol;            /* 0, IPPROTO_TCP or IPPROTO_UDP */
+        bool has_address;
+        unsigned prefixlen;      /* when has_address: 0..32 or 0..128 */
+        PolicyAddress address;   /* when has_address: network byte order, host bits cleared */
+        uint16_t port_min, port_max;
+} PolicyRule;
+
+typedef struct PolicyRuleList {
+        PolicyRule *rules;
+        size_t n;
+} PolicyRuleList;
+
+/* Where a value came from, for "FILE:LINE: KEY: what is wrong" messages. */
+typedef struct PolicySource {
+        const char *filename;
+        unsigned line;
+        const char *key;
+} PolicySource;
+
+typedef struct Policy {
+        PolicyRuleList rules[_POLICY_DIRECTION_MAX][_POLICY_ACTION_MAX];
+        PolicyMode mode;
+        bool mode_set;
+
+        /* Resource keys, normalized to the spelling systemd accepts; NULL when unset. */
+        char *cpu_quota;         /* e.g. "50%" */
+        char *memory_max;        /* e.g. "1073741824", "20%", "infinity" */
+
+        /* The first error in a network/mode key or an unknown X-CgPolicy key, formatted
+         * "FILE:LINE: KEY: what is wrong". Set means: the unit must not start. */
+        char *error;
+} Policy;
+
+void policy_init(Policy *p);
+void policy_done(Policy *p);
+
+/* Parse one rule ("tcp:443", "[fd00::/8]:443", "any", …). On error returns -EINVAL and
+ * sets *reason to a static English text saying what is wrong (e.g. "port 70000 is out of
+ * range 1..65535"), or to a string to free when ret_reason_alloc is set. */
+int policy_rule_from_string(const char *s, PolicyRule *ret, char **ret_reason);
+
+/* The canonical spelling of a rule; parsing it gives the same rule back. */
+int policy_rule_to_string(const PolicyRule *r, char **ret);
+
+/* Does rule r match a request? family AF_INET/AF_INET6 (v4-mapped addresses must have been
+ * turned into AF_INET by the caller), protocol IPPROTO_TCP/UDP, addr in network byte order,
+ * port in host byte order. This is the reference semantics the BPF maps are checked against. */
+bool policy_rule_matches(const PolicyRule *r, int family, int protocol, const void *addr, uint16_t port);
+
+/* The verdict of the contract: allow-list first, then deny-list, else allow. Returns true when
+ * allowed (ignores mode). */
+bool policy_allows(const Policy *p, PolicyDirection d, int family, int protocol, const void *addr, uint16_t port);
+
+/* Is key one of ours ("X-CgPolicy…", case-sensitive as systemd's keys are)? */
+bool policy_key_is_ours(const char *key);
+
+/* Apply one assignment KEY=VALUE found at src to p: space-separated rules accumulate, an
+ * empty value resets the list, later single values win. Network/mode/unknown-key errors are
+ * recorded in p->error (first one wins) and returned as -EINVAL; CPU/memory errors are
+ * logged as a warning "FILE:LINE: KEY: …" and ignored (returns 0). Every error is logged.
+ * Keys that are not ours return 0 and are ignored. */
+int policy_assign(Policy *p, const PolicySource *src, const char *value);
+
+/* Does the policy need the in-kernel network part (BPF programs, helper)? */
+bool policy_has_network(const Policy *p);
+bool policy_has_direction(const Policy *p, PolicyDirection d);
+bool policy_is_empty(const Policy *p);
+
+const char *policy_direction_to_string(PolicyDirection d);   /* "bind", "connect" */
+const char *policy_action_to_string(PolicyAction a);         /* "allow", "deny" */
+const char *policy_mode_to_string(PolicyMode m);             /* "enforce", "audit" */
+int policy_mode_from_string(const char *s);

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #define _cleanup_(f) __attribute__((cleanup(f)))
@@ -33,6 +34,31 @@ static inline void fclosep(FILE **f) {
 }
 
 static inline void strv_freep(char ***l);
+
+static inline void *mfree(void *p) {
+        free(p);
+        return NULL;
+}
+
+#define streq(a, b) (strcmp((a), (b)) == 0)
+#define strneq(a, b, n) (strncmp((a), (b), (n)) == 0)
+
+static inline const char *startswith(const char *s, const char *prefix) {
+        size_t l = strlen(prefix);
+        return strncmp(s, prefix, l) == 0 ? s + l : NULL;
+}
+
+static inline const char *endswith(const char *s, const char *suffix) {
+        size_t a = strlen(s), b = strlen(suffix);
+        return a >= b && memcmp(s + a - b, suffix, b) == 0 ? s + a - b : NULL;
+}
+
+static inline size_t strv_length(char * const *l) {
+        size_t n = 0;
+        while (l && l[n])
+                n++;
+        return n;
+}
 
 #define _cleanup_free_ _cleanup_(freep)
 #define _cleanup_close_ _cleanup_(closep)

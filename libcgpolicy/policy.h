@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "macro.h"
+
 /* The policy language of systemd.cgpolicy(5): the X-CgPolicy… keys, their values and the
  * rule grammar. This is the one parser of the project: the generator, "cgpolicy check"
  * and "cgpolicy apply" all go through it. */
@@ -76,9 +78,10 @@ typedef struct Policy {
 void policy_init(Policy *p);
 void policy_done(Policy *p);
 
-/* Parse one rule ("tcp:443", "[fd00::/8]:443", "any", …). On error returns -EINVAL and
- * sets *reason to a static English text saying what is wrong (e.g. "port 70000 is out of
- * range 1..65535"), or to a string to free when ret_reason_alloc is set. */
+/* Parse one rule ("tcp:443", "[fd00::/8]:443", "any", …). On error returns -EINVAL and,
+ * when ret_reason is not NULL, sets *ret_reason to a newly allocated English text saying
+ * what is wrong (e.g. "port 70000 is out of range 1..65535"), which the caller frees
+ * (NULL if even that allocation failed). On success *ret_reason is set to NULL. */
 int policy_rule_from_string(const char *s, PolicyRule *ret, char **ret_reason);
 
 /* The canonical spelling of a rule; parsing it gives the same rule back. */
@@ -112,3 +115,24 @@ const char *policy_direction_to_string(PolicyDirection d);   /* "bind", "connect
 const char *policy_action_to_string(PolicyAction a);         /* "allow", "deny" */
 const char *policy_mode_to_string(PolicyMode m);             /* "enforce", "audit" */
 int policy_mode_from_string(const char *s);
+
+/* Additions beyond the original API. */
+
+/* Like policy_assign(); *ret_ignored (may be NULL) is set when a CPU/memory value was bad,
+ * logged and ignored (for "cgpolicy check", which counts those as errors too). */
+int policy_assign_full(Policy *p, const PolicySource *src, const char *value, bool *ret_ignored);
+
+/* Record "FILE:LINE: KEY: <formatted>" as p->error (first one wins), log it at LOG_ERR and
+ * return -EINVAL. */
+int policy_set_error(Policy *p, const PolicySource *src, const char *format, ...) _printf_(3, 4);
+
+int policy_add_rule(Policy *p, PolicyDirection d, PolicyAction a, const PolicyRule *r);
+void policy_reset_rules(Policy *p, PolicyDirection d, PolicyAction a);
+
+/* Validate and normalize a CPUQuota=/MemoryMax= value to the spelling written into the
+ * drop-in ("050%" → "50%", "1G" → "1073741824"). Errors as policy_rule_from_string(). */
+int policy_parse_cpu_quota(const char *s, char **ret, char **ret_reason);
+int policy_parse_memory_max(const char *s, char **ret, char **ret_reason);
+
+/* Same rules (per list, in order), mode, resource values and error. */
+bool policy_equal(const Policy *a, const Policy *b);

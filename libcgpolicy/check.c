@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "log.h"
+#include "macro.h"
+#include "unit-file.h"
+
+void unit_policy_init(UnitPolicy *u, UnitKind kind) {
+        *u = (UnitPolicy) { .kind = kind };
+        policy_init(&u->policy);
+}
+
+void unit_policy_done(UnitPolicy *u) {
+        policy_done(&u->policy);
+        strv_free(u->exec_start_pre);
+        free(u->slice);
+        *u = (UnitPolicy) {};
+}
+
+static UnitKind kind_from_name(const char *name, size_t len) {
+        static const char *const others[] = {
+                ".socket", ".target", ".device", ".mount", ".automount", ".swap", ".timer", ".path", ".scope",
+        };
+        char buf[256];
+
+        if (len >= sizeof buf)
+                return UNIT_KIND_UNKNOWN;
+        memcpy(buf, name, len);
+        buf[len] = 0;
+
+        if (endswith(buf, ".service") || streq(buf, "service"))
+                return UNIT_KIND_SERVICE;
+        if (endswith(buf, ".slice") || streq(buf, "slice"))
+                return UNIT_KIND_SLICE;
+        for (size_t i = 0; i < ELEMENTSOF(others); i++)
+                if (endswith(buf, others[i]) || streq(buf, others[i] + 1))
+                        return UNIT_KIND_OTHER;
+        return UNIT_KIND_UNKNOWN;
+}
+
+UnitKind unit_kind_from_path(const char *path) {
+        const char *base = strrchr(path, '/');
+        UnitKind k;
+
+        base = base ? base + 1 : path;
+        k = kind_from_name(base, strlen(base));
+        if (k != UNIT_KIND_UNKNOWN || !endswith(base, ".conf") || base == path)
+                return k;
+
+        /* A drop-in: look at the directory, "foo.service.d". */
+        const char *end = base - 1, *start = end;
+        while (start > path && start[-1] != '/')
+                start--;
+        if (end - start < 3 || !strneq(end - 2, ".d", 2))
+                return UNIT_KIND_UNKNOWN;
+        return kind_from_name(start, (size_t) (end - 2 - start));
+}
+
+static const char *kind_section(UnitKind k) {
+        return k == UNIT_KIND_SERVICE ? "Service" : k == UNIT_KIND_SLICE ? "Slice" : NULL;
+}
+
+static int strv_append(char ***l, size_t *n, const char *s) {
+        char **x, *c;
+
+        c = strdup(s);
+        if (!c)
+                return -ENOMEM;
+        x = reallocarray(*l, *n + 2, sizeof(char *));
+        if (!x) {
+                free(c);
+                return -ENOMEM;
+        }
+        *l = x;
+        x[(*n)++] = c;
+        x[*n] = NULL;
+        return 0;
+}
+
+static int on_assignment(const char *filename, unsigned line, const char *section,
+                         const char *key, const char *value, void *userdata) {
+        UnitPolicy *u = userdata;
+        const PolicySource src = { .filename = filename, .line = line, .key = key };
+        int r;
+
+        if (policy_key_is_ours(key)) {
+                const char *want = kind_section(u->kind);
+                bool ignored;
+
+                if (u->kind == UNIT_KIND_OTHER) {
+                        u->n_errors++;
+                        (void) policy_set_error(&u->policy, &src,
+                                                "X-CgPolicy keys are supported in service and slice units only");
+                        return 0;
+                }
+                if (want ? !streq(section, want) : !streq(section, "Service") && !streq(section, "Slice")) {
+                        u->n_errors++;
+                        (void) policy_set_error(&u->policy, &src, "belongs in the [%s] section, not in [%s]",
+                                                want ?: "Service] or [Slice", section);
+                        return 0;
+                }
+
+                r = policy_assign_full(&u->policy, &src, value, &ignored);
+                if (r == -ENOMEM)
+                        return r;
+                if (r < 0 || ignored)
+                        u->n_errors++;
+                return 0;
+        }
+
+        if (u->kind != UNIT_KIND_SERVICE || !streq(section, "Service"))
+                return 0;
+
+        if (streq(key, "ExecStartPre")) {
+                if (!*value) {
+                        u->exec_start_pre = strv_free(u->exec_start_pre);
+                        u->n_exec_start_pre = 0;
+                        return 0;
+                }
+                return strv_append(&u->exec_start_pre, &u->n_exec_start_pre, value);
+        }
+
+        if (streq(key, "Slice")) {
+                char *s = NULL;
+
+                if (*value && !(s = strdup(value)))
+                        return -ENOMEM;
+                free(u->slice);
+                u->slice = s;
+        }
+
+        return 0;
+}
+
+int unit_policy_load_file(UnitPolicy *u, const char *path, FILE *f) {
+        return unit_file_parse(path, f, on_assignment, u);
+}
+
+int check_unit_files(char * const *paths, size_t n) {
+        int ret = 0;
+        bool bad = false;
+
+        for (size_t i = 0; i < n; i++) {
+                UnitPolicy u;
+                int r;
+
+                unit_policy_init(&u, unit_kind_from_path(paths[i]));
+                r = unit_policy_load_file(&u, paths[i], NULL);
+                if (r < 0) {
+                        log_error_errno(r, "%s: cannot read: %m", paths[i]);
+                        if (ret == 0)
+                                ret = r;
+                } else if (u.n_errors > 0)
+                        bad = true;
+                unit_policy_done(&u);
+        }
+
+        return ret < 0 ? ret : bad ? -EINVAL : 0;
+}

@@ -1,0 +1,164 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "macro.h"
+#include "policy-args.h"
+
+static const struct {
+        const char *option;
+        PolicyDirection d;
+        PolicyAction a;
+} options[] = {
+        { "--bind-allow=",    POLICY_BIND,    POLICY_ALLOW },
+        { "--bind-deny=",     POLICY_BIND,    POLICY_DENY },
+        { "--connect-allow=", POLICY_CONNECT, POLICY_ALLOW },
+        { "--connect-deny=",  POLICY_CONNECT, POLICY_DENY },
+};
+
+static int strv_push(char ***l, size_t *n, char *s) {
+        char **x;
+
+        if (!s)
+                return -ENOMEM;
+        x = reallocarray(*l, *n + 2, sizeof(char *));
+        if (!x) {
+                free(s);
+                return -ENOMEM;
+        }
+        *l = x;
+        x[(*n)++] = s;
+        x[*n] = NULL;
+        return 0;
+}
+
+static char *concat(const char *a, const char *b) {
+        char *s;
+
+        return asprintf(&s, "%s%s", a, b) < 0 ? NULL : s;
+}
+
+int policy_to_args(const Policy *p, char ***ret) {
+        _cleanup_strv_free_ char **l = NULL;
+        size_t n = 0;
+        int r;
+
+        l = calloc(1, sizeof(char *));
+        if (!l)
+                return -ENOMEM;
+
+        if (p->error) {
+                r = strv_push(&l, &n, concat("--error=", p->error));
+                if (r < 0)
+                        return r;
+                *ret = TAKE_PTR(l);
+                return 0;
+        }
+
+        if (p->mode == POLICY_MODE_AUDIT) {
+                r = strv_push(&l, &n, strdup("--mode=audit"));
+                if (r < 0)
+                        return r;
+        }
+
+        for (size_t o = 0; o < ELEMENTSOF(options); o++) {
+                const PolicyRuleList *list = &p->rules[options[o].d][options[o].a];
+
+                for (size_t i = 0; i < list->n; i++) {
+                        _cleanup_free_ char *rule = NULL;
+
+                        r = policy_rule_to_string(&list->rules[i], &rule);
+                        if (r < 0)
+                                return r;
+                        r = strv_push(&l, &n, concat(options[o].option, rule));
+                        if (r < 0)
+                                return r;
+                }
+        }
+
+        *ret = TAKE_PTR(l);
+        return 0;
+}
+
+int policy_arg_parse(Policy *p, const char *arg, char **ret_reason) {
+        const char *v;
+        int r;
+
+        if (ret_reason)
+                *ret_reason = NULL;
+
+        if ((v = startswith(arg, "--mode="))) {
+                r = policy_mode_from_string(v);
+                if (r < 0) {
+                        if (ret_reason && asprintf(ret_reason, "%s: 'enforce' or 'audit' is expected", arg) < 0)
+                                return -ENOMEM;
+                        return -EINVAL;
+                }
+                p->mode = r;
+                p->mode_set = true;
+                return 1;
+        }
+
+        if ((v = startswith(arg, "--error="))) {
+                char *e = strdup(v);
+
+                if (!e)
+                        return -ENOMEM;
+                free(p->error);
+                p->error = e;
+                return 1;
+        }
+
+        for (size_t o = 0; o < ELEMENTSOF(options); o++) {
+                _cleanup_free_ char *why = NULL;
+                PolicyRule rule;
+
+                v = startswith(arg, options[o].option);
+                if (!v)
+                        continue;
+
+                r = policy_rule_from_string(v, &rule, &why);
+                if (r < 0) {
+                        if (!why)
+                                return -ENOMEM;
+                        if (ret_reason && asprintf(ret_reason, "%s: %s", arg, why) < 0)
+                                return -ENOMEM;
+                        return -EINVAL;
+                }
+                r = policy_add_rule(p, options[o].d, options[o].a, &rule);
+                if (r < 0)
+                        return r;
+                return 1;
+        }
+
+        return 0;
+}
+
+int policy_from_args(char * const *args, size_t n, Policy *ret, char **ret_reason) {
+        Policy p;
+        int r;
+
+        if (ret_reason)
+                *ret_reason = NULL;
+        policy_init(&p);
+
+        for (size_t i = 0; i < n; i++) {
+                r = policy_arg_parse(&p, args[i], ret_reason);
+                if (r == 0) {
+                        r = -EINVAL;
+                        if (ret_reason && asprintf(ret_reason, "unknown argument '%s'", args[i]) < 0)
+                                r = -ENOMEM;
+                }
+                if (r < 0) {
+                        policy_done(&p);
+                        policy_init(ret);
+                        return r;
+                }
+        }
+
+        *ret = p;
+        return 0;
+}

@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stddef.h>
+
+#include "policy.h"
+
+/* The policy part of the helper's command line (HACKING.md, "The helper's command line").
+ * The generator writes it with policy_to_args(), "cgpolicy apply" reads it back with
+ * policy_from_args()/policy_arg_parse(), so both sides agree by construction.
+ *
+ *   int policy_to_args(const Policy *p, char ***ret);
+ *       A NULL-terminated strv to free with strv_free(), unescaped:
+ *       - p->error set: exactly one element, "--error=MESSAGE";
+ *       - else "--mode=audit" first when in audit mode, then "--bind-allow=RULE"…,
+ *         "--bind-deny=RULE"…, "--connect-allow=RULE"…, "--connect-deny=RULE"…, each list in
+ *         assignment order, each rule in its canonical spelling (policy_rule_to_string()).
+ *       CPU/memory values are not part of it (they are CPUQuota=/MemoryMax= in the drop-in).
+ *       Returns 0 or -ENOMEM.
+ *
+ *   int policy_arg_parse(Policy *p, const char *arg, char **ret_reason);
+ *       One argument: "--mode=enforce|audit", "--error=MESSAGE", "--bind-allow=RULE",
+ *       "--bind-deny=RULE", "--connect-allow=RULE", "--connect-deny=RULE". Returns 1 when
+ *       arg was one of those and was applied to p, 0 when arg is not a policy option (p is
+ *       untouched), -EINVAL when the value is bad (*ret_reason, to free, says why, e.g.
+ *       "--bind-allow=tcp:0: port 0 is out of range 1..65535"), -ENOMEM.
+ *
+ *   int policy_from_args(char * const *args, size_t n, Policy *ret, char **ret_reason);
+ *       policy_init(ret) then policy_arg_parse() of every argument; an argument that is not
+ *       a policy option is an error (-EINVAL, "unknown argument '…'"). On error ret is left
+ *       initialized-empty (policy_done() is safe either way).
+ */
+
+int policy_to_args(const Policy *p, char ***ret);
+int policy_arg_parse(Policy *p, const char *arg, char **ret_reason);
+int policy_from_args(char * const *args, size_t n, Policy *ret, char **ret_reason);

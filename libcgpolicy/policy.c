@@ -1,0 +1,782 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "log.h"
+#include "macro.h"
+#include "policy.h"
+
+/* Design choices where the contract is silent (documented in systemd.cgpolicy(5) too):
+ *
+ * - Host bits set in a CIDR ("10.1.2.3/8") are cleared silently, as systemd's IPAddressAllow=
+ *   does: the rule means the network 10.0.0.0/8 and is printed that way.
+ * - As in systemd's SocketBindAllow=, the target may be left out after a family or protocol:
+ *   "ipv6", "tcp", "ipv4:udp" match every port of that family/protocol; "tcp:any" is the same
+ *   as "tcp".
+ * - A family prefix that agrees with the address ("ipv4:10.0.0.0/8") is accepted and dropped
+ *   from the canonical spelling; one that contradicts it is an error.
+ * - X-CgPolicyCPUQuota= takes what systemd's CPUQuota= takes: a percentage > 0 with at most
+ *   two decimals, also above 100%. It is passed on normalized ("050%" → "50%", "12.50%" → "12.5%").
+ * - X-CgPolicyMemoryMax= takes bytes with an optional K, M, G or T suffix (base 1024, an
+ *   optional fraction such as "1.5G"), a percentage 0..100 with at most two decimals, or
+ *   "infinity". Sizes are passed on in bytes ("1G" → "1073741824"). Like systemd's MemoryMax=,
+ *   a size of 0 bytes is refused.
+ * - An empty X-CgPolicyMode= goes back to the default (enforce); an empty CPU/memory value
+ *   unsets it.
+ */
+
+static const char * const direction_table[_POLICY_DIRECTION_MAX] = {
+        [POLICY_BIND] = "bind",
+        [POLICY_CONNECT] = "connect",
+};
+
+static const char * const action_table[_POLICY_ACTION_MAX] = {
+        [POLICY_ALLOW] = "allow",
+        [POLICY_DENY] = "deny",
+};
+
+static const char * const mode_table[_POLICY_MODE_MAX] = {
+        [POLICY_MODE_ENFORCE] = "enforce",
+        [POLICY_MODE_AUDIT] = "audit",
+};
+
+const char *policy_direction_to_string(PolicyDirection d) {
+        return d >= 0 && d < _POLICY_DIRECTION_MAX ? direction_table[d] : NULL;
+}
+
+const char *policy_action_to_string(PolicyAction a) {
+        return a >= 0 && a < _POLICY_ACTION_MAX ? action_table[a] : NULL;
+}
+
+const char *policy_mode_to_string(PolicyMode m) {
+        return m >= 0 && m < _POLICY_MODE_MAX ? mode_table[m] : NULL;
+}
+
+int policy_mode_from_string(const char *s) {
+        if (!s)
+                return -EINVAL;
+        for (int i = 0; i < _POLICY_MODE_MAX; i++)
+                if (streq(s, mode_table[i]))
+                        return i;
+        return -EINVAL;
+}
+
+void policy_init(Policy *p) {
+        *p = (Policy) { .mode = POLICY_MODE_ENFORCE };
+}
+
+void policy_done(Policy *p) {
+        if (!p)
+                return;
+        for (int d = 0; d < _POLICY_DIRECTION_MAX; d++)
+                for (int a = 0; a < _POLICY_ACTION_MAX; a++)
+                        free(p->rules[d][a].rules);
+        free(p->cpu_quota);
+        free(p->memory_max);
+        free(p->error);
+        policy_init(p);
+}
+
+static int reason(char **ret, const char *format, ...) _printf_(2, 3);
+static int reason(char **ret, const char *format, ...) {
+        va_list ap;
+        char *s;
+        int r;
+
+        va_start(ap, format);
+        r = vasprintf(&s, format, ap);
+        va_end(ap);
+        if (ret)
+                *ret = r < 0 ? NULL : s;
+        else if (r >= 0)
+                free(s);
+        return -EINVAL;
+}
+
+/* Strict unsigned decimal: digits only, no sign, no spaces; values above max are reported as
+ * out of range by the caller (*ret = max + 1 then). Returns false when s is not a number. */
+static bool parse_decimal(const char *s, size_t len, unsigned long max, unsigned long *ret) {
+        unsigned long v = 0;
+
+        if (len == 0)
+                return false;
+        for (size_t i = 0; i < len; i++) {
+                if (s[i] < '0' || s[i] > '9')
+                        return false;
+                if (v <= max)
+                        v = v * 10 + (unsigned long) (s[i] - '0');
+        }
+        *ret = v > max ? max + 1 : v;
+        return true;
+}
+
+static int parse_port(const char *s, size_t len, uint16_t *ret, char **ret_reason) {
+        unsigned long v;
+
+        if (!parse_decimal(s, len, 65535, &v))
+                return reason(ret_reason, "invalid port '%.*s': a number 1..65535 is expected", (int) len, s);
+        if (v < 1 || v > 65535)
+                return reason(ret_reason, "port %.*s is out of range 1..65535", (int) len, s);
+        *ret = (uint16_t) v;
+        return 0;
+}
+
+static int parse_ports(const char *s, PolicyRule *r, char **ret_reason) {
+        const char *dash;
+        int k;
+
+        if (!*s)
+                return reason(ret_reason, "missing port after ':'");
+
+        dash = strchr(s, '-');
+        if (!dash) {
+                k = parse_port(s, strlen(s), &r->port_min, ret_reason);
+                if (k < 0)
+                        return k;
+                r->port_max = r->port_min;
+                return 0;
+        }
+
+        k = parse_port(s, (size_t) (dash - s), &r->port_min, ret_reason);
+        if (k < 0)
+                return k;
+        k = parse_port(dash + 1, strlen(dash + 1), &r->port_max, ret_reason);
+        if (k < 0)
+                return k;
+        if (r->port_min > r->port_max)
+                return reason(ret_reason, "port range %s: low port %u is greater than high port %u",
+                              s, r->port_min, r->port_max);
+        return 0;
+}
+
+static void mask_address(PolicyAddress *a, unsigned prefixlen, unsigned bits) {
+        for (unsigned i = 0; i < bits / 8; i++) {
+                unsigned keep = prefixlen >= (i + 1) * 8 ? 8 : prefixlen > i * 8 ? prefixlen - i * 8 : 0;
+                a->bytes[i] &= (uint8_t) (0xff00u >> keep);
+        }
+}
+
+/* "ADDR[/LEN]" with family af. */
+static int parse_cidr(const char *s, size_t len, int af, PolicyRule *r, char **ret_reason) {
+        const unsigned maxlen = af == AF_INET ? 32 : 128;
+        const char *what = af == AF_INET ? "IPv4" : "IPv6";
+        const char *slash = memchr(s, '/', len);
+        size_t alen = slash ? (size_t) (slash - s) : len;
+        char buf[INET6_ADDRSTRLEN + 1];
+
+        if (alen == 0)
+                return reason(ret_reason, "missing %s address", what);
+        if (alen >= sizeof buf || (memcpy(buf, s, alen), buf[alen] = 0, inet_pton(af, buf, &r->address) != 1))
+                return reason(ret_reason, "invalid %s address '%.*s'", what, (int) alen, s);
+
+        r->family = af;
+        r->has_address = true;
+        r->prefixlen = maxlen;
+
+        if (slash) {
+                unsigned long v;
+                size_t llen = len - alen - 1;
+
+                if (!parse_decimal(slash + 1, llen, maxlen, &v))
+                        return reason(ret_reason, "invalid prefix length '%.*s': a number 0..%u is expected",
+                                      (int) llen, slash + 1, maxlen);
+                if (v > maxlen)
+                        return reason(ret_reason, "prefix length %.*s is out of range 0..%u",
+                                      (int) llen, slash + 1, maxlen);
+                r->prefixlen = (unsigned) v;
+        }
+
+        /* Host bits are cleared silently, as systemd's IPAddressAllow= does. */
+        mask_address(&r->address, r->prefixlen, maxlen);
+        return 0;
+}
+
+int policy_rule_from_string(const char *s, PolicyRule *ret, char **ret_reason) {
+        PolicyRule r = {};
+        const char *p = s, *colon;
+        bool prefixed = false;
+        int k;
+
+        if (ret_reason)
+                *ret_reason = NULL;
+        if (!s || !*s)
+                return reason(ret_reason, "empty rule");
+
+        if (streq(s, "any")) {
+                *ret = (PolicyRule) { .any = true };
+                return 0;
+        }
+
+        /* [family ":"] */
+        if (startswith(p, "ipv4:") || streq(p, "ipv4")) {
+                r.family = AF_INET;
+                p += 4;
+                prefixed = true;
+        } else if (startswith(p, "ipv6:") || streq(p, "ipv6")) {
+                r.family = AF_INET6;
+                p += 4;
+                prefixed = true;
+        }
+        if (prefixed && *p == ':') {
+                p++;
+                if (!*p)
+                        return reason(ret_reason, "rule '%s' ends with ':'", s);
+        }
+
+        /* [proto ":"] */
+        if (startswith(p, "tcp:") || streq(p, "tcp")) {
+                r.protocol = IPPROTO_TCP;
+                p += 3;
+                prefixed = true;
+        } else if (startswith(p, "udp:") || streq(p, "udp")) {
+                r.protocol = IPPROTO_UDP;
+                p += 3;
+                prefixed = true;
+        }
+        if (r.protocol && *p == ':') {
+                p++;
+                if (!*p)
+                        return reason(ret_reason, "rule '%s' ends with ':'", s);
+        }
+
+        if (startswith(p, "ipv4:") || startswith(p, "ipv6:") || streq(p, "ipv4") || streq(p, "ipv6"))
+                return reason(ret_reason, "the address family must come first in rule '%s'", s);
+        if (startswith(p, "tcp:") || startswith(p, "udp:") || streq(p, "tcp") || streq(p, "udp"))
+                return reason(ret_reason, "more than one protocol in rule '%s'", s);
+
+        /* target */
+        if (!*p || (prefixed && streq(p, "any")))
+                goto done;
+        if (streq(p, "any"))
+                return reason(ret_reason, "'any' must stand alone or follow a family or protocol");
+
+        if (*p == '[') {
+                const char *close = strchr(p, ']');
+
+                if (!close)
+                        return reason(ret_reason, "missing ']' after IPv6 address in rule '%s'", s);
+                if (r.family == AF_INET)
+                        return reason(ret_reason, "rule '%s' says ipv4 but names an IPv6 address", s);
+                k = parse_cidr(p + 1, (size_t) (close - p - 1), AF_INET6, &r, ret_reason);
+                if (k < 0)
+                        return k;
+                p = close + 1;
+                if (*p == ':') {
+                        k = parse_ports(p + 1, &r, ret_reason);
+                        if (k < 0)
+                                return k;
+                } else if (*p)
+                        return reason(ret_reason, "unexpected '%s' after IPv6 address, ':PORT' expected", p);
+                goto done;
+        }
+
+        colon = strchr(p, ':');
+        if (colon && strchr(colon + 1, ':'))
+                return reason(ret_reason, "IPv6 addresses must be written in brackets, e.g. [fd00::/8]:443");
+
+        if (strpbrk(p, "./")) {
+                size_t alen = colon ? (size_t) (colon - p) : strlen(p);
+
+                if (r.family == AF_INET6)
+                        return reason(ret_reason, "rule '%s' says ipv6 but names an IPv4 address", s);
+                k = parse_cidr(p, alen, AF_INET, &r, ret_reason);
+                if (k < 0)
+                        return k;
+                if (colon) {
+                        k = parse_ports(colon + 1, &r, ret_reason);
+                        if (k < 0)
+                                return k;
+                }
+                goto done;
+        }
+
+        if (colon)
+                return reason(ret_reason, "invalid rule '%s': unknown family or protocol '%.*s'",
+                              s, (int) (colon - p), p);
+
+        /* A word that is neither a number nor a range: most likely a misspelled family/protocol. */
+        if (!prefixed && !strchr("0123456789", *p))
+                return reason(ret_reason, "invalid rule '%s': expected any, ipv4, ipv6, tcp, udp, a port or an address", s);
+
+        k = parse_ports(p, &r, ret_reason);
+        if (k < 0)
+                return k;
+
+done:
+        *ret = r;
+        return 0;
+}
+
+static void append_ports(char *buf, size_t size, const PolicyRule *r) {
+        size_t n = strlen(buf);
+
+        if (r->port_min == 0 && r->port_max == 0)
+                return;
+        if (r->port_min == r->port_max)
+                snprintf(buf + n, size - n, "%u", r->port_min);
+        else
+                snprintf(buf + n, size - n, "%u-%u", r->port_min, r->port_max);
+}
+
+int policy_rule_to_string(const PolicyRule *r, char **ret) {
+        char buf[128] = "";
+        bool has_ports = r->port_min != 0 || r->port_max != 0;
+
+        if (r->any) {
+                char *s = strdup("any");
+                if (!s)
+                        return -ENOMEM;
+                *ret = s;
+                return 0;
+        }
+
+        if (r->family && !r->has_address)
+                strcat(buf, r->family == AF_INET ? "ipv4:" : "ipv6:");
+        if (r->protocol)
+                strcat(buf, r->protocol == IPPROTO_TCP ? "tcp:" : "udp:");
+
+        if (r->has_address) {
+                char a[INET6_ADDRSTRLEN];
+                size_t n = strlen(buf);
+                unsigned maxlen = r->family == AF_INET ? 32 : 128;
+
+                if (!inet_ntop(r->family, &r->address, a, sizeof a))
+                        return -EINVAL;
+                if (r->family == AF_INET6)
+                        n += (size_t) snprintf(buf + n, sizeof buf - n, "[%s", a);
+                else
+                        n += (size_t) snprintf(buf + n, sizeof buf - n, "%s", a);
+                if (r->prefixlen != maxlen)
+                        n += (size_t) snprintf(buf + n, sizeof buf - n, "/%u", r->prefixlen);
+                if (r->family == AF_INET6)
+                        n += (size_t) snprintf(buf + n, sizeof buf - n, "]");
+                if (has_ports)
+                        snprintf(buf + n, sizeof buf - n, ":");
+        }
+        append_ports(buf, sizeof buf, r);
+
+        /* "ipv4:" / "tcp:" with nothing after: drop the trailing ':'; nothing at all: "any". */
+        size_t n = strlen(buf);
+        if (n > 0 && buf[n - 1] == ':')
+                buf[n - 1] = 0;
+        if (!buf[0])
+                strcpy(buf, "any");
+
+        char *s = strdup(buf);
+        if (!s)
+                return -ENOMEM;
+        *ret = s;
+        return 0;
+}
+
+bool policy_rule_matches(const PolicyRule *r, int family, int protocol, const void *addr, uint16_t port) {
+        if (r->any)
+                return true;
+        if (r->family && r->family != family)
+                return false;
+        if (r->protocol && r->protocol != protocol)
+                return false;
+        if (r->port_min != 0 || r->port_max != 0)
+                if (port < r->port_min || port > r->port_max)
+                        return false;
+        if (r->has_address) {
+                const uint8_t *a = addr;
+                unsigned len = r->prefixlen;
+
+                for (unsigned i = 0; len > 0; i++) {
+                        unsigned bits = MIN(len, 8u);
+                        uint8_t mask = (uint8_t) (0xff00u >> bits);
+
+                        if ((a[i] & mask) != r->address.bytes[i])
+                                return false;
+                        len -= bits;
+                }
+        }
+        return true;
+}
+
+static bool list_matches(const PolicyRuleList *l, int family, int protocol, const void *addr, uint16_t port) {
+        for (size_t i = 0; i < l->n; i++)
+                if (policy_rule_matches(&l->rules[i], family, protocol, addr, port))
+                        return true;
+        return false;
+}
+
+bool policy_allows(const Policy *p, PolicyDirection d, int family, int protocol, const void *addr, uint16_t port) {
+        /* A bind to port 0 asks for an ephemeral port: no rule matches it, not even "any". */
+        if (d == POLICY_BIND && port == 0)
+                return true;
+        if (list_matches(&p->rules[d][POLICY_ALLOW], family, protocol, addr, port))
+                return true;
+        if (list_matches(&p->rules[d][POLICY_DENY], family, protocol, addr, port))
+                return false;
+        return true;
+}
+
+bool policy_key_is_ours(const char *key) {
+        return key && startswith(key, "X-CgPolicy");
+}
+
+bool policy_has_direction(const Policy *p, PolicyDirection d) {
+        return p->rules[d][POLICY_ALLOW].n > 0 || p->rules[d][POLICY_DENY].n > 0;
+}
+
+bool policy_has_network(const Policy *p) {
+        for (int d = 0; d < _POLICY_DIRECTION_MAX; d++)
+                if (policy_has_direction(p, d))
+                        return true;
+        return false;
+}
+
+bool policy_is_empty(const Policy *p) {
+        return !policy_has_network(p) && !p->cpu_quota && !p->memory_max && !p->error && !p->mode_set;
+}
+
+int policy_add_rule(Policy *p, PolicyDirection d, PolicyAction a, const PolicyRule *r) {
+        PolicyRuleList *l = &p->rules[d][a];
+        PolicyRule *n;
+
+        n = reallocarray(l->rules, l->n + 1, sizeof(PolicyRule));
+        if (!n)
+                return -ENOMEM;
+        l->rules = n;
+        l->rules[l->n++] = *r;
+        return 0;
+}
+
+void policy_reset_rules(Policy *p, PolicyDirection d, PolicyAction a) {
+        PolicyRuleList *l = &p->rules[d][a];
+
+        l->rules = mfree(l->rules);
+        l->n = 0;
+}
+
+/* "N", "N.D" or "N.DD" followed by '%' → hundredths of a percent. Returns false on syntax error. */
+static bool parse_hundredths(const char *s, const char *suffix, uint64_t max, uint64_t *ret) {
+        const char *e = endswith(s, suffix);
+        const char *dot;
+        unsigned long whole, frac = 0;
+        size_t len, flen = 0;
+
+        if (!e)
+                return false;
+        len = (size_t) (e - s);
+        dot = memchr(s, '.', len);
+        if (dot) {
+                flen = len - (size_t) (dot - s) - 1;
+                if (flen < 1 || flen > 2 || !parse_decimal(dot + 1, flen, 99, &frac))
+                        return false;
+                if (flen == 1)
+                        frac *= 10;
+                len = (size_t) (dot - s);
+        }
+        if (!parse_decimal(s, len, ULONG_MAX / 1000 - 1, &whole))
+                return false;
+        *ret = (uint64_t) whole * 100 + frac;
+        if (*ret > max)
+                *ret = max + 1;
+        return true;
+}
+
+static char *format_hundredths(uint64_t v, const char *suffix) {
+        char *s;
+        int r;
+
+        if (v % 100 == 0)
+                r = asprintf(&s, "%" PRIu64 "%s", v / 100, suffix);
+        else if (v % 10 == 0)
+                r = asprintf(&s, "%" PRIu64 ".%" PRIu64 "%s", v / 100, (v % 100) / 10, suffix);
+        else
+                r = asprintf(&s, "%" PRIu64 ".%02" PRIu64 "%s", v / 100, v % 100, suffix);
+        return r < 0 ? NULL : s;
+}
+
+int policy_parse_cpu_quota(const char *s, char **ret, char **ret_reason) {
+        /* systemd keeps the quota in permyriad in an int. */
+        const uint64_t max = INT_MAX;
+        uint64_t v;
+
+        if (ret_reason)
+                *ret_reason = NULL;
+        if (!parse_hundredths(s, "%", max, &v))
+                return reason(ret_reason, "invalid CPU quota '%s': a percentage such as 50%% or 200%% is expected", s);
+        if (v == 0)
+                return reason(ret_reason, "CPU quota '%s' must be greater than 0%%", s);
+        if (v > max)
+                return reason(ret_reason, "CPU quota '%s' is too large", s);
+
+        char *n = format_hundredths(v, "%");
+        if (!n)
+                return -ENOMEM;
+        *ret = n;
+        return 0;
+}
+
+int policy_parse_memory_max(const char *s, char **ret, char **ret_reason) {
+        static const struct {
+                char suffix;
+                unsigned shift;
+        } units[] = {
+                { 'K', 10 }, { 'M', 20 }, { 'G', 30 }, { 'T', 40 },
+        };
+        unsigned shift = 0;
+        const char *dot;
+        size_t len;
+        unsigned long whole, frac = 0;
+        size_t flen = 0;
+        char *n;
+
+        if (ret_reason)
+                *ret_reason = NULL;
+
+        if (streq(s, "infinity")) {
+                n = strdup("infinity");
+                goto out;
+        }
+
+        if (endswith(s, "%")) {
+                uint64_t v;
+
+                if (!parse_hundredths(s, "%", 10000, &v))
+                        return reason(ret_reason, "invalid memory percentage '%s': 0%%..100%% is expected", s);
+                if (v > 10000)
+                        return reason(ret_reason, "memory percentage '%s' is out of range 0%%..100%%", s);
+                n = format_hundredths(v, "%");
+                goto out;
+        }
+
+        len = strlen(s);
+        if (len > 0 && strchr("KMGT", s[len - 1])) {
+                for (size_t i = 0; i < ELEMENTSOF(units); i++)
+                        if (units[i].suffix == s[len - 1])
+                                shift = units[i].shift;
+                len--;
+        } else if (len > 0 && s[len - 1] == 'B')
+                len--;
+
+        dot = memchr(s, '.', len);
+        if (dot) {
+                flen = len - (size_t) (dot - s) - 1;
+                if (flen < 1 || flen > 9 || !parse_decimal(dot + 1, flen, 999999999, &frac))
+                        return reason(ret_reason, "invalid memory size '%s': bytes with an optional K, M, G or T suffix, "
+                                      "a percentage or 'infinity' is expected", s);
+                len = (size_t) (dot - s);
+        }
+        if (!parse_decimal(s, len, UINT64_MAX >> 1, &whole))
+                return reason(ret_reason, "invalid memory size '%s': bytes with an optional K, M, G or T suffix, "
+                              "a percentage or 'infinity' is expected", s);
+
+        /* Overflow: whole << shift must fit in 63 bits (systemd refuses sizes >= 2^64 anyway). */
+        if (whole > (UINT64_MAX >> 1) >> shift)
+                return reason(ret_reason, "memory size '%s' is too large", s);
+        uint64_t bytes = (uint64_t) whole << shift;
+        if (flen > 0) {
+                uint64_t scale = 1;
+                for (size_t i = 0; i < flen; i++)
+                        scale *= 10;
+                bytes += (uint64_t) (((unsigned __int128) frac << shift) / scale);
+        }
+        if (bytes == 0)
+                return reason(ret_reason, "memory size '%s' must be at least 1 byte", s);
+
+        if (asprintf(&n, "%" PRIu64, bytes) < 0)
+                n = NULL;
+out:
+        if (!n)
+                return -ENOMEM;
+        *ret = n;
+        return 0;
+}
+
+static int key_to_list(const char *key, PolicyDirection *ret_d, PolicyAction *ret_a) {
+        static const struct {
+                const char *key;
+                PolicyDirection d;
+                PolicyAction a;
+        } table[] = {
+                { "X-CgPolicyBindAllow",    POLICY_BIND,    POLICY_ALLOW },
+                { "X-CgPolicyBindDeny",     POLICY_BIND,    POLICY_DENY },
+                { "X-CgPolicyConnectAllow", POLICY_CONNECT, POLICY_ALLOW },
+                { "X-CgPolicyConnectDeny",  POLICY_CONNECT, POLICY_DENY },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(table); i++)
+                if (streq(key, table[i].key)) {
+                        *ret_d = table[i].d;
+                        *ret_a = table[i].a;
+                        return 0;
+                }
+        return -ENOENT;
+}
+
+int policy_set_error(Policy *p, const PolicySource *src, const char *format, ...) {
+        _cleanup_free_ char *what = NULL, *msg = NULL;
+        va_list ap;
+        int r;
+
+        va_start(ap, format);
+        r = vasprintf(&what, format, ap);
+        va_end(ap);
+        if (r < 0)
+                return log_oom();
+
+        if (asprintf(&msg, "%s:%u: %s: %s", src->filename ?: "-", src->line, src->key ?: "-", what) < 0)
+                return log_oom();
+
+        log_error("%s", msg);
+        if (!p->error)
+                p->error = TAKE_PTR(msg);
+        return -EINVAL;
+}
+
+int policy_assign_full(Policy *p, const PolicySource *src, const char *value, bool *ret_ignored) {
+        const char *key = src->key;
+        PolicyDirection d;
+        PolicyAction a;
+        int r;
+
+        if (ret_ignored)
+                *ret_ignored = false;
+        if (!policy_key_is_ours(key))
+                return 0;
+        if (!value)
+                value = "";
+
+        if (key_to_list(key, &d, &a) >= 0) {
+                PolicyRuleList tmp = {};
+                const char *w = value;
+
+                if (!*value) {
+                        policy_reset_rules(p, d, a);
+                        return 0;
+                }
+
+                /* Parse the whole value first: a bad rule adds none of the line's rules. */
+                for (;;) {
+                        _cleanup_free_ char *word = NULL, *why = NULL;
+                        PolicyRule rule;
+                        size_t n;
+
+                        w += strspn(w, " \t\n\r");
+                        if (!*w)
+                                break;
+                        n = strcspn(w, " \t\n\r");
+                        word = strndup(w, n);
+                        if (!word) {
+                                free(tmp.rules);
+                                return log_oom();
+                        }
+                        w += n;
+
+                        r = policy_rule_from_string(word, &rule, &why);
+                        if (r < 0) {
+                                free(tmp.rules);
+                                if (!why)
+                                        return log_oom();
+                                return policy_set_error(p, src, "%s", why);
+                        }
+
+                        PolicyRule *nr = reallocarray(tmp.rules, tmp.n + 1, sizeof(PolicyRule));
+                        if (!nr) {
+                                free(tmp.rules);
+                                return log_oom();
+                        }
+                        tmp.rules = nr;
+                        tmp.rules[tmp.n++] = rule;
+                }
+
+                for (size_t i = 0; i < tmp.n; i++) {
+                        r = policy_add_rule(p, d, a, &tmp.rules[i]);
+                        if (r < 0) {
+                                free(tmp.rules);
+                                return log_oom();
+                        }
+                }
+                free(tmp.rules);
+                return 0;
+        }
+
+        if (streq(key, "X-CgPolicyMode")) {
+                if (!*value) {
+                        p->mode = POLICY_MODE_ENFORCE;
+                        p->mode_set = false;
+                        return 0;
+                }
+                r = policy_mode_from_string(value);
+                if (r < 0)
+                        return policy_set_error(p, src, "invalid mode '%s': 'enforce' or 'audit' is expected", value);
+                p->mode = r;
+                p->mode_set = true;
+                return 0;
+        }
+
+        if (streq(key, "X-CgPolicyCPUQuota") || streq(key, "X-CgPolicyMemoryMax")) {
+                bool cpu = streq(key, "X-CgPolicyCPUQuota");
+                char **field = cpu ? &p->cpu_quota : &p->memory_max;
+                _cleanup_free_ char *n = NULL, *why = NULL;
+
+                if (!*value) {
+                        *field = mfree(*field);
+                        return 0;
+                }
+
+                r = cpu ? policy_parse_cpu_quota(value, &n, &why) : policy_parse_memory_max(value, &n, &why);
+                if (r == -ENOMEM || (r < 0 && !why))
+                        return log_oom();
+                if (r < 0) {
+                        /* As systemd does with a bad CPUQuota=/MemoryMax=: say so, ignore the line. */
+                        log_warning("%s:%u: %s: %s, ignoring.", src->filename ?: "-", src->line, key, why);
+                        if (ret_ignored)
+                                *ret_ignored = true;
+                        return 0;
+                }
+                free(*field);
+                *field = TAKE_PTR(n);
+                return 0;
+        }
+
+        return policy_set_error(p, src, "unknown key (known: X-CgPolicyCPUQuota, X-CgPolicyMemoryMax, "
+                                "X-CgPolicyBindAllow, X-CgPolicyBindDeny, X-CgPolicyConnectAllow, "
+                                "X-CgPolicyConnectDeny, X-CgPolicyMode)");
+}
+
+int policy_assign(Policy *p, const PolicySource *src, const char *value) {
+        return policy_assign_full(p, src, value, NULL);
+}
+
+static bool rule_equal(const PolicyRule *a, const PolicyRule *b) {
+        if (a->any != b->any || a->family != b->family || a->protocol != b->protocol ||
+            a->has_address != b->has_address || a->port_min != b->port_min || a->port_max != b->port_max)
+                return false;
+        if (a->has_address)
+                return a->prefixlen == b->prefixlen && memcmp(&a->address, &b->address, sizeof a->address) == 0;
+        return true;
+}
+
+static bool str_equal(const char *a, const char *b) {
+        return (!a && !b) || (a && b && streq(a, b));
+}
+
+bool policy_equal(const Policy *a, const Policy *b) {
+        for (int d = 0; d < _POLICY_DIRECTION_MAX; d++)
+                for (int x = 0; x < _POLICY_ACTION_MAX; x++) {
+                        const PolicyRuleList *la = &a->rules[d][x], *lb = &b->rules[d][x];
+
+                        if (la->n != lb->n)
+                                return false;
+                        for (size_t i = 0; i < la->n; i++)
+                                if (!rule_equal(&la->rules[i], &lb->rules[i]))
+                                        return false;
+                }
+        return a->mode == b->mode && str_equal(a->cpu_quota, b->cpu_quota) &&
+                str_equal(a->memory_max, b->memory_max) && str_equal(a->error, b->error);
+}

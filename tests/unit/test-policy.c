@@ -1,0 +1,601 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The policy language: every grammar rule, every error text, the unit-file reader, exec-line
+ * escaping, the helper's argv round trip and a randomized comparison of policy_allows() with
+ * an independent reading of the rule text. */
+
+#include <arpa/inet.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "exec-escape.h"
+#include "log.h"
+#include "macro.h"
+#include "policy-args.h"
+#include "policy.h"
+#include "tap.h"
+#include "unit-file.h"
+
+static void test_rule_ok(const char *in, const char *canonical) {
+        _cleanup_free_ char *why = NULL, *out = NULL, *out2 = NULL;
+        PolicyRule r, r2;
+
+        if (!ok(policy_rule_from_string(in, &r, &why) == 0, "rule '%s' parses", in)) {
+                diag("reason: %s", why);
+                return;
+        }
+        ok(policy_rule_to_string(&r, &out) == 0 && streq(out, canonical),
+           "rule '%s' is spelled '%s' (got '%s')", in, canonical, out);
+        /* The canonical spelling parses to the same rule. */
+        ok(policy_rule_from_string(out, &r2, NULL) == 0 && policy_rule_to_string(&r2, &out2) == 0 &&
+           streq(out2, out) && memcmp(&r, &r2, sizeof r) == 0, "canonical '%s' round-trips", out);
+}
+
+static void test_rule_bad(const char *in, const char *expected) {
+        _cleanup_free_ char *why = NULL;
+        PolicyRule r;
+        int k;
+
+        k = policy_rule_from_string(in, &r, &why);
+        ok(k == -EINVAL && why && streq(why, expected), "rule '%s' is refused: '%s' (got '%s')",
+           in, expected, why ?: "(accepted)");
+}
+
+static void test_grammar(void) {
+        test_rule_ok("any", "any");
+        test_rule_ok("443", "443");
+        test_rule_ok("1", "1");
+        test_rule_ok("65535", "65535");
+        test_rule_ok("8000-8100", "8000-8100");
+        test_rule_ok("80-80", "80");
+        test_rule_ok("tcp:443", "tcp:443");
+        test_rule_ok("udp:53", "udp:53");
+        test_rule_ok("ipv4:80", "ipv4:80");
+        test_rule_ok("ipv6:udp:5353", "ipv6:udp:5353");
+        test_rule_ok("ipv4:tcp:1-1024", "ipv4:tcp:1-1024");
+        test_rule_ok("10.0.0.0/8:5432", "10.0.0.0/8:5432");
+        test_rule_ok("192.0.2.7", "192.0.2.7");
+        test_rule_ok("192.0.2.7/32", "192.0.2.7");
+        test_rule_ok("0.0.0.0/0", "0.0.0.0/0");
+        test_rule_ok("tcp:127.0.0.0/8:1-1023", "tcp:127.0.0.0/8:1-1023");
+        test_rule_ok("ipv4:10.0.0.0/8", "10.0.0.0/8");
+        test_rule_ok("[fd00::/8]:443", "[fd00::/8]:443");
+        test_rule_ok("[::1]", "[::1]");
+        test_rule_ok("[::1/128]:22", "[::1]:22");
+        test_rule_ok("[::/0]", "[::/0]");
+        test_rule_ok("ipv6:udp:[2001:db8::/32]:53", "udp:[2001:db8::/32]:53");
+        /* Host bits are cleared, as systemd's IPAddressAllow= does. */
+        test_rule_ok("10.1.2.3/8", "10.0.0.0/8");
+        test_rule_ok("[fd12:3456::1/16]", "[fd12::/16]");
+        test_rule_ok("192.168.1.255/23", "192.168.0.0/23");
+        /* As systemd's SocketBindAllow=: a family or protocol without target means all ports. */
+        test_rule_ok("ipv6", "ipv6");
+        test_rule_ok("tcp", "tcp");
+        test_rule_ok("ipv4:udp", "ipv4:udp");
+        test_rule_ok("tcp:any", "tcp");
+        test_rule_ok("ipv6:any", "ipv6");
+
+        test_rule_bad("", "empty rule");
+        test_rule_bad("0", "port 0 is out of range 1..65535");
+        test_rule_bad("65536", "port 65536 is out of range 1..65535");
+        test_rule_bad("tcp:70000", "port 70000 is out of range 1..65535");
+        test_rule_bad("99999999999999999999", "port 99999999999999999999 is out of range 1..65535");
+        test_rule_bad("tcp:http", "invalid port 'http': a number 1..65535 is expected");
+        test_rule_bad("+80", "invalid rule '+80': expected any, ipv4, ipv6, tcp, udp, a port or an address");
+        test_rule_bad("8100-8000", "port range 8100-8000: low port 8100 is greater than high port 8000");
+        test_rule_bad("80-", "invalid port '': a number 1..65535 is expected");
+        test_rule_bad("-80", "invalid rule '-80': expected any, ipv4, ipv6, tcp, udp, a port or an address");
+        test_rule_bad("0-80", "port 0 is out of range 1..65535");
+        test_rule_bad("1-2-3", "invalid port '2-3': a number 1..65535 is expected");
+        test_rule_bad("10.0.0.0/33", "prefix length 33 is out of range 0..32");
+        test_rule_bad("10.0.0.0/", "invalid prefix length '': a number 0..32 is expected");
+        test_rule_bad("10.0.0.0/x", "invalid prefix length 'x': a number 0..32 is expected");
+        test_rule_bad("[fd00::/129]", "prefix length 129 is out of range 0..128");
+        test_rule_bad("256.0.0.1", "invalid IPv4 address '256.0.0.1'");
+        test_rule_bad("10.0.0", "invalid IPv4 address '10.0.0'");
+        test_rule_bad("/8", "missing IPv4 address");
+        test_rule_bad("10.0.0.1:", "missing port after ':'");
+        test_rule_bad("10.0.0.1:0", "port 0 is out of range 1..65535");
+        test_rule_bad("[fd00::1", "missing ']' after IPv6 address in rule '[fd00::1'");
+        test_rule_bad("[fd00::zz]", "invalid IPv6 address 'fd00::zz'");
+        test_rule_bad("[10.0.0.1]", "invalid IPv6 address '10.0.0.1'");
+        test_rule_bad("[]", "missing IPv6 address");
+        test_rule_bad("[::1]80", "unexpected '80' after IPv6 address, ':PORT' expected");
+        test_rule_bad("[::1]:", "missing port after ':'");
+        test_rule_bad("fd00::1", "IPv6 addresses must be written in brackets, e.g. [fd00::/8]:443");
+        test_rule_bad("ipv4:[::1]", "rule 'ipv4:[::1]' says ipv4 but names an IPv6 address");
+        test_rule_bad("ipv6:10.0.0.1", "rule 'ipv6:10.0.0.1' says ipv6 but names an IPv4 address");
+        test_rule_bad("ipv4:", "rule 'ipv4:' ends with ':'");
+        test_rule_bad("tcp:", "rule 'tcp:' ends with ':'");
+        test_rule_bad("tcp:ipv4:80", "the address family must come first in rule 'tcp:ipv4:80'");
+        test_rule_bad("tcp:udp:80", "more than one protocol in rule 'tcp:udp:80'");
+        test_rule_bad("sctp:80", "invalid rule 'sctp:80': unknown family or protocol 'sctp'");
+        test_rule_bad("TCP:80", "invalid rule 'TCP:80': unknown family or protocol 'TCP'");
+        test_rule_bad("ipv5", "invalid rule 'ipv5': expected any, ipv4, ipv6, tcp, udp, a port or an address");
+        test_rule_bad("any:80", "invalid rule 'any:80': unknown family or protocol 'any'");
+        test_rule_bad("ipv4:tcp:any:80", "invalid rule 'ipv4:tcp:any:80': unknown family or protocol 'any'");
+}
+
+static void test_matches(void) {
+        Policy p;
+        const PolicySource src = { "t.service", 1, "X-CgPolicyBindDeny" };
+        const PolicySource src2 = { "t.service", 2, "X-CgPolicyBindAllow" };
+        struct in_addr lo = { htonl(INADDR_LOOPBACK) }, ten = { htonl(0x0a010203) };
+        struct in6_addr lo6 = IN6ADDR_LOOPBACK_INIT;
+
+        policy_init(&p);
+        ok(policy_assign(&p, &src, "any") == 0, "BindDeny=any");
+        ok(policy_assign(&p, &src2, "tcp:8080 10.0.0.0/8:22") == 0, "BindAllow=tcp:8080 10.0.0.0/8:22");
+        ok(!policy_allows(&p, POLICY_BIND, AF_INET, IPPROTO_TCP, &lo, 80), "bind 127.0.0.1:80/tcp refused");
+        ok(policy_allows(&p, POLICY_BIND, AF_INET, IPPROTO_TCP, &lo, 8080), "bind 127.0.0.1:8080/tcp allowed");
+        ok(policy_allows(&p, POLICY_BIND, AF_INET6, IPPROTO_TCP, &lo6, 8080), "bind [::1]:8080/tcp allowed");
+        ok(!policy_allows(&p, POLICY_BIND, AF_INET, IPPROTO_UDP, &lo, 8080), "bind 127.0.0.1:8080/udp refused");
+        ok(policy_allows(&p, POLICY_BIND, AF_INET, IPPROTO_UDP, &ten, 22), "bind 10.1.2.3:22/udp allowed");
+        ok(!policy_allows(&p, POLICY_BIND, AF_INET, IPPROTO_UDP, &lo, 22), "bind 127.0.0.1:22/udp refused");
+        ok(policy_allows(&p, POLICY_BIND, AF_INET, IPPROTO_UDP, &lo, 0), "bind to port 0 is matched by no rule, not even any");
+        ok(policy_allows(&p, POLICY_CONNECT, AF_INET, IPPROTO_TCP, &lo, 80), "connect is not affected by bind rules");
+        ok(policy_has_direction(&p, POLICY_BIND) && !policy_has_direction(&p, POLICY_CONNECT), "only bind direction set");
+        policy_done(&p);
+}
+
+/* policy_assign() errors, accumulate/reset, mode, CPU/memory. */
+static void test_assign(void) {
+        Policy p;
+
+#define ASSIGN(k, v) policy_assign(&p, &(PolicySource) { "/x/foo.service", 7, k }, v)
+
+        policy_init(&p);
+        ok(ASSIGN("X-CgPolicyConnectDeny", "any") == 0 && ASSIGN("X-CgPolicyConnectDeny", "tcp:1 udp:2") == 0 &&
+           p.rules[POLICY_CONNECT][POLICY_DENY].n == 3, "rules accumulate");
+        ok(ASSIGN("X-CgPolicyConnectDeny", "") == 0 && p.rules[POLICY_CONNECT][POLICY_DENY].n == 0, "empty value resets");
+        ok(ASSIGN("X-CgPolicyConnectAllow", "  tcp:443\t udp:53  ") == 0 &&
+           p.rules[POLICY_CONNECT][POLICY_ALLOW].n == 2, "tabs and runs of spaces separate rules");
+        ok(ASSIGN("X-CgPolicyMode", "audit") == 0 && p.mode == POLICY_MODE_AUDIT && p.mode_set, "mode audit");
+        ok(ASSIGN("X-CgPolicyMode", "") == 0 && p.mode == POLICY_MODE_ENFORCE && !p.mode_set, "empty mode resets");
+        ok(ASSIGN("X-CgPolicyCPUQuota", "050%") == 0 && streq(p.cpu_quota, "50%"), "CPUQuota 050%% → 50%%");
+        ok(ASSIGN("X-CgPolicyCPUQuota", "12.50%") == 0 && streq(p.cpu_quota, "12.5%"), "CPUQuota 12.50%% → 12.5%%");
+        ok(ASSIGN("X-CgPolicyCPUQuota", "250%") == 0 && streq(p.cpu_quota, "250%"), "CPUQuota 250%% kept");
+        ok(ASSIGN("X-CgPolicyCPUQuota", "0.01%") == 0 && streq(p.cpu_quota, "0.01%"), "CPUQuota 0.01%% kept");
+        ok(ASSIGN("X-CgPolicyCPUQuota", "0%") == 0 && streq(p.cpu_quota, "0.01%"), "CPUQuota 0%% ignored, old value stays");
+        ok(ASSIGN("X-CgPolicyCPUQuota", "50") == 0 && streq(p.cpu_quota, "0.01%"), "CPUQuota 50 (no %%) ignored");
+        ok(ASSIGN("X-CgPolicyCPUQuota", "1.234%") == 0 && streq(p.cpu_quota, "0.01%"), "CPUQuota 1.234%% ignored");
+        ok(ASSIGN("X-CgPolicyCPUQuota", "") == 0 && !p.cpu_quota, "empty CPUQuota unsets");
+        ok(ASSIGN("X-CgPolicyMemoryMax", "1G") == 0 && streq(p.memory_max, "1073741824"), "MemoryMax 1G");
+        ok(ASSIGN("X-CgPolicyMemoryMax", "512M") == 0 && streq(p.memory_max, "536870912"), "MemoryMax 512M");
+        ok(ASSIGN("X-CgPolicyMemoryMax", "1.5K") == 0 && streq(p.memory_max, "1536"), "MemoryMax 1.5K");
+        ok(ASSIGN("X-CgPolicyMemoryMax", "2T") == 0 && streq(p.memory_max, "2199023255552"), "MemoryMax 2T");
+        ok(ASSIGN("X-CgPolicyMemoryMax", "4096") == 0 && streq(p.memory_max, "4096"), "MemoryMax 4096");
+        ok(ASSIGN("X-CgPolicyMemoryMax", "20%") == 0 && streq(p.memory_max, "20%"), "MemoryMax 20%%");
+        ok(ASSIGN("X-CgPolicyMemoryMax", "100%") == 0 && streq(p.memory_max, "100%"), "MemoryMax 100%%");
+        ok(ASSIGN("X-CgPolicyMemoryMax", "infinity") == 0 && streq(p.memory_max, "infinity"), "MemoryMax infinity");
+        ok(ASSIGN("X-CgPolicyMemoryMax", "101%") == 0 && streq(p.memory_max, "infinity"), "MemoryMax 101%% ignored");
+        ok(ASSIGN("X-CgPolicyMemoryMax", "0") == 0 && streq(p.memory_max, "infinity"), "MemoryMax 0 ignored");
+        ok(ASSIGN("X-CgPolicyMemoryMax", "1Q") == 0 && streq(p.memory_max, "infinity"), "MemoryMax 1Q ignored");
+        ok(ASSIGN("X-CgPolicyMemoryMax", "99999999999T") == 0 && streq(p.memory_max, "infinity"), "MemoryMax too large ignored");
+        ok(!p.error, "CPU/memory errors do not make the unit fail");
+
+        ok(ASSIGN("X-CgPolicyBindAllow", "tcp:80 tcp:0 udp:53") == -EINVAL &&
+           p.rules[POLICY_BIND][POLICY_ALLOW].n == 0, "a bad rule adds none of the line's rules");
+        ok(p.error && streq(p.error, "/x/foo.service:7: X-CgPolicyBindAllow: port 0 is out of range 1..65535"),
+           "error text: '%s'", p.error);
+        ok(ASSIGN("X-CgPolicyMode", "permissive") == -EINVAL &&
+           streq(p.error, "/x/foo.service:7: X-CgPolicyBindAllow: port 0 is out of range 1..65535"),
+           "the first error wins");
+        policy_done(&p);
+
+        policy_init(&p);
+        ok(ASSIGN("X-CgPolicyMode", "permissive") == -EINVAL &&
+           streq(p.error, "/x/foo.service:7: X-CgPolicyMode: invalid mode 'permissive': 'enforce' or 'audit' is expected"),
+           "mode error: '%s'", p.error);
+        policy_done(&p);
+
+        policy_init(&p);
+        ok(ASSIGN("X-CgPolicyBindAlow", "any") == -EINVAL &&
+           streq(p.error, "/x/foo.service:7: X-CgPolicyBindAlow: unknown key (known: X-CgPolicyCPUQuota, "
+                 "X-CgPolicyMemoryMax, X-CgPolicyBindAllow, X-CgPolicyBindDeny, X-CgPolicyConnectAllow, "
+                 "X-CgPolicyConnectDeny, X-CgPolicyMode)"), "unknown key: '%s'", p.error);
+        policy_done(&p);
+
+        policy_init(&p);
+        ok(ASSIGN("X-Other", "whatever") == 0 && policy_is_empty(&p), "keys that are not ours are ignored");
+        ok(ASSIGN("CPUQuota", "x") == 0 && policy_is_empty(&p), "systemd keys are ignored");
+        policy_done(&p);
+#undef ASSIGN
+}
+
+struct collected {
+        char lines[16][160];
+        unsigned n;
+};
+
+static int collect(const char *filename, unsigned line, const char *section, const char *key,
+                   const char *value, void *userdata) {
+        struct collected *c = userdata;
+
+        if (c->n < ELEMENTSOF(c->lines))
+                snprintf(c->lines[c->n++], sizeof c->lines[0], "%u [%s] %s=%s", line, section, key, value);
+        return 0;
+}
+
+static void test_unit_file(void) {
+        static const char text[] =
+                "\xef\xbb\xbf# comment\n"                          /* 1 */
+                "[Unit]\n"                                          /* 2 */
+                "Description = a test \n"                           /* 3 */
+                "\n"                                                /* 4 */
+                "[Service]\n"                                       /* 5 */
+                "X-CgPolicyBindAllow=tcp:80 \\\n"                   /* 6 */
+                "# a comment inside a continuation is skipped\n"   /* 7 */
+                "   tcp:443 \\\n"                                   /* 8 */
+                "  udp:53\n"                                        /* 9 */
+                "; another comment\n"                               /* 10 */
+                "ExecStart=/bin/echo a\\\\\n"                       /* 11: escaped backslash, no continuation */
+                "NoEquals\n"                                        /* 12 */
+                "X-CgPolicyMode=\n"                                 /* 13 */
+                "[Broken\n"                                         /* 14 */
+                "Key=1\\\n"                                         /* 15: file ends in a continuation */
+                "  2";                                              /* 16 */
+        static const char *const expected[] = {
+                "3 [Unit] Description=a test",
+                "6 [Service] X-CgPolicyBindAllow=tcp:80     tcp:443    udp:53",
+                "11 [Service] ExecStart=/bin/echo a\\\\",
+                "13 [Service] X-CgPolicyMode=",
+                "15 [Service] Key=1   2",
+        };
+        struct collected c = {};
+        FILE *f;
+        int r;
+
+        f = fmemopen((void *) text, sizeof text - 1, "r");
+        r = unit_file_parse("mem.service", f, collect, &c);
+        fclose(f);
+        ok(r == 0, "unit_file_parse() succeeds");
+        ok(c.n == ELEMENTSOF(expected), "%u assignments (expected %zu)", c.n, ELEMENTSOF(expected));
+        for (size_t i = 0; i < MIN(c.n, ELEMENTSOF(expected)); i++)
+                ok(streq(c.lines[i], expected[i]), "assignment '%s' (got '%s')", expected[i], c.lines[i]);
+
+        c.n = 0;
+        r = unit_file_parse("/nonexistent/foo.service", NULL, collect, &c);
+        ok(r == -ENOENT, "missing file gives -ENOENT");
+
+        /* An assignment before any section is skipped. */
+        static const char text2[] = "Key=1\n[Service]\nA=b\n";
+        c.n = 0;
+        f = fmemopen((void *) text2, sizeof text2 - 1, "r");
+        r = unit_file_parse("mem2.service", f, collect, &c);
+        fclose(f);
+        ok(r == 0 && c.n == 1 && streq(c.lines[0], "3 [Service] A=b"), "assignment outside a section is skipped");
+}
+
+/* Line numbers of errors through the whole chain: file → UnitPolicy → error text. */
+static void test_unit_policy_errors(void) {
+        static const char text[] =
+                "[Unit]\n"                                         /* 1 */
+                "Description=x\n"                                  /* 2 */
+                "[Service]\n"                                      /* 3 */
+                "X-CgPolicyBindAllow=tcp:80 \\\n"                  /* 4 */
+                "  tcp:99999\n"                                    /* 5 */
+                "ExecStartPre=/bin/a\n"                            /* 6 */
+                "ExecStartPre=\n"                                  /* 7 */
+                "ExecStartPre=-/bin/b \"x y\"\n"                   /* 8 */
+                "ExecStartPre=+/bin/c %n\n"                        /* 9 */
+                "Slice=foo.slice\n";                               /* 10 */
+        UnitPolicy u;
+        FILE *f;
+
+        unit_policy_init(&u, unit_kind_from_path("/etc/systemd/system/foo.service.d/x.conf"));
+        ok(u.kind == UNIT_KIND_SERVICE, "kind of a service drop-in");
+        f = fmemopen((void *) text, sizeof text - 1, "r");
+        ok(unit_policy_load_file(&u, "/etc/foo.service", f) == 0, "load");
+        fclose(f);
+        ok(u.policy.error && streq(u.policy.error, "/etc/foo.service:4: X-CgPolicyBindAllow: port 99999 is out of range 1..65535"),
+           "error on the line the continuation starts: '%s'", u.policy.error);
+        ok(u.n_exec_start_pre == 2 && streq(u.exec_start_pre[0], "-/bin/b \"x y\"") && streq(u.exec_start_pre[1], "+/bin/c %n"),
+           "ExecStartPre= collected verbatim, reset honoured");
+        ok(u.slice && streq(u.slice, "foo.slice"), "Slice= collected");
+        unit_policy_done(&u);
+
+        static const char text2[] = "[Unit]\nX-CgPolicyBindDeny=any\n";
+        unit_policy_init(&u, unit_kind_from_path("foo.service"));
+        f = fmemopen((void *) text2, sizeof text2 - 1, "r");
+        ok(unit_policy_load_file(&u, "foo.service", f) == 0, "load");
+        fclose(f);
+        ok(u.policy.error && streq(u.policy.error, "foo.service:2: X-CgPolicyBindDeny: belongs in the [Service] section, not in [Unit]"),
+           "key in the wrong section: '%s'", u.policy.error);
+        unit_policy_done(&u);
+
+        static const char text3[] = "[Socket]\nX-CgPolicyBindDeny=any\n";
+        unit_policy_init(&u, unit_kind_from_path("foo.socket"));
+        f = fmemopen((void *) text3, sizeof text3 - 1, "r");
+        ok(unit_policy_load_file(&u, "foo.socket", f) == 0, "load");
+        fclose(f);
+        ok(u.policy.error && streq(u.policy.error, "foo.socket:2: X-CgPolicyBindDeny: X-CgPolicy keys are supported in service and slice units only"),
+           "key in a socket unit: '%s'", u.policy.error);
+        unit_policy_done(&u);
+
+        ok(unit_kind_from_path("/a/b/foo-.slice.d/10-x.conf") == UNIT_KIND_SLICE, "prefix slice drop-in kind");
+        ok(unit_kind_from_path("/a/service.d/10-x.conf") == UNIT_KIND_SERVICE, "type-wide service drop-in kind");
+        ok(unit_kind_from_path("foo@.service") == UNIT_KIND_SERVICE, "template kind");
+        ok(unit_kind_from_path("x.conf") == UNIT_KIND_UNKNOWN, "bare .conf kind unknown");
+}
+
+static void test_check(void) {
+        char dir[] = "/tmp/test-policy-XXXXXX";
+        char good[64], bad[64], res[64], missing[64];
+        FILE *f;
+
+        if (!mkdtemp(dir)) {
+                ok(false, "mkdtemp");
+                return;
+        }
+        snprintf(good, sizeof good, "%s/good.service", dir);
+        snprintf(bad, sizeof bad, "%s/bad.service", dir);
+        snprintf(res, sizeof res, "%s/res.slice", dir);
+        snprintf(missing, sizeof missing, "%s/missing.service", dir);
+
+        f = fopen(good, "w");
+        fputs("[Service]\nX-CgPolicyBindAllow=tcp:80\nX-CgPolicyMemoryMax=1G\n", f);
+        fclose(f);
+        f = fopen(bad, "w");
+        fputs("[Service]\nX-CgPolicyBindAllow=tcp:80\nX-CgPolicyBindAlow=tcp:81\n", f);
+        fclose(f);
+        f = fopen(res, "w");
+        fputs("[Slice]\nX-CgPolicyCPUQuota=fifty\n", f);
+        fclose(f);
+
+        ok(check_unit_files((char *[]) { good }, 1) == 0, "check: good file passes");
+        ok(check_unit_files((char *[]) { good, bad }, 2) == -EINVAL, "check: unknown key fails");
+        ok(check_unit_files((char *[]) { res }, 1) == -EINVAL, "check: a bad CPU quota is an error for check");
+        ok(check_unit_files((char *[]) { missing, bad }, 2) == -ENOENT, "check: unreadable file gives -errno");
+
+        unlink(good);
+        unlink(bad);
+        unlink(res);
+        rmdir(dir);
+}
+
+static void test_escape(void) {
+        static const struct {
+                const char *in, *out;
+        } cases[] = {
+                { "--bind-allow=tcp:80", "--bind-allow=tcp:80" },
+                { "", "\"\"" },
+                { "100%", "100%%" },
+                { "$HOME", "$$HOME" },
+                { "a b", "\"a b\"" },
+                { "--error=/etc/x.service:3: X-CgPolicyMode: invalid mode 'a\"b'",
+                  "\"--error=/etc/x.service:3: X-CgPolicyMode: invalid mode 'a\\\"b'\"" },
+                { "back\\slash", "\"back\\\\slash\"" },
+                { "tab\there", "\"tab\\there\"" },
+                { "nl\nx", "\"nl\\nx\"" },
+                { "bell\a", "\"bell\\x07\"" },
+                { ";", "\";\"" },
+                { "50% of $X", "\"50%% of $$X\"" },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                _cleanup_free_ char *o = NULL;
+
+                int r = exec_escape_arg(cases[i].in, &o);
+
+                ok(r == 0 && streq(o, cases[i].out), "escape case %zu → %s (got %s)", i, cases[i].out, o ?: "(null)");
+        }
+}
+
+static void test_args(void) {
+        Policy p, q;
+        _cleanup_strv_free_ char **args = NULL;
+        _cleanup_free_ char *why = NULL;
+        static const char *const expected[] = {
+                "--mode=audit",
+                "--bind-allow=tcp:8080",
+                "--bind-allow=[fd00::/8]:443",
+                "--connect-allow=tcp:443",
+                "--connect-deny=any",
+        };
+
+        policy_init(&p);
+#define ASSIGN(k, v) policy_assign(&p, &(PolicySource) { "a.service", 1, k }, v)
+        ASSIGN("X-CgPolicyBindAllow", "tcp:8080 ipv6:[fd00::1/8]:443");
+        ASSIGN("X-CgPolicyConnectDeny", "any");
+        ASSIGN("X-CgPolicyConnectAllow", "tcp:443");
+        ASSIGN("X-CgPolicyMode", "audit");
+#undef ASSIGN
+        ok(policy_to_args(&p, &args) == 0 && strv_length(args) == ELEMENTSOF(expected), "policy → %zu args", strv_length(args));
+        for (size_t i = 0; args && i < MIN(strv_length(args), ELEMENTSOF(expected)); i++)
+                ok(streq(args[i], expected[i]), "arg %zu is '%s' (got '%s')", i, expected[i], args[i]);
+        ok(policy_from_args(args, strv_length(args), &q, &why) == 0, "args → policy");
+        ok(policy_equal(&p, &q), "policy → args → policy is the same policy");
+        policy_done(&q);
+        args = strv_free(args);
+
+        /* The error form. */
+        policy_done(&p);
+        policy_init(&p);
+        policy_assign(&p, &(PolicySource) { "a.service", 3, "X-CgPolicyBogus" }, "1");
+        ok(policy_to_args(&p, &args) == 0 && strv_length(args) == 1 && startswith(args[0], "--error=a.service:3: X-CgPolicyBogus: "),
+           "error policy → one --error= arg");
+        ok(policy_from_args(args, 1, &q, NULL) == 0 && policy_equal(&p, &q), "error round-trips");
+        policy_done(&q);
+        policy_done(&p);
+
+        int r = policy_from_args((char *[]) { "--bind-allow=tcp:0" }, 1, &q, &why);
+        ok(r == -EINVAL && why && streq(why, "--bind-allow=tcp:0: port 0 is out of range 1..65535"),
+           "bad arg: '%s'", why ?: "(null)");
+        why = mfree(why);
+        r = policy_from_args((char *[]) { "--unit=foo" }, 1, &q, &why);
+        ok(r == -EINVAL && why && streq(why, "unknown argument '--unit=foo'"), "unknown arg: '%s'", why ?: "(null)");
+        why = mfree(why);
+        r = policy_from_args((char *[]) { "--mode=loud" }, 1, &q, &why);
+        ok(r == -EINVAL && why && streq(why, "--mode=loud: 'enforce' or 'audit' is expected"),
+           "bad mode: '%s'", why ?: "(null)");
+        policy_done(&q);
+        policy_init(&q);
+        ok(policy_arg_parse(&q, "--slice=x.slice", NULL) == 0 && policy_is_empty(&q), "non-policy arg returns 0, untouched");
+        policy_done(&q);
+}
+
+/* Random rules, built as text from random parts; the verdict of the parsed policy is compared
+ * with a reading of those parts that does not go through the parser or the matcher. */
+typedef struct TextRule {
+        int family, protocol;   /* 0 = unspecified */
+        bool any, has_addr;
+        uint8_t addr[16];
+        unsigned plen;
+        unsigned lo, hi;        /* 0 = all ports */
+        char text[128];
+} TextRule;
+
+static unsigned rnd(unsigned n) {
+        return (unsigned) random() % n;
+}
+
+static void random_rule(TextRule *t) {
+        char *o = t->text;
+
+        *t = (TextRule) {};
+        o = t->text;
+        if (rnd(12) == 0) {
+                t->any = true;
+                strcpy(t->text, "any");
+                return;
+        }
+        t->has_addr = rnd(2);
+        t->family = t->has_addr ? (rnd(2) ? AF_INET : AF_INET6) : (int[]) { 0, AF_INET, AF_INET6 }[rnd(3)];
+        t->protocol = (int[]) { 0, IPPROTO_TCP, IPPROTO_UDP }[rnd(3)];
+        if (t->family && (!t->has_addr || rnd(2)))
+                o += sprintf(o, "%s:", t->family == AF_INET ? "ipv4" : "ipv6");
+        if (t->protocol)
+                o += sprintf(o, "%s:", t->protocol == IPPROTO_TCP ? "tcp" : "udp");
+        if (t->has_addr) {
+                /* Small address space so that random requests hit the rules. */
+                if (t->family == AF_INET) {
+                        t->addr[0] = 10;
+                        t->addr[3] = (uint8_t) rnd(8);
+                        t->plen = (unsigned[]) { 0, 8, 29, 30, 31, 32 }[rnd(6)];
+                        o += sprintf(o, "10.0.0.%u/%u", t->addr[3], t->plen);
+                } else {
+                        t->addr[0] = 0xfd;
+                        t->addr[15] = (uint8_t) rnd(8);
+                        t->plen = (unsigned[]) { 0, 8, 125, 126, 127, 128 }[rnd(6)];
+                        o += sprintf(o, "[fd00::%x/%u]", t->addr[15], t->plen);
+                }
+        }
+        if (!t->has_addr || rnd(2)) {
+                t->lo = 1 + rnd(10);
+                t->hi = rnd(2) ? t->lo : t->lo + rnd(5);
+                if (t->has_addr)
+                        *o++ = ':';
+                if (t->lo == t->hi)
+                        o += sprintf(o, "%u", t->lo);
+                else
+                        o += sprintf(o, "%u-%u", t->lo, t->hi);
+        }
+        *o = 0;
+        if (o == t->text)
+                strcpy(t->text, "any");
+}
+
+static bool text_rule_matches(const TextRule *t, int family, int protocol, const uint8_t *addr, unsigned port) {
+        if (t->any)
+                return true;
+        if (t->family && t->family != family)
+                return false;
+        if (t->protocol && t->protocol != protocol)
+                return false;
+        if (t->lo && (port < t->lo || port > t->hi))
+                return false;
+        if (t->has_addr)
+                for (unsigned bit = 0; bit < t->plen; bit++) {
+                        unsigned byte = bit / 8, shift = 7 - bit % 8;
+                        if (((addr[byte] >> shift) & 1) != ((t->addr[byte] >> shift) & 1))
+                                return false;
+                }
+        return true;
+}
+
+static void test_random(void) {
+        unsigned mismatches = 0, checked = 0;
+
+        srandom(4711);
+        for (unsigned round = 0; round < 300; round++) {
+                TextRule rules[2][2][4];
+                unsigned n[2][2];
+                Policy p;
+
+                policy_init(&p);
+                for (int d = 0; d < 2; d++)
+                        for (int a = 0; a < 2; a++) {
+                                char value[600] = "";
+
+                                n[d][a] = rnd(4);
+                                for (unsigned i = 0; i < n[d][a]; i++) {
+                                        random_rule(&rules[d][a][i]);
+                                        strcat(value, " ");
+                                        strcat(value, rules[d][a][i].text);
+                                }
+                                const char *key = (const char *[]) { "X-CgPolicyBindAllow", "X-CgPolicyBindDeny",
+                                                                     "X-CgPolicyConnectAllow", "X-CgPolicyConnectDeny" }[d * 2 + a];
+                                if (policy_assign(&p, &(PolicySource) { "r", round, key }, value) < 0) {
+                                        diag("rejected: %s=%s (%s)", key, value, p.error);
+                                        mismatches++;
+                                }
+                        }
+
+                for (unsigned q = 0; q < 200; q++) {
+                        int d = rnd(2), family = rnd(2) ? AF_INET : AF_INET6;
+                        int protocol = rnd(2) ? IPPROTO_TCP : IPPROTO_UDP;
+                        unsigned port = rnd(13);
+                        uint8_t addr[16] = {};
+                        bool expect = true, got;
+
+                        if (family == AF_INET) {
+                                addr[0] = rnd(4) ? 10 : 11;
+                                addr[3] = (uint8_t) rnd(8);
+                        } else {
+                                addr[0] = rnd(4) ? 0xfd : 0xfe;
+                                addr[15] = (uint8_t) rnd(8);
+                        }
+
+                        if (!(d == POLICY_BIND && port == 0)) {
+                                bool allowed = false, denied = false;
+                                for (unsigned i = 0; i < n[d][0]; i++)
+                                        allowed = allowed || text_rule_matches(&rules[d][0][i], family, protocol, addr, port);
+                                for (unsigned i = 0; i < n[d][1]; i++)
+                                        denied = denied || text_rule_matches(&rules[d][1][i], family, protocol, addr, port);
+                                expect = allowed || !denied;
+                        }
+                        got = policy_allows(&p, d, family, protocol, addr, (uint16_t) port);
+                        checked++;
+                        if (got != expect) {
+                                mismatches++;
+                                if (mismatches < 5)
+                                        diag("mismatch: round %u dir %d fam %d proto %d port %u: got %d expected %d",
+                                             round, d, family, protocol, port, got, expect);
+                        }
+                }
+                policy_done(&p);
+        }
+        ok(mismatches == 0, "random policies: %u verdicts agree with the independent reading (%u mismatches)",
+           checked, mismatches);
+}
+
+int main(void) {
+        /* Errors are logged on purpose; keep the TAP stream readable. */
+        log_set_max_level(LOG_CRIT);
+
+        test_grammar();
+        test_matches();
+        test_assign();
+        test_unit_file();
+        test_unit_policy_errors();
+        test_check();
+        test_escape();
+        test_args();
+        test_random();
+
+        return tap_done();
+}

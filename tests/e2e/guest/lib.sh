@@ -1,0 +1,122 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# TAP helpers and assertions of the e2e scenarios. Sourced by run-scenarios.sh inside the
+# test machine (nspawn container or VM), where systemd is PID 1 and cgpolicy is installed.
+
+probe=/usr/lib/cgpolicy-e2e/probe.py
+tap_n=0
+tap_failed=0
+
+ok() {          # ok DESCRIPTION
+        tap_n=$((tap_n + 1))
+        echo "ok $tap_n - $*"
+}
+
+not_ok() {      # not_ok DESCRIPTION [DIAGNOSTIC LINES…]
+        tap_n=$((tap_n + 1))
+        tap_failed=$((tap_failed + 1))
+        echo "not ok $tap_n - $1"
+        shift
+        local l
+        for l in "$@"; do
+                printf '%s\n' "$l" | sed 's/^/#   /'
+        done
+}
+
+diag() { printf '%s\n' "$*" | sed 's/^/# /'; }
+
+# check DESCRIPTION COMMAND…: ok when COMMAND succeeds; its output is shown when not.
+check() {
+        local desc=$1 out
+        shift
+        if out=$("$@" 2>&1); then
+                ok "$desc"
+        else
+                not_ok "$desc" "command: $*" "$out"
+        fi
+}
+
+# check_eq DESCRIPTION EXPECTED ACTUAL
+check_eq() {
+        if [ "$2" = "$3" ]; then
+                ok "$1"
+        else
+                not_ok "$1" "expected: $2" "actual:   $3"
+        fi
+}
+
+# check_contains DESCRIPTION NEEDLE HAYSTACK (fixed string)
+check_contains() {
+        if grep -qF -- "$2" <<<"$3"; then
+                ok "$1"
+        else
+                not_ok "$1" "expected to contain: $2" "in:" "$3"
+        fi
+}
+
+check_not_contains() {
+        if grep -qF -- "$2" <<<"$3"; then
+                not_ok "$1" "expected NOT to contain: $2" "in:" "$3"
+        else
+                ok "$1"
+        fi
+}
+
+# expect SERVER OP PROTO ADDR PORT RESULT: server SERVER (probe.py serve, running as a
+# service) tries OP and sees RESULT (OK, EPERM, …).
+expect() {
+        local srv=$1 op=$2 proto=$3 addr=$4 port=$5 want=$6 got
+        got=$("$probe" ctl "$srv" "$op" "$proto" "$addr" "$port")
+        check_eq "$srv: $op $proto [$addr]:$port -> $want" "$want" "$got"
+}
+
+show() { systemctl show -P "$2" "$1"; }        # show UNIT PROPERTY
+
+# wait_active UNIT: waits up to 20 s for UNIT to be active and for its probe socket, if any.
+wait_active() {
+        local i
+        for i in $(seq 100); do
+                if [ "$(show "$1" ActiveState)" = active ]; then
+                        case $1 in
+                        e2e-sink.service) return 0 ;;
+                        esac
+                        [ -n "${2:-}" ] && [ ! -S "/run/cgpolicy-e2e/$2.sock" ] && { sleep 0.2; continue; }
+                        return 0
+                fi
+                sleep 0.2
+        done
+        return 1
+}
+
+# start_server UNIT SERVER: starts UNIT and waits for its probe server SERVER to answer.
+start_server() {
+        rm -f "/run/cgpolicy-e2e/$2.sock"
+        systemctl start "$1" || return 1
+        wait_active "$1" "$2"
+}
+
+# The cgroup directory of a unit, on the cgroup2 hierarchy systemd runs on.
+cgroup_dir() {
+        local cg
+        cg=$(show "$1" ControlGroup)
+        [ -n "$cg" ] || return 1
+        echo "/sys/fs/cgroup$cg"
+}
+
+journal_of() {  # journal_of UNIT: this boot's journal of UNIT, messages only
+        journalctl -b -q -o cat -u "$1" --no-pager
+}
+
+# The programs attached to a unit's cgroup (bpftool's view: "ATTACH_TYPE ID NAME" lines).
+attached() {
+        local dir
+        dir=$(cgroup_dir "$1") || return 0
+        bpftool cgroup show "$dir" 2>/dev/null | awk 'NR > 1 { print $2, $1, $NF }' | sort
+}
+
+# Every pinned path under the cgpolicy bpffs directory.
+pins() { find /sys/fs/bpf -mindepth 1 2>/dev/null | sort; }
+
+finish() {
+        echo "1..$tap_n"
+        [ "$tap_failed" -eq 0 ]
+}

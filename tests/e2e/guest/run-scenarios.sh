@@ -1,0 +1,379 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# The e2e scenarios, run inside the booted test machine (systemd as PID 1, cgpolicy
+# installed, the units of tests/e2e/units/ in place). TAP on stdout.
+#
+#   run-scenarios.sh nspawn|vm [SCENARIO…]
+#
+# nspawn: everything but CPU/memory enforcement (the host's cgroup2 has no controllers);
+# vm: Debian's 6.1 kernel with every controller: CPU and memory enforcement, the loader's
+# programs through 6.1's verifier, and a core subset of the network checks.
+set -u
+. /usr/lib/cgpolicy-e2e/lib.sh
+
+mode=${1:-nspawn}
+shift
+gen=/run/systemd/generator
+
+# ---------------------------------------------------------------------------------------
+# Boot: the generator ran at boot, the loader before the first policed unit, which was
+# policed from its very first start. Runs first, before anything reloads or restarts.
+sc_boot() {
+        diag "boot: kernel $(uname -r), $(systemctl --version | head -n1)"
+        check "generator ran at boot: $gen/e2e-server.service.d/zz-cgpolicy.conf exists" \
+                test -f "$gen/e2e-server.service.d/zz-cgpolicy.conf"
+        check_eq "cgpolicy-load.service is active after boot" "active/success" \
+                "$(show cgpolicy-load.service ActiveState)/$(show cgpolicy-load.service Result)"
+        check_contains "e2e-server.service is ordered after cgpolicy-load.service" \
+                cgpolicy-load.service "$(show e2e-server.service After)"
+        check_contains "e2e-server.service requires cgpolicy-load.service" \
+                cgpolicy-load.service "$(show e2e-server.service Requires)"
+        local loaded started
+        loaded=$(show cgpolicy-load.service ActiveEnterTimestampMonotonic)
+        started=$(show e2e-server.service InactiveExitTimestampMonotonic)
+        if [ "${loaded:-0}" -gt 0 ] && [ "${started:-0}" -ge "$loaded" ]; then
+                ok "the loader finished (${loaded} us) before e2e-server.service started (${started} us)"
+        else
+                not_ok "the loader finished before e2e-server.service started" "loader active at ${loaded} us, server left inactive at ${started} us"
+        fi
+        check_eq "e2e-server.service started at boot and is running" active "$(show e2e-server.service ActiveState)"
+        check_eq "e2e-server.service has not been restarted yet" 0 "$(show e2e-server.service NRestarts)"
+        wait_active e2e-server.service e2e-server
+        local j
+        j=$(journal_of e2e-server.service)
+        check_not_contains "first start: systemd found the pinned programs (no 'does not exist, skipping')" \
+                "does not exist" "$j"
+        expect e2e-server connect tcp 127.0.0.1 443 OK
+        expect e2e-server connect tcp 127.0.0.1 9000 EPERM
+        expect e2e-server bind tcp 127.0.0.1 7000 EPERM
+}
+
+# ---------------------------------------------------------------------------------------
+# What systemctl shows for a unit with keys in /usr/lib overridden by an /etc drop-in.
+sc_show() {
+        local cat
+        cat=$(systemctl cat e2e-server.service 2>&1)
+        check_contains "systemctl cat shows the generated drop-in" \
+                "# $gen/e2e-server.service.d/zz-cgpolicy.conf" "$cat"
+        check_contains "systemctl cat shows the administrator's drop-in" \
+                "# /etc/systemd/system/e2e-server.service.d/override.conf" "$cat"
+        check_contains "the generated drop-in names its sources" \
+                "/etc/systemd/system/e2e-server.service.d/override.conf" \
+                "$(grep -i '^# *source' "$gen/e2e-server.service.d/zz-cgpolicy.conf" 2>&1)"
+        check_eq "CPUQuotaPerSecUSec from the /etc override (50%)" 500ms "$(show e2e-server.service CPUQuotaPerSecUSec)"
+        check_eq "MemoryMax from the /etc override (256M)" 268435456 "$(show e2e-server.service MemoryMax)"
+        local bpf t
+        bpf=$(show e2e-server.service BPFProgram)
+        for t in bind4 bind6 connect4 connect6 sendmsg4 sendmsg6; do
+                check_contains "BPFProgram has $t" "$t:/sys/fs/bpf/cgpolicy/$t" "$bpf"
+        done
+        local pre
+        pre=$(show e2e-server.service ExecStartPre)
+        check_contains "the helper runs as ExecStartPre with the overridden bind rule" "--bind-allow=tcp:8080-8089" "$pre"
+        check_not_contains "the reset rule (tcp:7000) is gone" "7000" "$pre"
+        check_contains "the helper releases the policy in ExecStopPost" "release" "$(show e2e-server.service ExecStopPost)"
+        check_eq "a unit without keys has no BPFProgram" "" "$(show e2e-plain.service BPFProgram)"
+        check_eq "a unit without keys has no generated drop-in" no \
+                "$([ -e "$gen/e2e-plain.service.d/zz-cgpolicy.conf" ] && echo yes || echo no)"
+        local a
+        a=$(attached e2e-server.service)
+        for t in bind4 bind6 connect4 connect6 sendmsg4 sendmsg6; do
+                check_contains "bpftool: a $t program is attached to e2e-server.service's cgroup" "$t" "$a"
+        done
+}
+
+# ---------------------------------------------------------------------------------------
+# The network matrix, seen by the running server (the override's rules):
+#   bind: deny any, allow tcp:8080-8089      connect: deny any, allow tcp:443 udp:53 ipv6:tcp:8443
+net_matrix() {          # net_matrix SERVER full|core
+        local s=$1
+        expect "$s" bind tcp 127.0.0.1 8081 OK
+        expect "$s" bind tcp ::1 8082 OK
+        expect "$s" bind tcp 127.0.0.1 7000 EPERM
+        expect "$s" bind tcp ::1 7000 EPERM
+        expect "$s" bind udp 127.0.0.1 8081 EPERM
+        expect "$s" connect tcp 127.0.0.1 443 OK
+        expect "$s" connect tcp ::1 443 OK
+        expect "$s" connect tcp ::ffff:127.0.0.1 443 OK
+        expect "$s" connect tcp 127.0.0.1 9000 EPERM
+        expect "$s" connect tcp ::1 9000 EPERM
+        expect "$s" connect tcp ::ffff:127.0.0.1 9000 EPERM
+        expect "$s" sendto udp 127.0.0.1 53 OK
+        expect "$s" sendto udp 127.0.0.1 123 EPERM
+        expect "$s" sendto udp ::ffff:127.0.0.1 123 EPERM
+        [ "$2" = full ] || return 0
+        expect "$s" bind tcp 127.0.0.1 0 OK                     # ephemeral: matched by no rule
+        expect "$s" bind udp ::1 8081 EPERM
+        expect "$s" connect udp 127.0.0.1 53 OK
+        expect "$s" connect udp ::1 53 OK
+        expect "$s" connect udp 127.0.0.1 123 EPERM
+        expect "$s" connect udp ::1 123 EPERM
+        expect "$s" connect udp ::ffff:127.0.0.1 123 EPERM
+        expect "$s" connect udp ::ffff:127.0.0.1 53 OK
+        expect "$s" sendto udp ::1 53 OK
+        expect "$s" sendto udp ::1 123 EPERM
+        expect "$s" sendto udp ::ffff:127.0.0.1 53 OK
+        expect "$s" connect tcp ::1 8443 OK                     # ipv6:tcp:8443
+        expect "$s" connect tcp 127.0.0.1 8443 EPERM
+        expect "$s" connect tcp ::ffff:127.0.0.1 8443 EPERM     # v4-mapped: IPv4 rules
+}
+
+sc_network() {
+        net_matrix e2e-server full
+        # The same requests from a service without keys all pass.
+        start_server e2e-plain.service e2e-plain || not_ok "e2e-plain.service starts"
+        expect e2e-plain connect tcp 127.0.0.1 9000 OK
+        expect e2e-plain bind tcp 127.0.0.1 7000 OK
+        expect e2e-plain sendto udp ::1 123 OK
+}
+
+sc_network_core() {
+        net_matrix e2e-server core
+}
+
+# ---------------------------------------------------------------------------------------
+# Restart (systemd#26845: systemd does not re-attach BPFProgram= on restart; the helper
+# must): the new cgroup is policed.
+sc_restart() {
+        local before after
+        before=$(stat -c %i "$(cgroup_dir e2e-server.service)")
+        check "systemctl restart e2e-server.service" systemctl restart e2e-server.service
+        wait_active e2e-server.service e2e-server
+        after=$(stat -c %i "$(cgroup_dir e2e-server.service)")
+        if [ "$before" != "$after" ]; then ok "restart: a new cgroup ($before -> $after)"; else not_ok "restart: a new cgroup" "cgroup id stayed $before"; fi
+        expect e2e-server connect tcp 127.0.0.1 9000 EPERM
+        expect e2e-server connect tcp ::1 443 OK
+        expect e2e-server sendto udp 127.0.0.1 123 EPERM
+        expect e2e-server bind tcp 127.0.0.1 7000 EPERM
+        local a t
+        a=$(attached e2e-server.service)
+        for t in connect4 sendmsg6 bind4; do
+                check_contains "after restart a $t program is attached to the new cgroup" "$t" "$a"
+        done
+        # stop + start too
+        systemctl stop e2e-server.service
+        start_server e2e-server.service e2e-server || not_ok "e2e-server.service starts again"
+        expect e2e-server connect tcp 127.0.0.1 9000 EPERM
+        expect e2e-server connect tcp 127.0.0.1 443 OK
+}
+
+# ---------------------------------------------------------------------------------------
+sc_prestart() {
+        if systemctl start e2e-prestart.service 2>/dev/null; then
+                not_ok "a unit whose ExecStartPre= connects where refused fails to start"
+        else
+                ok "a unit whose ExecStartPre= connects where refused fails to start"
+        fi
+        check_contains "its ExecStartPre= saw EPERM" \
+                "probe: connect tcp 127.0.0.1 9000: EPERM" "$(journal_of e2e-prestart.service)"
+        check "the same with an allowed connect in ExecStartPre= starts" \
+                start_server e2e-prestart-ok.service e2e-prestart-ok
+        check_contains "its ExecStartPre= connected" \
+                "probe: connect tcp 127.0.0.1 443: OK" "$(journal_of e2e-prestart-ok.service)"
+        systemctl stop e2e-prestart-ok.service
+}
+
+# ---------------------------------------------------------------------------------------
+sc_bad() {
+        local f line j u key
+        for u in e2e-badkey:X-CgPolicyConectAllow e2e-badval:X-CgPolicyBindAllow; do
+                key=${u#*:}
+                u=${u%%:*}.service
+                f=/usr/lib/systemd/system/$u
+                line=$(grep -n "^$key=" "$f" | cut -d: -f1)
+                if systemctl start "$u" 2>/dev/null; then
+                        not_ok "$u ($key) refuses to start"
+                        systemctl stop "$u"
+                else
+                        ok "$u ($key) refuses to start"
+                fi
+                check_eq "$u is not running" failed "$(show "$u" ActiveState)"
+                j=$(journal_of "$u")
+                check_contains "$u: its journal says $f:$line: $key: …" "$f:$line: $key: " "$j"
+                check_not_contains "$u: its main process never ran" "probe ${u%.service}: serving" "$j"
+        done
+        check_eq "other units are unaffected: e2e-server.service is active" active "$(show e2e-server.service ActiveState)"
+        check "other units start normally: e2e-plain.service" start_server e2e-plain.service e2e-plain
+}
+
+# ---------------------------------------------------------------------------------------
+sc_template() {
+        check "worker@a.service starts" start_server worker@a.service worker-a
+        check_contains "worker@a.service has the generated drop-in (template)" "zz-cgpolicy.conf" \
+                "$(systemctl cat worker@a.service 2>&1 | grep '^# ')"
+        expect worker-a connect tcp 127.0.0.1 443 OK
+        expect worker-a connect tcp 127.0.0.1 9000 EPERM
+        expect worker-a connect tcp ::1 9000 EPERM
+        expect worker-a sendto udp 127.0.0.1 53 EPERM
+}
+
+# ---------------------------------------------------------------------------------------
+sc_slice() {
+        check "e2e-s1.service (in e2e-pol.slice) starts" start_server e2e-s1.service e2e-s1
+        check "e2e-s2.service (in e2e-pol.slice) starts" start_server e2e-s2.service e2e-s2
+        check_eq "e2e-s1.service runs in e2e-pol.slice" /e2e.slice/e2e-pol.slice/e2e-s1.service "$(show e2e-s1.service ControlGroup)"
+        local s
+        for s in e2e-s1 e2e-s2; do
+                expect $s connect tcp 127.0.0.1 443 OK
+                expect $s connect tcp ::1 443 OK
+                expect $s connect tcp 127.0.0.1 9000 EPERM
+                expect $s connect tcp ::ffff:127.0.0.1 9000 EPERM
+                expect $s sendto udp 127.0.0.1 53 OK
+                expect $s sendto udp ::1 123 EPERM
+        done
+        check_contains "the slice carries the BPFProgram= lines" "connect4:/sys/fs/bpf/cgpolicy/connect4" "$(show e2e-pol.slice BPFProgram)"
+        check_eq "its services carry none (the slice's programs run for them)" "" "$(show e2e-s1.service BPFProgram)"
+        # stop one: the other stays policed
+        systemctl stop e2e-s1.service
+        expect e2e-s2 connect tcp 127.0.0.1 9000 EPERM
+        expect e2e-s2 connect tcp 127.0.0.1 443 OK
+        systemctl stop e2e-s2.service
+}
+
+# ---------------------------------------------------------------------------------------
+sc_live() {
+        local conf=/etc/systemd/system/e2e-live.service.d/policy.conf
+        check "e2e-live.service starts" start_server e2e-live.service e2e-live
+        expect e2e-live connect tcp 127.0.0.1 443 OK
+        expect e2e-live connect tcp 127.0.0.1 9000 EPERM
+        printf '[Service]\nX-CgPolicyConnectDeny=any\nX-CgPolicyConnectAllow=tcp:9000\n' >"$conf"
+        check "daemon-reload after editing the keys" systemctl daemon-reload
+        check_contains "the generated drop-in has the new rule" "--connect-allow=tcp:9000" "$(cat "$gen/e2e-live.service.d/zz-cgpolicy.conf" 2>&1)"
+        check "restart" systemctl restart e2e-live.service
+        wait_active e2e-live.service e2e-live
+        expect e2e-live connect tcp 127.0.0.1 9000 OK
+        expect e2e-live connect tcp 127.0.0.1 443 EPERM
+        expect e2e-live connect tcp ::1 443 EPERM
+}
+
+# ---------------------------------------------------------------------------------------
+# Restarting the loader while services talk changes nothing for them.
+sc_loader_restart() {
+        local before after log=/run/cgpolicy-e2e/traffic.log pid bad
+        before=$(attached e2e-server.service)
+        (
+                end=$((SECONDS + 6))
+                while [ $SECONDS -lt $end ]; do
+                        echo "443 $("$probe" ctl e2e-server connect tcp 127.0.0.1 443)"
+                        echo "9000 $("$probe" ctl e2e-server connect tcp 127.0.0.1 9000)"
+                done >"$log"
+        ) &
+        pid=$!
+        sleep 1
+        check "systemctl restart cgpolicy-load.service under traffic" systemctl restart cgpolicy-load.service
+        wait "$pid"
+        bad=$(grep -v -e '^443 OK$' -e '^9000 EPERM$' "$log")
+        check_eq "every request during the loader restart got its policy ($(wc -l <"$log") requests)" "" "$bad"
+        after=$(attached e2e-server.service)
+        check_eq "the programs attached to e2e-server.service are the same ones" "$before" "$after"
+        expect e2e-server connect tcp ::1 9000 EPERM
+        expect e2e-server connect tcp ::1 443 OK
+        expect e2e-live connect tcp 127.0.0.1 9000 OK
+        expect e2e-live connect tcp 127.0.0.1 443 EPERM
+        check "a service started after the loader restart is policed: worker@b.service starts" start_server worker@b.service worker-b
+        expect worker-b connect tcp 127.0.0.1 9000 EPERM
+        expect worker-b connect tcp 127.0.0.1 443 OK
+        systemctl stop worker@b.service
+}
+
+# ---------------------------------------------------------------------------------------
+sc_audit() {
+        check "e2e-audit.service (X-CgPolicyMode=audit) starts" start_server e2e-audit.service e2e-audit
+        expect e2e-audit connect tcp 127.0.0.1 9000 OK
+        expect e2e-audit connect tcp 127.0.0.1 443 OK
+}
+
+# ---------------------------------------------------------------------------------------
+# The operator's view after the scenarios above.
+sc_status() {
+        local st den
+        st=$(cgpolicy status 2>&1)
+        diag "cgpolicy status:" "$st"
+        check_contains "cgpolicy status lists e2e-server.service" e2e-server.service "$st"
+        check_contains "cgpolicy status lists worker@a.service" worker@a.service "$st"
+        check_contains "cgpolicy status lists e2e-pol.slice" e2e-pol.slice "$st" 
+        check_not_contains "cgpolicy status does not list e2e-plain.service" e2e-plain.service "$st"
+        check "cgpolicy status --json is JSON" python3 -c 'import json,sys; json.loads(sys.stdin.read())' <<<"$(cgpolicy status --json 2>&1)"
+        den=$(timeout 10 cgpolicy denials 2>&1)
+        diag "cgpolicy denials:" "$den"
+        check_contains "cgpolicy denials shows e2e-server.service's refused attempts" e2e-server.service "$den"
+        check_contains "cgpolicy denials shows refused port 9000" 9000 "$den"
+}
+
+# ---------------------------------------------------------------------------------------
+# After stop, nothing is left for the unit: not listed, nothing pinned, no state.
+sc_stop() {
+        local pins_before
+        pins_before=$(pins)
+        check "systemctl stop worker@a.service" systemctl stop worker@a.service
+        check_not_contains "cgpolicy status no longer lists worker@a.service" worker@a.service "$(cgpolicy status 2>&1)"
+        check_eq "nothing pinned for it (pins unchanged by its stop)" "$pins_before" "$(pins)"
+        check_not_contains "no pin names it" "worker" "$(pins)"
+        check_eq "its cgroup is gone" no "$([ -d /sys/fs/cgroup/system.slice/system-worker.slice/worker@a.service ] && echo yes || echo no)"
+        check_not_contains "no runtime state names it" worker@a "$(grep -rl worker@a /run/cgpolicy 2>/dev/null; ls -R /run/cgpolicy 2>/dev/null)"
+        check_contains "its journal shows the release" "release" "$(show worker@a.service ExecStopPost)"
+}
+
+# ---------------------------------------------------------------------------------------
+# VM only: CPU and memory limits as the kernel holds them, and enforced.
+sc_resources() {
+        local d
+        d=$(cgroup_dir e2e-server.service)
+        check_eq "cpu.max of e2e-server.service (50%)" "50000 100000" "$(cat "$d/cpu.max" 2>&1)"
+        check_eq "memory.max of e2e-server.service (256M)" 268435456 "$(cat "$d/memory.max" 2>&1)"
+
+        check "e2e-cpuhog.service starts" systemctl start e2e-cpuhog.service
+        d=$(cgroup_dir e2e-cpuhog.service)
+        check_eq "cpu.max of e2e-cpuhog.service (20%)" "20000 100000" "$(cat "$d/cpu.max" 2>&1)"
+        sleep 1
+        local t0 t1 u0 u1 w0 w1
+        t0=$(awk '$1 == "nr_throttled" { print $2 }' "$d/cpu.stat"); u0=$(awk '$1 == "usage_usec" { print $2 }' "$d/cpu.stat"); w0=$(date +%s%6N)
+        sleep 4
+        t1=$(awk '$1 == "nr_throttled" { print $2 }' "$d/cpu.stat"); u1=$(awk '$1 == "usage_usec" { print $2 }' "$d/cpu.stat"); w1=$(date +%s%6N)
+        if [ "${t1:-0}" -gt "${t0:-0}" ]; then ok "the CPU hog is throttled: nr_throttled $t0 -> $t1 in 4 s"; else not_ok "the CPU hog is throttled" "nr_throttled $t0 -> $t1"; fi
+        local pct=$(( (u1 - u0) * 100 / (w1 - w0) ))
+        if [ "$pct" -le 30 ]; then ok "the CPU hog used $pct% of one CPU (quota 20%)"; else not_ok "the CPU hog stays near its 20% quota" "used $pct% of one CPU"; fi
+        systemctl stop e2e-cpuhog.service
+
+        check "e2e-memhog.service starts" systemctl start e2e-memhog.service
+        d=$(cgroup_dir e2e-memhog.service)
+        check_eq "memory.max of e2e-memhog.service (64M)" 67108864 "$(cat "$d/memory.max" 2>&1)"
+        local i
+        for i in $(seq 150); do
+                [ "$(show e2e-memhog.service ActiveState)" = failed ] && break
+                sleep 0.2
+        done
+        check_eq "the memory hog is OOM-killed" oom-kill "$(show e2e-memhog.service Result)"
+        check_contains "its journal says so" "killed by the OOM killer" "$(journal_of e2e-memhog.service)"
+        check_not_contains "it never got past 64M" "allocated 100M" "$(journal_of e2e-memhog.service)"
+        check_eq "inside its cgroup only: e2e-server.service is still active" active "$(show e2e-server.service ActiveState)"
+        check_eq "inside its cgroup only: e2e-sink.service is still active" active "$(show e2e-sink.service ActiveState)"
+        expect e2e-server connect tcp 127.0.0.1 443 OK
+}
+
+# ---------------------------------------------------------------------------------------
+# Proves the machinery only (boot, probe, report): no cgpolicy involved.
+sc_smoke() {
+        check_eq "PID 1 is systemd" systemd "$(cat /proc/1/comm)"
+        check "e2e-plain.service starts" start_server e2e-plain.service e2e-plain
+        expect e2e-plain connect tcp 127.0.0.1 9000 OK
+        expect e2e-plain connect tcp ::1 443 OK
+        expect e2e-plain sendto udp ::ffff:127.0.0.1 53 OK
+        check "the bpffs is mounted at /sys/fs/bpf" mountpoint -q /sys/fs/bpf
+        check "cgroup2 at /sys/fs/cgroup" test -f /sys/fs/cgroup/cgroup.procs
+}
+
+if [ $# -gt 0 ]; then
+        scenarios=("$@")
+elif [ "$mode" = vm ]; then
+        scenarios=(boot show resources network_core restart prestart bad status)
+else
+        scenarios=(boot show network restart prestart bad template slice live loader_restart audit status stop)
+fi
+
+diag "mode $mode, scenarios: ${scenarios[*]}"
+for s in "${scenarios[@]}"; do
+        diag "--- $s"
+        "sc_$s"
+done
+finish

@@ -10,6 +10,9 @@ if [ $rc -ne 0 ]; then
         echo "# journal of the failed or cgpolicy units:"
         journalctl -b -q --no-pager -o short-monotonic -u 'cgpolicy*' -u 'e2e-*' | tail -n 80 | sed 's/^/#   /'
 fi
+if [ -f /usr/lib/cgpolicy-e2e/vm-latency ]; then
+        /usr/lib/cgpolicy-e2e/latency.sh 20 2>&1 | sed 's/^/# /'
+fi
 echo "# e2e-vm: done rc=$rc"
 sync
 exit $rc

@@ -1,0 +1,106 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# e2e suite 2: systemd as PID 1 in a qemu VM running Debian's 6.1 kernel, with every
+# cgroup2 controller (cpu.max and memory.max are real here).
+#
+#   tests/e2e/vm.sh BUILD_DIR          TAP on stdout
+#
+# The cached Debian 12 rootfs (lib/rootfs.sh), with the project installed from BUILD_DIR and
+# the scenario units of tests/e2e/units/, becomes a raw ext4 image (mkfs.ext4 -d). qemu
+# boots it under TCG with the rootfs's own kernel and initrd; e2e-vm-test.service runs the
+# scenarios at boot, writes TAP to the second serial port (a file here) and powers the
+# VM off (SuccessAction=poweroff, FailureAction=poweroff-force). A hard timeout bounds
+# qemu, and a trap kills it and removes every file, whatever happens.
+#
+# Environment: CGPOLICY_E2E_VM_TIMEOUT (s, default 420) for the VM;
+# CGPOLICY_E2E_SCENARIOS="boot show …" runs only those (guest/run-scenarios.sh);
+# CGPOLICY_E2E_LATENCY=1 also measures start latency in the VM (guest/latency.sh);
+# CGPOLICY_E2E_KEEP=1 keeps the work directory (console log, image) for debugging.
+set -uo pipefail
+
+e2e_dir=$(cd "$(dirname "$0")" && pwd)
+. "$e2e_dir/lib/common.sh"
+
+build=${1:-}
+[ -n "$build" ] && [ -d "$build" ] || { echo "usage: $0 BUILD_DIR" >&2; exit 2; }
+build=$(cd "$build" && pwd)
+vm_timeout=${CGPOLICY_E2E_VM_TIMEOUT:-420}
+
+e2e_require_root_and_tools qemu-system-x86_64 mkfs.ext4 debootstrap meson python3 timeout flock
+
+start=$(date +%s)
+work=$(mktemp -d /var/tmp/cgpolicy-e2e-vm.XXXXXX)
+root=$work/root
+qemu_pid=
+
+cleanup() {
+        local rc=$?
+        if [ -n "$qemu_pid" ] && kill -0 "$qemu_pid" 2>/dev/null; then
+                kill -KILL "$qemu_pid" 2>/dev/null
+                wait "$qemu_pid" 2>/dev/null
+        fi
+        mountpoint -q "$root" && umount "$root"
+        if [ -n "${CGPOLICY_E2E_KEEP:-}" ]; then
+                echo "# kept $work" >&2
+        else
+                rm -rf --one-file-system "$work"
+        fi
+        exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+lower=$(e2e_rootfs) || { echo "Bail out! building the rootfs failed"; exit 1; }
+e2e_overlay_root "$lower" "$work" "$root" || { echo "Bail out! cannot set up $root"; exit 1; }
+e2e_prepare_root "$build" "$root" vm || { echo "Bail out! installing the project into the rootfs failed"; exit 1; }
+[ -n "${CGPOLICY_E2E_SCENARIOS:-}" ] && echo "$CGPOLICY_E2E_SCENARIOS" >"$root/usr/lib/cgpolicy-e2e/vm-scenarios"
+[ -n "${CGPOLICY_E2E_LATENCY:-}" ] && touch "$root/usr/lib/cgpolicy-e2e/vm-latency"
+
+kernel=$(ls "$root"/boot/vmlinuz-* | sort -V | tail -n1)
+initrd=$(ls "$root"/boot/initrd.img-* | sort -V | tail -n1)
+cp "$kernel" "$work/vmlinuz" && cp "$initrd" "$work/initrd" || { echo "Bail out! no kernel/initrd in the rootfs"; exit 1; }
+if ! mkfs.ext4 -q -F -L cgpolicy-e2e -d "$root" "$work/disk.img" 2G >"$work/mkfs.log" 2>&1; then
+        echo "Bail out! mkfs.ext4 -d failed"; sed 's/^/# /' "$work/mkfs.log"; exit 1
+fi
+umount "$root"
+e2e_log "image ready in $(( $(date +%s) - start )) s (kernel $(basename "$kernel"))"
+
+: >"$work/report.tap"
+qemu-system-x86_64 -accel tcg,thread=multi -cpu max -smp 2 -m 1024 \
+        -nodefaults -display none -no-reboot -nic none \
+        -kernel "$work/vmlinuz" -initrd "$work/initrd" \
+        -append "root=/dev/vda rw console=ttyS0 panic=-1 systemd.show_status=auto" \
+        -drive "file=$work/disk.img,format=raw,if=virtio" \
+        -serial "file:$work/console.log" -serial "file:$work/report.tap" \
+        </dev/null >"$work/qemu.log" 2>&1 &
+qemu_pid=$!
+
+# Wait for qemu to exit (the VM powers itself off) or the hard timeout.
+timed_out=
+while kill -0 "$qemu_pid" 2>/dev/null; do
+        if [ $(( $(date +%s) - start )) -ge "$vm_timeout" ]; then
+                timed_out=1
+                kill -KILL "$qemu_pid"
+                break
+        fi
+        sleep 1
+done
+wait "$qemu_pid" 2>/dev/null
+qemu_pid=
+
+# The report, as TAP (stray console characters on the serial line are dropped).
+tr -d '\r' <"$work/report.tap" | grep -a -E '^(ok |not ok |1\.\.|# |Bail out!)' | grep -av '^# e2e-vm: done'
+rc=0
+if [ -n "$timed_out" ]; then
+        echo "Bail out! the VM did not power off within ${vm_timeout} s"
+        rc=1
+elif ! grep -aq '^# e2e-vm: done rc=0' "$work/report.tap"; then
+        grep -aq '^# e2e-vm: done' "$work/report.tap" || echo "Bail out! the VM powered off without a complete report"
+        rc=1
+fi
+if [ $rc -ne 0 ]; then
+        echo "# last lines of the VM console:"
+        tr -d '\r' <"$work/console.log" | tail -n 60 | sed 's/^/#   /'
+fi
+e2e_log "total $(( $(date +%s) - start )) s"
+exit $rc

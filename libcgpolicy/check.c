@@ -119,6 +119,7 @@ static int on_assignment(const char *filename, unsigned line, const char *sectio
                 if (!*value) {
                         u->exec_start_pre = strv_free(u->exec_start_pre);
                         u->n_exec_start_pre = 0;
+                        u->exec_start_pre_reset = true;
                         return 0;
                 }
                 return strv_append(&u->exec_start_pre, &u->n_exec_start_pre, value);

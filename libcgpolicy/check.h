@@ -27,6 +27,7 @@ typedef struct UnitPolicy {
         Policy policy;
         char **exec_start_pre;   /* strv, NULL when empty */
         size_t n_exec_start_pre;
+        bool exec_start_pre_reset;  /* an empty ExecStartPre= was seen */
         char *slice;             /* Slice=, NULL when unset */
         unsigned n_errors;       /* every error, also CPU/memory values that were ignored */
 } UnitPolicy;

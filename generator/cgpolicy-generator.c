@@ -1,0 +1,680 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* cgpolicy-generator NORMAL EARLY LATE
+ *
+ * Turns the X-CgPolicy… keys of service and slice units into drop-ins in NORMAL, in the format
+ * HACKING.md ("The generated drop-in") specifies. Writes nothing anywhere else. A unit that
+ * cannot be handled is logged and skipped; the exit status is non-zero only when nothing
+ * could be written at all. In a user manager it does nothing.
+ *
+ * Design choices (see also systemd.cgpolicy(5)):
+ * - The unit's own ExecStartPre= lines are re-listed after the helper. Only those of the unit
+ *   file and of drop-ins whose name sorts before zz-cgpolicy.conf are re-listed: systemd
+ *   appends the ones of later drop-ins itself, after ours. A later drop-in that resets
+ *   ExecStartPre= removes the helper too; that is logged as a warning (the BPF programs stay
+ *   attached with no policy for the unit, so its sockets are refused).
+ * - An instance (foo@bar.service) gets a drop-in of its own when it has a drop-in directory of
+ *   its own; it hides the template's (same file name, more specific directory).
+ * - A slice whose slice (parent) or an ancestor is policed gets no BPFProgram= lines either,
+ *   for the same reason as a service in a policed slice.
+ * - Slices are known to the generator when they have a unit file or a drop-in directory of
+ *   their own, or when a service with keys runs in them (Slice=, system.slice, or
+ *   system-PREFIX.slice for template instances); type-wide slice.d/ and prefix drop-ins are
+ *   applied to those.
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "config.h"
+#include "exec-escape.h"
+#include "log.h"
+#include "macro.h"
+#include "policy-args.h"
+#include "policy.h"
+#include "unit-path.h"
+
+#define DROPIN_NAME "zz-cgpolicy.conf"
+
+/* The attach types, spelled as systemd's BPFProgram= wants them; the pins have the same names. */
+static const char *const bpf_hooks[_POLICY_DIRECTION_MAX][4] = {
+        [POLICY_BIND] = { "bind4", "bind6", NULL, NULL },
+        [POLICY_CONNECT] = { "connect4", "connect6", "sendmsg4", "sendmsg6" },
+};
+
+typedef struct FileCache {
+        const char **keys;      /* path pointers owned by the UnitTree */
+        char **data;            /* NUL-terminated contents; NULL = unreadable */
+        size_t *sizes;
+        size_t size;            /* power of two */
+} FileCache;
+
+typedef struct SliceState {
+        char *name;
+        bool loaded, policed, written;
+} SliceState;
+
+typedef struct Context {
+        const char *dest;
+        UnitTree *tree;
+        FileCache cache;
+        SliceState *slices;
+        size_t n_slices;
+        unsigned n_written, n_failed;
+} Context;
+
+/* One unit, read. */
+typedef struct Loaded {
+        bool found, masked, has_keys;
+        UnitPolicy up;
+        char **exec_start_pre;          /* re-listed lines (before zz-cgpolicy.conf) */
+        const char **sources;           /* files with content, in applied order */
+        size_t n_sources;
+        bool late_exec_reset;
+} Loaded;
+
+static void loaded_done(Loaded *l) {
+        unit_policy_done(&l->up);
+        strv_free(l->exec_start_pre);
+        free(l->sources);
+        *l = (Loaded) {};
+}
+
+static size_t hash_ptr(const void *p, size_t size) {
+        uintptr_t x = (uintptr_t) p;
+        x ^= x >> 17;
+        x *= 0x9E3779B97F4A7C15ull;
+        return (size_t) (x >> 20) & (size - 1);
+}
+
+static int cache_init(FileCache *c, size_t expected) {
+        c->size = 1024;
+        while (c->size < expected * 2)
+                c->size *= 2;
+        c->keys = calloc(c->size, sizeof(char *));
+        c->data = calloc(c->size, sizeof(char *));
+        c->sizes = calloc(c->size, sizeof(size_t));
+        return c->keys && c->data && c->sizes ? 0 : -ENOMEM;
+}
+
+static void cache_done(FileCache *c) {
+        if (c->data)
+                for (size_t i = 0; i < c->size; i++)
+                        free(c->data[i]);
+        free(c->keys);
+        free(c->data);
+        free(c->sizes);
+}
+
+static int read_full(const char *path, char **ret, size_t *ret_size) {
+        _cleanup_close_ int fd = -EBADF;
+        _cleanup_free_ char *buf = NULL;
+        size_t size = 0, allocated = 0;
+        struct stat st;
+
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return -errno;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (S_ISDIR(st.st_mode))
+                return -EISDIR;
+        allocated = S_ISREG(st.st_mode) ? (size_t) st.st_size + 1 : 4096;
+
+        for (;;) {
+                ssize_t k;
+
+                if (size + 1 >= allocated || !buf) {
+                        char *x;
+
+                        if (size + 1 >= allocated)
+                                allocated *= 2;
+                        x = realloc(buf, allocated);
+                        if (!x)
+                                return -ENOMEM;
+                        buf = x;
+                }
+                k = read(fd, buf + size, allocated - size - 1);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (k == 0)
+                        break;
+                size += (size_t) k;
+        }
+        buf[size] = 0;
+        *ret = TAKE_PTR(buf);
+        *ret_size = size;
+        return 0;
+}
+
+/* Contents of path (owned by the cache), read at most once. */
+static int cache_get(FileCache *c, const char *path, const char **ret, size_t *ret_size) {
+        size_t i = hash_ptr(path, c->size);
+
+        while (c->keys[i] && c->keys[i] != path)
+                i = (i + 1) & (c->size - 1);
+        if (!c->keys[i]) {
+                char *d = NULL;
+                size_t n = 0;
+                int r = read_full(path, &d, &n);
+
+                if (r < 0) {
+                        log_warning_errno(r, "%s: cannot read, ignoring: %m", path);
+                        d = NULL;
+                        n = 0;
+                }
+                c->keys[i] = path;
+                c->data[i] = d;
+                c->sizes[i] = n;
+        }
+        *ret = c->data[i];
+        *ret_size = c->sizes[i];
+        return 0;
+}
+
+static const char *base_name(const char *path) {
+        const char *b = strrchr(path, '/');
+        return b ? b + 1 : path;
+}
+
+static int load_unit(Context *c, const char *name, Loaded *ret) {
+        _cleanup_free_ const char **dropins = NULL;
+        const char *fragment;
+        size_t n_dropins, n_files = 0;
+        const char *files[1024];
+        bool is_slice = endswith(name, ".slice");
+        int r;
+
+        *ret = (Loaded) {};
+        unit_policy_init(&ret->up, is_slice ? UNIT_KIND_SLICE : UNIT_KIND_SERVICE);
+
+        r = unit_tree_fragment(c->tree, name, &fragment, &ret->masked);
+        if (r < 0)
+                return r;
+        if (ret->masked)
+                return 0;
+        if (!fragment && !is_slice)
+                return 0;       /* a service without unit file does not exist */
+
+        r = unit_tree_dropins(c->tree, name, &dropins, &n_dropins);
+        if (r < 0)
+                return r;
+
+        if (fragment)
+                files[n_files++] = fragment;
+        for (size_t i = 0; i < n_dropins && n_files < ELEMENTSOF(files); i++)
+                files[n_files++] = dropins[i];
+
+        ret->found = true;
+        ret->sources = calloc(n_files + 1, sizeof(char *));
+        if (!ret->sources)
+                return -ENOMEM;
+
+        for (size_t i = 0; i < n_files; i++) {
+                const char *data;
+                size_t size;
+
+                (void) cache_get(&c->cache, files[i], &data, &size);
+                if (!data || size == 0) {
+                        /* An empty unit file (or /dev/null) masks the unit, as in systemd. */
+                        if (i == 0 && fragment) {
+                                ret->masked = true;
+                                ret->found = false;
+                                return 0;
+                        }
+                        continue;
+                }
+                ret->sources[ret->n_sources++] = files[i];
+                if (!ret->has_keys && memmem(data, size, "X-CgPolicy", 10))
+                        ret->has_keys = true;
+        }
+
+        if (!ret->has_keys)
+                return 0;
+
+        bool snapshotted = false;
+        for (size_t i = 0; i < ret->n_sources; i++) {
+                const char *path = ret->sources[i];
+                bool late = path != fragment && strcmp(base_name(path), DROPIN_NAME) >= 0;
+                const char *data;
+                size_t size;
+                FILE *f;
+
+                if (late && !snapshotted) {
+                        /* What is re-listed ends here; systemd applies the later drop-ins itself. */
+                        ret->exec_start_pre = TAKE_PTR(ret->up.exec_start_pre);
+                        ret->up.n_exec_start_pre = 0;
+                        ret->up.exec_start_pre_reset = false;
+                        snapshotted = true;
+                }
+
+                (void) cache_get(&c->cache, path, &data, &size);
+                f = fmemopen((void *) data, size, "r");
+                if (!f)
+                        return -errno;
+                r = unit_policy_load_file(&ret->up, path, f);
+                fclose(f);
+                if (r < 0)
+                        return r;
+        }
+        if (snapshotted)
+                ret->late_exec_reset = ret->up.exec_start_pre_reset;
+        else {
+                ret->exec_start_pre = TAKE_PTR(ret->up.exec_start_pre);
+                ret->up.n_exec_start_pre = 0;
+        }
+
+        return 0;
+}
+
+static int write_dropin(Context *c, const char *unit, const char *text, size_t size) {
+        _cleanup_free_ char *dir = NULL, *path = NULL;
+        _cleanup_close_ int fd = -EBADF;
+
+        if (asprintf(&dir, "%s/%s.d", c->dest, unit) < 0 ||
+            asprintf(&path, "%s/%s", dir, DROPIN_NAME) < 0)
+                return log_oom();
+
+        if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+                goto fail;
+        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+        if (fd < 0)
+                goto fail;
+        for (size_t done = 0; done < size;) {
+                ssize_t k = write(fd, text + done, size - done);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        goto fail;
+                }
+                done += (size_t) k;
+        }
+        if (close(TAKE_FD(fd)) < 0)
+                goto fail;
+        c->n_written++;
+        return 0;
+
+fail:
+        c->n_failed++;
+        return log_error_errno(errno, "Failed to write %s: %m", path);
+}
+
+static void write_header(FILE *f, const Loaded *l) {
+        fputs("# Automatically generated by cgpolicy-generator.\n", f);
+        for (size_t i = 0; i < l->n_sources; i++)
+                fprintf(f, "# Source: %s\n", l->sources[i]);
+}
+
+static int write_args(FILE *f, const Policy *p) {
+        _cleanup_strv_free_ char **args = NULL;
+        int r;
+
+        r = policy_to_args(p, &args);
+        if (r < 0)
+                return r;
+        STRV_FOREACH(a, args) {
+                _cleanup_free_ char *e = NULL;
+
+                r = exec_escape_arg(*a, &e);
+                if (r < 0)
+                        return r;
+                fprintf(f, " %s", e);
+        }
+        return 0;
+}
+
+static void write_bpf(FILE *f, const Policy *p, bool all) {
+        for (int d = 0; d < _POLICY_DIRECTION_MAX; d++) {
+                if (!all && !policy_has_direction(p, d))
+                        continue;
+                for (size_t i = 0; i < ELEMENTSOF(bpf_hooks[d]) && bpf_hooks[d][i]; i++)
+                        fprintf(f, "BPFProgram=%s:%s/%s\n", bpf_hooks[d][i], CGPOLICY_BPFFS_DIR, bpf_hooks[d][i]);
+        }
+}
+
+static void write_resources(FILE *f, const Policy *p) {
+        if (p->cpu_quota)
+                fprintf(f, "CPUQuota=%s\n", p->cpu_quota);
+        if (p->memory_max)
+                fprintf(f, "MemoryMax=%s\n", p->memory_max);
+}
+
+/* The parent slice: "a-b-c.slice" → "a-b.slice" → "a.slice" → "-.slice" → none. */
+static char *slice_parent(const char *slice) {
+        const char *suffix = endswith(slice, ".slice"), *dash = NULL;
+        char *p;
+
+        if (!suffix || streq(slice, "-.slice"))
+                return NULL;
+        for (const char *s = slice; s < suffix; s++)
+                if (*s == '-')
+                        dash = s;
+        if (!dash)
+                return strdup("-.slice");
+        return asprintf(&p, "%.*s.slice", (int) (dash - slice), slice) < 0 ? NULL : p;
+}
+
+/* The slice a service runs in when it names none: system.slice, or for an instance of
+ * foo@.service "system-foo.slice" (the prefix escaped as systemd's unit_name_escape()). */
+static char *default_slice(const char *service) {
+        const char *at = strchr(service, '@');
+        char *s, *o;
+
+        if (!at)
+                return strdup("system.slice");
+        s = malloc(strlen("system-") + (size_t) (at - service) * 4 + strlen(".slice") + 1);
+        if (!s)
+                return NULL;
+        o = stpcpy(s, "system-");
+        for (const char *p = service; p < at; p++) {
+                unsigned char ch = (unsigned char) *p;
+
+                if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+                    ch == ':' || ch == '_' || (ch == '.' && p != service))
+                        *o++ = (char) ch;
+                else
+                        o += sprintf(o, "\\x%02x", ch);
+        }
+        strcpy(o, ".slice");
+        return s;
+}
+
+static SliceState *slice_state(Context *c, const char *name) {
+        SliceState *x;
+
+        for (size_t i = 0; i < c->n_slices; i++)
+                if (streq(c->slices[i].name, name))
+                        return &c->slices[i];
+        x = reallocarray(c->slices, c->n_slices + 1, sizeof(SliceState));
+        if (!x)
+                return NULL;
+        c->slices = x;
+        x = &c->slices[c->n_slices];
+        *x = (SliceState) { .name = strdup(name) };
+        if (!x->name)
+                return NULL;
+        c->n_slices++;
+        return x;
+}
+
+static int process_slice(Context *c, const char *name);
+
+/* Does this slice, or one above it, attach the programs? */
+static int slice_chain_policed(Context *c, const char *slice) {
+        _cleanup_free_ char *cur = strdup(slice);
+
+        while (cur) {
+                SliceState *s;
+                char *parent;
+                int r;
+
+                r = process_slice(c, cur);
+                if (r < 0)
+                        return r;
+                s = slice_state(c, cur);
+                if (!s)
+                        return log_oom();
+                if (s->policed)
+                        return 1;
+                parent = slice_parent(cur);
+                free(cur);
+                cur = parent;
+        }
+        return 0;
+}
+
+static int write_service(Context *c, const char *name, Loaded *l) {
+        _cleanup_free_ char *text = NULL, *slice = NULL;
+        const Policy *p = &l->up.policy;
+        size_t size = 0;
+        bool network = policy_has_network(p) || p->error;
+        bool attach = true;
+        FILE *f;
+        int r;
+
+        if (policy_is_empty(p) || (!network && !p->cpu_quota && !p->memory_max))
+                return 0;
+
+        if (network && !p->error) {
+                slice = l->up.slice && endswith(l->up.slice, ".slice") ? strdup(l->up.slice) : default_slice(name);
+                if (!slice)
+                        return log_oom();
+                r = slice_chain_policed(c, slice);
+                if (r < 0)
+                        return r;
+                attach = r == 0;
+        }
+
+        f = open_memstream(&text, &size);
+        if (!f)
+                return log_oom();
+
+        write_header(f, l);
+        if (network)
+                fprintf(f, "\n[Unit]\nRequires=%s\nAfter=%s\n", CGPOLICY_LOAD_UNIT, CGPOLICY_LOAD_UNIT);
+        fputs("\n[Service]\n", f);
+        write_resources(f, p);
+
+        if (p->error) {
+                write_bpf(f, p, true);
+                fprintf(f, "ExecStartPre=\nExecStartPre=+%s apply --unit=%%n", CGPOLICY_BINARY_PATH);
+                r = write_args(f, p);
+                fputs("\n", f);
+        } else if (network) {
+                if (attach)
+                        write_bpf(f, p, false);
+                fprintf(f, "ExecStartPre=\nExecStartPre=+%s apply --unit=%%n", CGPOLICY_BINARY_PATH);
+                r = write_args(f, p);
+                fputs("\n", f);
+                STRV_FOREACH(e, l->exec_start_pre)
+                        fprintf(f, "ExecStartPre=%s\n", *e);
+                fprintf(f, "ExecStopPost=+%s release --unit=%%n\n", CGPOLICY_BINARY_PATH);
+                if (l->late_exec_reset)
+                        log_warning("%s: a drop-in after %s resets ExecStartPre=, which removes the policy helper; "
+                                    "the unit's sockets will be refused.", name, DROPIN_NAME);
+        } else
+                r = 0;
+
+        if (fclose(f) != 0 || r < 0)
+                return log_oom();
+
+        if (p->error)
+                log_error("%s: refusing to start it: %s", name, p->error);
+
+        return write_dropin(c, name, text, size);
+}
+
+static int write_slice(Context *c, const char *name, Loaded *l, bool attach) {
+        _cleanup_free_ char *text = NULL, *apply_unit = NULL;
+        const Policy *p = &l->up.policy;
+        size_t size = 0;
+        bool network = policy_has_network(p) || p->error;
+        FILE *f;
+        int r = 0;
+
+        if (!network && !p->cpu_quota && !p->memory_max)
+                return 0;
+
+        if (asprintf(&apply_unit, "cgpolicy-apply@%s.service", name) < 0)
+                return log_oom();
+
+        f = open_memstream(&text, &size);
+        if (!f)
+                return log_oom();
+        write_header(f, l);
+        if (network)
+                fprintf(f, "\n[Unit]\nRequires=%s\nAfter=%s\n", apply_unit, apply_unit);
+        fputs("\n[Slice]\n", f);
+        write_resources(f, p);
+        if (p->error)
+                write_bpf(f, p, true);
+        else if (network && attach)
+                write_bpf(f, p, false);
+        if (fclose(f) != 0)
+                return log_oom();
+
+        r = write_dropin(c, name, text, size);
+        if (r < 0 || !network)
+                return r;
+
+        /* The oneshot that puts the slice's policy into force. */
+        _cleanup_free_ char *text2 = NULL, *slice_arg = NULL, *esc = NULL;
+        size = 0;
+        if (asprintf(&slice_arg, "--slice=%s", name) < 0 || exec_escape_arg(slice_arg, &esc) < 0)
+                return log_oom();
+        f = open_memstream(&text2, &size);
+        if (!f)
+                return log_oom();
+        write_header(f, l);
+        fprintf(f, "\n[Service]\nExecStart=\nExecStart=%s apply %s", CGPOLICY_BINARY_PATH, esc);
+        r = write_args(f, p);
+        fputs("\n", f);
+        if (fclose(f) != 0 || r < 0)
+                return log_oom();
+
+        if (p->error)
+                log_error("%s: refusing to start it: %s", name, p->error);
+
+        return write_dropin(c, apply_unit, text2, size);
+}
+
+/* Load (once) and write (once) a slice. */
+static int process_slice(Context *c, const char *name) {
+        _cleanup_free_ char *parent = NULL;
+        SliceState *s;
+        Loaded l;
+        bool attach = true;
+        int r;
+
+        s = slice_state(c, name);
+        if (!s)
+                return log_oom();
+        if (s->loaded)
+                return 0;
+        s->loaded = true;
+
+        r = load_unit(c, name, &l);
+        if (r < 0) {
+                loaded_done(&l);
+                return log_error_errno(r, "%s: failed to load: %m", name);
+        }
+        if (!l.found || !l.has_keys) {
+                loaded_done(&l);
+                return 0;
+        }
+
+        s->policed = policy_has_network(&l.up.policy) || l.up.policy.error;
+
+        parent = slice_parent(name);
+        if (parent && s->policed && !l.up.policy.error) {
+                r = slice_chain_policed(c, parent);
+                if (r < 0) {
+                        loaded_done(&l);
+                        return r;
+                }
+                attach = r == 0;
+        }
+
+        /* Look the state up again: the recursion may have moved the array. */
+        s = slice_state(c, name);
+        if (!s) {
+                loaded_done(&l);
+                return log_oom();
+        }
+        if (!s->written) {
+                s->written = true;
+                (void) write_slice(c, name, &l, attach);
+        }
+        loaded_done(&l);
+        return 0;
+}
+
+static int process_service(Context *c, const char *name) {
+        Loaded l;
+        int r;
+
+        r = load_unit(c, name, &l);
+        if (r < 0) {
+                loaded_done(&l);
+                return log_error_errno(r, "%s: failed to load: %m", name);
+        }
+        if (l.found && l.has_keys)
+                r = write_service(c, name, &l);
+        loaded_done(&l);
+        return r;
+}
+
+static int run(int argc, char *argv[]) {
+        _cleanup_strv_free_ char **path = NULL;
+        Context c = {};
+        char * const *names;
+        size_t n_names;
+        const char *scope;
+        int r;
+
+        log_set_program_name("cgpolicy-generator");
+
+        scope = getenv("SYSTEMD_SCOPE");
+        if (scope && streq(scope, "user")) {
+                log_info("Running in a user manager: cgpolicy polices system units only, nothing to do.");
+                return 0;
+        }
+
+        if (argc != 2 && argc != 4) {
+                log_error("Usage: %s NORMAL [EARLY LATE]", argv[0]);
+                return 1;
+        }
+        c.dest = argv[1];
+
+        r = unit_search_path(&path);
+        if (r < 0)
+                return log_oom(), 1;
+        r = unit_tree_scan(path, &c.tree);
+        if (r < 0) {
+                log_error_errno(r, "Failed to scan the unit directories: %m");
+                return 1;
+        }
+        names = unit_tree_names(c.tree, &n_names);
+        r = cache_init(&c.cache, n_names * 2);
+        if (r < 0) {
+                log_oom();
+                goto finish;
+        }
+
+        if (mkdir(c.dest, 0755) < 0 && errno != EEXIST) {
+                log_error_errno(errno, "Cannot create %s: %m", c.dest);
+                r = 1;
+                goto finish;
+        }
+
+        /* Slices first, so that services know which slices are policed. */
+        for (size_t i = 0; i < n_names; i++)
+                if (endswith(names[i], ".slice"))
+                        (void) process_slice(&c, names[i]);
+        for (size_t i = 0; i < n_names; i++)
+                if (endswith(names[i], ".service"))
+                        (void) process_service(&c, names[i]);
+
+        r = c.n_failed > 0 && c.n_written == 0 ? 1 : 0;
+
+finish:
+        for (size_t i = 0; i < c.n_slices; i++)
+                free(c.slices[i].name);
+        free(c.slices);
+        cache_done(&c.cache);
+        unit_tree_free(c.tree);
+        return r;
+}
+
+int main(int argc, char *argv[]) {
+        return run(argc, argv);
+}

@@ -20,6 +20,7 @@ set -uo pipefail
 
 e2e_dir=$(cd "$(dirname "$0")" && pwd)
 . "$e2e_dir/lib/common.sh"
+. "$e2e_dir/lib/vm.sh"
 
 build=${1:-}
 [ -n "$build" ] && [ -d "$build" ] || { echo "usage: $0 BUILD_DIR" >&2; exit 2; }
@@ -31,14 +32,10 @@ e2e_require_root_and_tools qemu-system-x86_64 mkfs.ext4 debootstrap meson python
 start=$(date +%s)
 work=$(mktemp -d /var/tmp/cgpolicy-e2e-vm.XXXXXX)
 root=$work/root
-qemu_pid=
 
 cleanup() {
         local rc=$?
-        if [ -n "$qemu_pid" ] && kill -0 "$qemu_pid" 2>/dev/null; then
-                kill -KILL "$qemu_pid" 2>/dev/null
-                wait "$qemu_pid" 2>/dev/null
-        fi
+        e2e_vm_cleanup
         mountpoint -q "$root" && umount "$root"
         if [ -n "${CGPOLICY_E2E_KEEP:-}" ]; then
                 echo "# kept $work" >&2
@@ -51,51 +48,28 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 lower=$(e2e_rootfs) || { echo "Bail out! building the rootfs failed"; exit 1; }
+e2e_log "rootfs $lower (ready after $(( $(date +%s) - start )) s)"
 e2e_overlay_root "$lower" "$work" "$root" || { echo "Bail out! cannot set up $root"; exit 1; }
 e2e_prepare_root "$build" "$root" vm || { echo "Bail out! installing the project into the rootfs failed"; exit 1; }
+ln -sf /usr/lib/systemd/system/e2e-vm-test.service "$root/etc/systemd/system/multi-user.target.wants/e2e-vm-test.service"
 [ -n "${CGPOLICY_E2E_SCENARIOS:-}" ] && echo "$CGPOLICY_E2E_SCENARIOS" >"$root/usr/lib/cgpolicy-e2e/vm-scenarios"
 [ -n "${CGPOLICY_E2E_LATENCY:-}" ] && touch "$root/usr/lib/cgpolicy-e2e/vm-latency"
 
-kernel=$(ls "$root"/boot/vmlinuz-* | sort -V | tail -n1)
-initrd=$(ls "$root"/boot/initrd.img-* | sort -V | tail -n1)
-cp "$kernel" "$work/vmlinuz" && cp "$initrd" "$work/initrd" || { echo "Bail out! no kernel/initrd in the rootfs"; exit 1; }
-if ! mkfs.ext4 -q -F -L cgpolicy-e2e -d "$root" "$work/disk.img" 2G >"$work/mkfs.log" 2>&1; then
-        echo "Bail out! mkfs.ext4 -d failed"; sed 's/^/# /' "$work/mkfs.log"; exit 1
+# (not in a subshell: it sets variables and starts a background process)
+if ! e2e_vm_run "$root" "$work" "$vm_timeout" >"$work/boot.msg"; then
+        echo "Bail out! $(head -n1 "$work/boot.msg")"
+        tail -n +2 "$work/boot.msg" | sed 's/^/# /'
+        exit 1
 fi
-umount "$root"
-e2e_log "image ready in $(( $(date +%s) - start )) s (kernel $(basename "$kernel"))"
-
-: >"$work/report.tap"
-qemu-system-x86_64 -accel tcg,thread=multi -cpu max -smp 2 -m 1024 \
-        -nodefaults -display none -no-reboot -nic none \
-        -kernel "$work/vmlinuz" -initrd "$work/initrd" \
-        -append "root=/dev/vda rw console=ttyS0 panic=-1 systemd.show_status=auto" \
-        -drive "file=$work/disk.img,format=raw,if=virtio" \
-        -serial "file:$work/console.log" -serial "file:$work/report.tap" \
-        </dev/null >"$work/qemu.log" 2>&1 &
-qemu_pid=$!
-
-# Wait for qemu to exit (the VM powers itself off) or the hard timeout.
-timed_out=
-while kill -0 "$qemu_pid" 2>/dev/null; do
-        if [ $(( $(date +%s) - start )) -ge "$vm_timeout" ]; then
-                timed_out=1
-                kill -KILL "$qemu_pid"
-                break
-        fi
-        sleep 1
-done
-wait "$qemu_pid" 2>/dev/null
-qemu_pid=
 
 # The report, as TAP (stray console characters on the serial line are dropped).
-tr -d '\r' <"$work/report.tap" | grep -a -E '^(ok |not ok |1\.\.|# |Bail out!)' | grep -av '^# e2e-vm: done'
+tr -d '\r' <"$work/report" | grep -a -E '^(ok |not ok |1\.\.|# |Bail out!)' | grep -av '^# e2e-vm: done'
 rc=0
-if [ -n "$timed_out" ]; then
+if [ -n "$e2e_vm_timed_out" ]; then
         echo "Bail out! the VM did not power off within ${vm_timeout} s"
         rc=1
-elif ! grep -aq '^# e2e-vm: done rc=0' "$work/report.tap"; then
-        grep -aq '^# e2e-vm: done' "$work/report.tap" || echo "Bail out! the VM powered off without a complete report"
+elif ! grep -aq '^# e2e-vm: done rc=0' "$work/report"; then
+        grep -aq '^# e2e-vm: done' "$work/report" || echo "Bail out! the VM powered off without a complete report"
         rc=1
 fi
 if [ $rc -ne 0 ]; then

@@ -488,7 +488,7 @@ static int write_service(Context *c, const char *name, Loaded *l) {
                 return log_oom();
 
         if (p->error)
-                log_error("%s: refusing to start it: %s", name, p->error);
+                log_error("%s: the unit will refuse to start, see the error above.", name);
 
         return write_dropin(c, name, text, size);
 }
@@ -542,7 +542,7 @@ static int write_slice(Context *c, const char *name, Loaded *l, bool attach) {
                 return log_oom();
 
         if (p->error)
-                log_error("%s: refusing to start it: %s", name, p->error);
+                log_error("%s: the unit will refuse to start, see the error above.", name);
 
         return write_dropin(c, apply_unit, text2, size);
 }

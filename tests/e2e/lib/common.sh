@@ -68,7 +68,7 @@ e2e_prepare_root() {
         meson install -C "$build" --destdir "$root" --no-rebuild --quiet >/dev/null || return 1
         install -d "$root/usr/lib/cgpolicy-e2e"
         install -m 0755 "$e2e_dir"/guest/*.py "$e2e_dir"/guest/*.sh "$root/usr/lib/cgpolicy-e2e/"
-        cp -a "$e2e_dir/units/common/." "$root/"
+        [ "$mode" = demo ] || cp -a "$e2e_dir/units/common/." "$root/"
         [ -d "$e2e_dir/units/$mode" ] && cp -a "$e2e_dir/units/$mode/." "$root/"
         echo "$mode" >"$root/usr/lib/cgpolicy-e2e/mode"
         return 0

@@ -48,7 +48,10 @@ if [ "$(systemctl show -P ActiveState $unit)" != active ]; then
         echo "  $unit is not running; its journal:"
         journalctl -b -q --no-pager -o cat -u $unit | tail -n 15 | sed 's/^/    /'
 fi
-if greeting=$(python3 -c 'import socket; s = socket.create_connection(("127.0.0.1", 8080), 3); print(s.recv(64).decode().strip())' 2>&1 | tail -n1); then
+greeting=$(python3 -c 'import socket; s = socket.create_connection(("127.0.0.1", 8080), 3); print(s.recv(64).decode().strip())' 2>&1)
+rc=$?
+greeting=$(tail -n1 <<<"$greeting")
+if [ $rc -eq 0 ]; then
         printf '  %-52s allowed (it answers: "%s")\n' "listen on TCP port 8080" "$greeting"
 else
         printf '  %-52s %s\n' "listen on TCP port 8080" "not listening: $greeting"

@@ -106,11 +106,18 @@ journal_of() {  # journal_of UNIT: this boot's journal of UNIT, messages only
         journalctl -b -q -o cat -u "$1" --no-pager
 }
 
-# The programs attached to a unit's cgroup (bpftool's view: "ATTACH_TYPE ID NAME" lines).
+# The programs attached to a unit's cgroup, bpftool's view, one "TYPE ID NAME" line each,
+# TYPE in systemd's BPFProgram= spelling (bind4, connect6, sendmsg4, …).
 attached() {
         local dir
         dir=$(cgroup_dir "$1") || return 0
-        bpftool cgroup show "$dir" 2>/dev/null | awk 'NR > 1 { print $2, $1, $NF }' | sort
+        bpftool cgroup show "$dir" 2>/dev/null | awk 'NR > 1 {
+                t = $2
+                sub(/^cgroup_/, "", t)
+                if (t ~ /^inet[46]_(bind|connect)$/) t = substr(t, 7) substr(t, 5, 1)
+                else if (t ~ /^udp[46]_sendmsg$/) t = "sendmsg" substr(t, 4, 1)
+                print t, $1, $NF
+        }' | sort
 }
 
 # Every pinned path under the cgpolicy bpffs directory.

@@ -78,7 +78,7 @@ sc_show() {
         local a
         a=$(attached e2e-server.service)
         for t in bind4 bind6 connect4 connect6 sendmsg4 sendmsg6; do
-                check_contains "bpftool: a $t program is attached to e2e-server.service's cgroup" "$t" "$a"
+                check_contains "bpftool: a $t program is attached to e2e-server.service's cgroup" "$t " "$a"
         done
 }
 
@@ -148,7 +148,7 @@ sc_restart() {
         local a t
         a=$(attached e2e-server.service)
         for t in connect4 sendmsg6 bind4; do
-                check_contains "after restart a $t program is attached to the new cgroup" "$t" "$a"
+                check_contains "after restart a $t program is attached to the new cgroup" "$t " "$a"
         done
         # stop + start too
         systemctl stop e2e-server.service

@@ -192,6 +192,11 @@ sc_bad() {
                 check_contains "$u: its journal says $f:$line: $key: …" "$f:$line: $key: " "$j"
                 check_not_contains "$u: its main process never ran" "probe ${u%.service}: serving" "$j"
         done
+        local out
+        out=$(cgpolicy check /usr/lib/systemd/system/e2e-badkey.service 2>&1)
+        check_eq "cgpolicy check on the bad unit fails" 1 "$?"
+        check_contains "cgpolicy check says FILE:LINE: KEY:" "/usr/lib/systemd/system/e2e-badkey.service:$(grep -n "^X-CgPolicyConectAllow=" /usr/lib/systemd/system/e2e-badkey.service | cut -d: -f1): X-CgPolicyConectAllow: " "$out"
+        check "cgpolicy check on a good unit succeeds" cgpolicy check /usr/lib/systemd/system/e2e-server.service
         check_eq "other units are unaffected: e2e-server.service is active" active "$(show e2e-server.service ActiveState)"
         check "other units start normally: e2e-plain.service" start_server e2e-plain.service e2e-plain
 }
@@ -293,7 +298,13 @@ sc_status() {
         check_contains "cgpolicy status lists worker@a.service" worker@a.service "$st"
         check_contains "cgpolicy status lists e2e-pol.slice" e2e-pol.slice "$st" 
         check_not_contains "cgpolicy status does not list e2e-plain.service" e2e-plain.service "$st"
-        check "cgpolicy status --json is JSON" python3 -c 'import json,sys; json.loads(sys.stdin.read())' <<<"$(cgpolicy status --json 2>&1)"
+        local js n
+        js=$(cgpolicy status --json 2>&1)
+        check "cgpolicy status --json is JSON" python3 -c 'import json,sys; json.loads(sys.stdin.read())' <<<"$js"
+        n=$(/usr/lib/cgpolicy-e2e/status-count.py e2e-server.service denied <<<"$js" 2>&1)
+        if [ "$n" -gt 0 ] 2>/dev/null; then ok "status --json: e2e-server.service has $n denied requests"; else not_ok "status --json: e2e-server.service has denied requests" "$n" "$js"; fi
+        n=$(/usr/lib/cgpolicy-e2e/status-count.py e2e-server.service allowed <<<"$js" 2>&1)
+        if [ "$n" -gt 0 ] 2>/dev/null; then ok "status --json: e2e-server.service has $n allowed requests"; else not_ok "status --json: e2e-server.service has allowed requests" "$n" "$js"; fi
         den=$(timeout 10 cgpolicy denials 2>&1)
         diag "cgpolicy denials:" "$den"
         check_contains "cgpolicy denials shows e2e-server.service's refused attempts" e2e-server.service "$den"
@@ -307,6 +318,8 @@ sc_stop() {
         pins_before=$(pins)
         check "systemctl stop worker@a.service" systemctl stop worker@a.service
         check_not_contains "cgpolicy status no longer lists worker@a.service" worker@a.service "$(cgpolicy status 2>&1)"
+        check_eq "cgpolicy status --json no longer lists worker@a.service" absent \
+                "$(cgpolicy status --json | /usr/lib/cgpolicy-e2e/status-count.py worker@a.service denied 2>&1)"
         check_eq "nothing pinned for it (pins unchanged by its stop)" "$pins_before" "$(pins)"
         check_not_contains "no pin names it" "worker" "$(pins)"
         check_eq "its cgroup is gone" no "$([ -d /sys/fs/cgroup/system.slice/system-worker.slice/worker@a.service ] && echo yes || echo no)"

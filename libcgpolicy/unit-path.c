@@ -385,8 +385,10 @@ int unit_tree_scan(char * const *dirs, UnitTree **ret) {
         }
         t->n_dirs = dir;
 
-        qsort(t->fragments.e, t->fragments.n, sizeof(Entry), entry_cmp);
-        qsort(t->dropins.e, t->dropins.n, sizeof(Entry), entry_cmp);
+        if (t->fragments.n > 0)
+                qsort(t->fragments.e, t->fragments.n, sizeof(Entry), entry_cmp);
+        if (t->dropins.n > 0)
+                qsort(t->dropins.e, t->dropins.n, sizeof(Entry), entry_cmp);
 
         /* Names: every fragment that is not an alias, and every own drop-in directory. */
         size_t i = 0, j = 0;
@@ -571,7 +573,8 @@ int unit_tree_dropins(const UnitTree *t, const char *name, const char ***ret, si
                 return -ENOMEM;
         for (size_t i = 0; i < n_found; i++)
                 out[n_out++] = found[i]->path;
-        qsort(out, n_out, sizeof(char *), path_basename_cmp);
+        if (n_out > 1)
+                qsort(out, n_out, sizeof(char *), path_basename_cmp);
 
         *ret = out;
         *ret_n = n_out;

@@ -397,9 +397,11 @@ int unit_tree_scan(char * const *dirs, UnitTree **ret) {
                 const char *b = j < t->dropins.n ? t->dropins.e[j].key : NULL;
                 const char *name = !b || (a && strcmp(a, b) <= 0) ? a : b;
 
-                if (unit_name_valid(name)) {
+                const Entry *f = find_first(&t->fragments, name);
+
+                /* "foo-.service.d" is a prefix drop-in directory, not a unit. */
+                if (unit_name_valid(name) && (f || !is_prefix_name(name))) {
                         bool skip = false;
-                        const Entry *f = find_first(&t->fragments, name);
 
                         if (f && f->is_link) {
                                 _cleanup_free_ char *target = NULL;

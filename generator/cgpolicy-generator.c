@@ -479,8 +479,8 @@ static int write_service(Context *c, const char *name, Loaded *l) {
                         fprintf(f, "ExecStartPre=%s\n", *e);
                 fprintf(f, "ExecStopPost=+%s release --unit=%%n\n", CGPOLICY_BINARY_PATH);
                 if (l->late_exec_reset)
-                        log_warning("%s: a drop-in after %s resets ExecStartPre=, which removes the policy helper; "
-                                    "the unit's sockets will be refused.", name, DROPIN_NAME);
+                        log_warning("%s: a drop-in sorting after %s resets ExecStartPre=, which also removes the "
+                                    "policy helper: the unit's own rules will not be put in force.", name, DROPIN_NAME);
         } else
                 r = 0;
 

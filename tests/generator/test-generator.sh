@@ -149,5 +149,23 @@ for name in "${list[@]}"; do
         fi
 done
 
+# Exit status: non-zero only when the generator cannot write at all, or is called wrongly.
+if [ $# -eq 0 ] || printf '%s\n' "${list[@]}" | grep -qx basic; then
+        units=$fixtures/basic/units
+        SYSTEMD_UNIT_PATH=$units/etc:$units/run:$units/usr "$generator" /proc/cgpolicy-test/normal \
+                /proc/cgpolicy-test/early /proc/cgpolicy-test/late 2> "$tmp/unwritable.log"
+        [ $? -ne 0 ] && grep -q 'cgpolicy-generator: Cannot create /proc/cgpolicy-test/normal' "$tmp/unwritable.log"
+        ok $? "exits non-zero, and says why, when it cannot write at all"
+
+        "$generator" "$tmp/a" "$tmp/b" 2> /dev/null
+        [ $? -ne 0 ]
+        ok $? "exits non-zero when called with two arguments"
+
+        mkdir -p "$tmp/empty" "$tmp/none"
+        SYSTEMD_UNIT_PATH=$tmp/empty "$generator" "$tmp/none" "$tmp/none" "$tmp/none" 2> "$tmp/empty.log"
+        [ $? -eq 0 ] && [ ! -s "$tmp/empty.log" ] && [ -z "$(ls -A "$tmp/none")" ]
+        ok $? "exits 0, silently, with nothing to do"
+fi
+
 echo "1..$n"
 [ "$failed" -eq 0 ]

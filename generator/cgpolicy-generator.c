@@ -11,7 +11,7 @@
  *   file and of drop-ins whose name sorts before zz-cgpolicy.conf are re-listed: systemd
  *   appends the ones of later drop-ins itself, after ours. A later drop-in that resets
  *   ExecStartPre= removes the helper too; that is logged as a warning (the BPF programs stay
- *   attached with no policy for the unit, so its sockets are refused).
+ *   attached with no policy written for the unit).
  * - An instance (foo@bar.service) gets a drop-in of its own when it has a drop-in directory of
  *   its own; it hides the template's (same file name, more specific directory).
  * - A slice whose slice (parent) or an ancestor is policed gets no BPFProgram= lines either,

@@ -27,9 +27,10 @@
  * - X-CgPolicyCPUQuota= takes what systemd's CPUQuota= takes: a percentage > 0 with at most
  *   two decimals, also above 100%. It is passed on normalized ("050%" → "50%", "12.50%" → "12.5%").
  * - X-CgPolicyMemoryMax= takes bytes with an optional K, M, G or T suffix (base 1024, an
- *   optional fraction such as "1.5G"), a percentage 0..100 with at most two decimals, or
- *   "infinity". Sizes are passed on in bytes ("1G" → "1073741824"). Like systemd's MemoryMax=,
- *   a size of 0 bytes is refused.
+ *   optional fraction such as "1.5G"; P and E and a trailing B as systemd's parse_size()), a
+ *   percentage with at most two decimals, or "infinity". Sizes are passed on in bytes
+ *   ("1G" → "1073741824"). Like systemd's MemoryMax=, 0 bytes, 0% and sizes of 2^64-1 bytes
+ *   or more are refused.
  * - An empty X-CgPolicyMode= goes back to the default (enforce); an empty CPU/memory value
  *   unsets it.
  */
@@ -109,13 +110,18 @@ static bool parse_decimal(const char *s, size_t len, unsigned long max, unsigned
 
         if (len == 0)
                 return false;
+        /* max must be below ULONG_MAX: values above it saturate at max + 1. */
         for (size_t i = 0; i < len; i++) {
+                unsigned long d;
+
                 if (s[i] < '0' || s[i] > '9')
                         return false;
-                if (v <= max)
-                        v = v * 10 + (unsigned long) (s[i] - '0');
+                d = (unsigned long) (s[i] - '0');
+                if (v > max)
+                        continue;
+                v = v > (max - d) / 10 ? max + 1 : v * 10 + d;
         }
-        *ret = v > max ? max + 1 : v;
+        *ret = v;
         return true;
 }
 
@@ -469,6 +475,8 @@ static bool parse_hundredths(const char *s, const char *suffix, uint64_t max, ui
 
         if (!e)
                 return false;
+        if (*s == '+')          /* systemd's safe_atoi() takes a '+' */
+                s++;
         len = (size_t) (e - s);
         dot = memchr(s, '.', len);
         if (dot) {
@@ -522,17 +530,10 @@ int policy_parse_cpu_quota(const char *s, char **ret, char **ret_reason) {
 }
 
 int policy_parse_memory_max(const char *s, char **ret, char **ret_reason) {
-        static const struct {
-                char suffix;
-                unsigned shift;
-        } units[] = {
-                { 'K', 10 }, { 'M', 20 }, { 'G', 30 }, { 'T', 40 },
-        };
-        unsigned shift = 0;
-        const char *dot;
-        size_t len;
+        /* The contract names K/M/G/T; P, E and B are accepted too, as by MemoryMax=. */
+        static const char invalid[] = "bytes with an optional K, M, G or T suffix, a percentage or 'infinity' is expected";
+        size_t len, flen = 0;
         unsigned long whole, frac = 0;
-        size_t flen = 0;
         char *n;
 
         if (ret_reason)
@@ -547,48 +548,81 @@ int policy_parse_memory_max(const char *s, char **ret, char **ret_reason) {
                 uint64_t v;
 
                 if (!parse_hundredths(s, "%", 10000, &v))
-                        return reason(ret_reason, "invalid memory percentage '%s': 0%%..100%% is expected", s);
+                        return reason(ret_reason, "invalid memory percentage '%s': more than 0%% and at most 100%%, "
+                                      "with at most two decimals, is expected", s);
                 if (v > 10000)
-                        return reason(ret_reason, "memory percentage '%s' is out of range 0%%..100%%", s);
+                        return reason(ret_reason, "memory percentage '%s' is out of range: at most 100%% is allowed", s);
+                if (v == 0)
+                        return reason(ret_reason, "memory percentage '%s' must be greater than 0%%", s);
                 n = format_hundredths(v, "%");
                 goto out;
         }
 
-        len = strlen(s);
-        if (len > 0 && strchr("KMGT", s[len - 1])) {
-                for (size_t i = 0; i < ELEMENTSOF(units); i++)
-                        if (units[i].suffix == s[len - 1])
-                                shift = units[i].shift;
-                len--;
-        } else if (len > 0 && s[len - 1] == 'B')
-                len--;
+        /* As systemd's parse_size() with base 1024: one or more components NUMBER[.FRACTION]
+         * [whitespace] SUFFIX, suffixes in decreasing order ("1G 512M"), the last one may have
+         * none (bytes). A fraction may have any number of digits, also none ("1.G"). */
+        static const struct {
+                const char *suffix;
+                unsigned shift;
+        } table[] = {
+                { "E", 60 }, { "P", 50 }, { "T", 40 }, { "G", 30 }, { "M", 20 }, { "K", 10 }, { "B", 0 }, { "", 0 },
+        };
+        unsigned __int128 bytes = 0;
+        size_t start = 0;
+        const char *p = s;
 
-        dot = memchr(s, '.', len);
-        if (dot) {
-                flen = len - (size_t) (dot - s) - 1;
-                if (flen < 1 || flen > 9 || !parse_decimal(dot + 1, flen, 999999999, &frac))
-                        return reason(ret_reason, "invalid memory size '%s': bytes with an optional K, M, G or T suffix, "
-                                      "a percentage or 'infinity' is expected", s);
-                len = (size_t) (dot - s);
-        }
-        if (!parse_decimal(s, len, UINT64_MAX >> 1, &whole))
-                return reason(ret_reason, "invalid memory size '%s': bytes with an optional K, M, G or T suffix, "
-                              "a percentage or 'infinity' is expected", s);
+        do {
+                unsigned __int128 part;
+                size_t i;
 
-        /* Overflow: whole << shift must fit in 63 bits (systemd refuses sizes >= 2^64 anyway). */
-        if (whole > (UINT64_MAX >> 1) >> shift)
-                return reason(ret_reason, "memory size '%s' is too large", s);
-        uint64_t bytes = (uint64_t) whole << shift;
-        if (flen > 0) {
-                uint64_t scale = 1;
-                for (size_t i = 0; i < flen; i++)
-                        scale *= 10;
-                bytes += (uint64_t) (((unsigned __int128) frac << shift) / scale);
-        }
+                p += strspn(p, " \t\n\r");
+                if (*p == '+')
+                        p++;
+                len = strspn(p, "0123456789");
+                if (!parse_decimal(p, len, UINT64_MAX - 1, &whole))
+                        return reason(ret_reason, "invalid memory size '%s': %s", s, invalid);
+                p += len;
+
+                frac = 0;
+                flen = 0;
+                if (*p == '.') {
+                        p++;
+                        len = strspn(p, "0123456789");
+                        /* Digits after the ninth are dropped (systemd's double loses them too). */
+                        flen = MIN(len, (size_t) 9);
+                        if (flen > 0)
+                                (void) parse_decimal(p, flen, 999999999, &frac);
+                        p += len;
+                }
+                p += strspn(p, " \t\n\r");
+
+                for (i = start; i < ELEMENTSOF(table); i++)
+                        if (startswith(p, table[i].suffix))
+                                break;
+                if (i >= ELEMENTSOF(table))
+                        return reason(ret_reason, "invalid memory size '%s': %s", s, invalid);
+                p += strlen(table[i].suffix);
+                start = i + 1;
+
+                if (whole == UINT64_MAX)
+                        return reason(ret_reason, "memory size '%s' is too large", s);
+                part = (unsigned __int128) whole << table[i].shift;
+                if (flen > 0) {
+                        uint64_t scale = 1;
+                        for (size_t k = 0; k < flen; k++)
+                                scale *= 10;
+                        part += ((unsigned __int128) frac << table[i].shift) / scale;
+                }
+                bytes += part;
+                /* UINT64_MAX is what systemd uses for "infinity": a size must stay below it. */
+                if (bytes >= UINT64_MAX)
+                        return reason(ret_reason, "memory size '%s' is too large", s);
+        } while (*p);
+
         if (bytes == 0)
                 return reason(ret_reason, "memory size '%s' must be at least 1 byte", s);
 
-        if (asprintf(&n, "%" PRIu64, bytes) < 0)
+        if (asprintf(&n, "%" PRIu64, (uint64_t) bytes) < 0)
                 n = NULL;
 out:
         if (!n)

@@ -175,6 +175,22 @@ static void test_assign(void) {
         ok(ASSIGN("X-CgPolicyMemoryMax", "0") == 0 && streq(p.memory_max, "infinity"), "MemoryMax 0 ignored");
         ok(ASSIGN("X-CgPolicyMemoryMax", "1Q") == 0 && streq(p.memory_max, "infinity"), "MemoryMax 1Q ignored");
         ok(ASSIGN("X-CgPolicyMemoryMax", "99999999999T") == 0 && streq(p.memory_max, "infinity"), "MemoryMax too large ignored");
+        ok(ASSIGN("X-CgPolicyMemoryMax", "0%") == 0 && streq(p.memory_max, "infinity"), "MemoryMax 0%% ignored");
+        ok(ASSIGN("X-CgPolicyMemoryMax", "18446744073709551615") == 0 && streq(p.memory_max, "infinity"),
+           "MemoryMax 2^64-1 ignored (systemd's infinity)");
+        ok(ASSIGN("X-CgPolicyMemoryMax", "99999999999999999999999") == 0 && streq(p.memory_max, "infinity"),
+           "MemoryMax beyond 64 bits ignored");
+        ok(ASSIGN("X-CgPolicyMemoryMax", "18446744073709551614") == 0 && streq(p.memory_max, "18446744073709551614"),
+           "MemoryMax 2^64-2 kept");
+        ok(ASSIGN("X-CgPolicyMemoryMax", "15E") == 0 && streq(p.memory_max, "17293822569102704640"), "MemoryMax 15E");
+        ok(ASSIGN("X-CgPolicyMemoryMax", "16E") == 0 && streq(p.memory_max, "17293822569102704640"), "MemoryMax 16E ignored");
+        ok(ASSIGN("X-CgPolicyMemoryMax", "2K") == 0 && streq(p.memory_max, "2048"), "MemoryMax 2K");
+        ok(ASSIGN("X-CgPolicyMemoryMax", "2KB") == 0 && streq(p.memory_max, "2048"), "MemoryMax 2KB ignored, as by systemd");
+        ok(ASSIGN("X-CgPolicyMemoryMax", "1G 512M") == 0 && streq(p.memory_max, "1610612736"), "MemoryMax 1G 512M");
+        ok(ASSIGN("X-CgPolicyMemoryMax", "1M 1G") == 0 && streq(p.memory_max, "1610612736"), "MemoryMax 1M 1G ignored");
+        ok(ASSIGN("X-CgPolicyMemoryMax", "1.G") == 0 && streq(p.memory_max, "1073741824"), "MemoryMax 1.G");
+        ok(ASSIGN("X-CgPolicyMemoryMax", "0.01%") == 0 && streq(p.memory_max, "0.01%"), "MemoryMax 0.01%%");
+        ok(ASSIGN("X-CgPolicyMemoryMax", "12.345%") == 0 && streq(p.memory_max, "0.01%"), "MemoryMax 12.345%% ignored");
         ok(!p.error, "CPU/memory errors do not make the unit fail");
 
         ok(ASSIGN("X-CgPolicyBindAllow", "tcp:80 tcp:0 udp:53") == -EINVAL &&

@@ -1,0 +1,84 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# X-CgPolicyCPUQuota=/X-CgPolicyMemoryMax= take what systemd's CPUQuota=/MemoryMax= take:
+# a differential test against systemd 252's own parser. For every value below, a unit with
+# the X-CgPolicy key goes through cgpolicy-generator, and a twin unit with the systemd key
+# and the same raw value goes through systemd-analyze verify. The generator must accept the
+# value exactly when systemd does, and what it writes must be accepted by systemd without
+# a message.
+#
+#   test-resource-values.sh GENERATOR
+set -u
+
+generator=$(realpath "$1")
+
+if ! command -v systemd-analyze >/dev/null; then
+        echo "1..0 # SKIP systemd-analyze is not installed"
+        exit 77
+fi
+
+cpu_values=(50% 200% 050% 12.5% 12.50% 0.01% 1% 100% 1000000% 21474836.47% 21474836.48%
+            0% 0.001% 12.345% 50 50%% -5% +5% .5% 5.% abc% "" 1e3% " 50%")
+mem_values=(1 4096 1K 1M 1G 1T 1P 1E 15E 16E 1.5G 0.5K 1B 2KB 512MB 20% 100% 100.5% 0% 0.01%
+            12.345% infinity 0 18446744073709551614 18446744073709551615 99999999999999999999
+            17179869184G -1 1.G .5G 1Q abc 1g "1 G" 1.0000000001G +1G +5% 1.5 0.1K 1G512M "1G 1M" 1KiB)
+
+tmp=$(mktemp -d /tmp/test-resource-values.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+mkdir -p "$tmp/units" "$tmp/twins" "$tmp/out"
+
+n=0 failed=0
+ok() {
+        n=$((n + 1))
+        if [ "$1" -eq 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; failed=$((failed + 1)); fi
+}
+
+i=0
+declare -A key value
+for v in "${cpu_values[@]}"; do
+        i=$((i + 1)); key[$i]=CPUQuota value[$i]=$v
+done
+for v in "${mem_values[@]}"; do
+        i=$((i + 1)); key[$i]=MemoryMax value[$i]=$v
+done
+count=$i
+
+for i in $(seq 1 "$count"); do
+        printf '[Service]\nExecStart=/bin/true\nX-CgPolicy%s=%s\n' "${key[$i]}" "${value[$i]}" > "$tmp/units/r$i.service"
+        printf '[Service]\nExecStart=/bin/true\n%s=%s\n' "${key[$i]}" "${value[$i]}" > "$tmp/twins/t$i.service"
+done
+
+SYSTEMD_UNIT_PATH=$tmp/units "$generator" "$tmp/out" "$tmp/out" "$tmp/out" 2> "$tmp/gen.log"
+ok $? "generator exits 0"
+
+cd "$tmp" || exit 1
+for i in $(seq 1 "$count"); do
+        k=${key[$i]} v=${value[$i]}
+        # systemd's verdict on the raw value: silent means accepted. An empty value is a
+        # reset for both, so it is "accepted" and produces no line.
+        sd=$(SYSTEMD_UNIT_PATH=$tmp/twins: systemd-analyze verify --man=no "t$i.service" 2>&1)
+        if [ -z "$sd" ]; then sd_ok=1; else sd_ok=0; fi
+
+        f=$tmp/out/r$i.service.d/zz-cgpolicy.conf
+        if [ -f "$f" ] && grep -q "^$k=" "$f"; then ours=1; else ours=0; fi
+        [ -z "$v" ] && ours=1
+
+        [ $ours -eq $sd_ok ]
+        ok $? "$k='$v': systemd $( [ $sd_ok -eq 1 ] && echo accepts || echo refuses ) it, and so does cgpolicy"
+        [ $ours -eq $sd_ok ] || { echo "# systemd: $sd"; grep "r$i.service" "$tmp/gen.log" | sed 's/^/# cgpolicy: /'; }
+
+        if [ $ours -eq 1 ] && [ -f "$f" ]; then
+                written=$(sed -n "s/^$k=//p" "$f")
+                out=$(SYSTEMD_UNIT_PATH=$tmp/out:$tmp/units: systemd-analyze verify --man=no "r$i.service" 2>&1)
+                [ -z "$out" ]
+                ok $? "$k='$v' is written as '$written', which systemd accepts"
+                [ -n "$out" ] && printf '%s\n' "$out" | sed 's/^/# /'
+        fi
+        if [ $ours -eq 0 ]; then
+                grep -q "r$i.service:3: X-CgPolicy$k: .*, ignoring\.$" "$tmp/gen.log"
+                ok $? "$k='$v': the generator says FILE:LINE: KEY: why, and ignores it"
+        fi
+done
+
+echo "1..$n"
+[ "$failed" -eq 0 ]

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 #include "log.h"
@@ -21,7 +22,8 @@
  *   does: the rule means the network 10.0.0.0/8 and is printed that way.
  * - As in systemd's SocketBindAllow=, the target may be left out after a family or protocol:
  *   "ipv6", "tcp", "ipv4:udp" match every port of that family/protocol; "tcp:any" is the same
- *   as "tcp".
+ *   as "tcp". Like there, the protocol may be written in any case ("TCP:80") and a port may
+ *   have a '+' ("+80"): every rule SocketBindAllow= takes is taken, with the same meaning.
  * - A family prefix that agrees with the address ("ipv4:10.0.0.0/8") is accepted and dropped
  *   from the canonical spelling; one that contradicts it is an error.
  * - X-CgPolicyCPUQuota= takes what systemd's CPUQuota= takes: a percentage > 0 with at most
@@ -128,6 +130,12 @@ static bool parse_decimal(const char *s, size_t len, unsigned long max, unsigned
 static int parse_port(const char *s, size_t len, uint16_t *ret, char **ret_reason) {
         unsigned long v;
 
+        /* systemd's SocketBindAllow= takes "+80"; so do we. */
+        if (len > 1 && *s == '+' && s[1] != '+') {
+                s++;
+                len--;
+        }
+
         if (!parse_decimal(s, len, 65535, &v))
                 return reason(ret_reason, "invalid port '%.*s': a number 1..65535 is expected", (int) len, s);
         if (v < 1 || v > 65535)
@@ -206,6 +214,11 @@ static int parse_cidr(const char *s, size_t len, int af, PolicyRule *r, char **r
         return 0;
 }
 
+/* "tcp" or "tcp:…"; in any case, as systemd's SocketBindAllow= takes "TCP:80". */
+static bool is_proto(const char *p, const char *proto) {
+        return strncasecmp(p, proto, 3) == 0 && (p[3] == ':' || p[3] == 0);
+}
+
 int policy_rule_from_string(const char *s, PolicyRule *ret, char **ret_reason) {
         PolicyRule r = {};
         const char *p = s, *colon;
@@ -239,11 +252,11 @@ int policy_rule_from_string(const char *s, PolicyRule *ret, char **ret_reason) {
         }
 
         /* [proto ":"] */
-        if (startswith(p, "tcp:") || streq(p, "tcp")) {
+        if (is_proto(p, "tcp")) {
                 r.protocol = IPPROTO_TCP;
                 p += 3;
                 prefixed = true;
-        } else if (startswith(p, "udp:") || streq(p, "udp")) {
+        } else if (is_proto(p, "udp")) {
                 r.protocol = IPPROTO_UDP;
                 p += 3;
                 prefixed = true;
@@ -256,7 +269,7 @@ int policy_rule_from_string(const char *s, PolicyRule *ret, char **ret_reason) {
 
         if (startswith(p, "ipv4:") || startswith(p, "ipv6:") || streq(p, "ipv4") || streq(p, "ipv6"))
                 return reason(ret_reason, "the address family must come first in rule '%s'", s);
-        if (startswith(p, "tcp:") || startswith(p, "udp:") || streq(p, "tcp") || streq(p, "udp"))
+        if (is_proto(p, "tcp") || is_proto(p, "udp"))
                 return reason(ret_reason, "more than one protocol in rule '%s'", s);
 
         /* target */
@@ -310,7 +323,7 @@ int policy_rule_from_string(const char *s, PolicyRule *ret, char **ret_reason) {
                               s, (int) (colon - p), p);
 
         /* A word that is neither a number nor a range: most likely a misspelled family/protocol. */
-        if (!prefixed && !strchr("0123456789", *p))
+        if (!prefixed && !strchr("0123456789+", *p))
                 return reason(ret_reason, "invalid rule '%s': expected any, ipv4, ipv6, tcp, udp, a port or an address", s);
 
         k = parse_ports(p, &r, ret_reason);

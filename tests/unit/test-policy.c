@@ -77,6 +77,13 @@ static void test_grammar(void) {
         test_rule_ok("ipv4:udp", "ipv4:udp");
         test_rule_ok("tcp:any", "tcp");
         test_rule_ok("ipv6:any", "ipv6");
+        /* Everything systemd's SocketBindAllow= takes. */
+        test_rule_ok("TCP:80", "tcp:80");
+        test_rule_ok("ipv6:Udp", "ipv6:udp");
+        test_rule_ok("+80", "80");
+        test_rule_ok("+80-+90", "80-90");
+        test_rule_ok("ipv4:tcp:+8080", "ipv4:tcp:8080");
+        test_rule_ok("080", "80");
 
         test_rule_bad("", "empty rule");
         test_rule_bad("0", "port 0 is out of range 1..65535");
@@ -84,7 +91,8 @@ static void test_grammar(void) {
         test_rule_bad("tcp:70000", "port 70000 is out of range 1..65535");
         test_rule_bad("99999999999999999999", "port 99999999999999999999 is out of range 1..65535");
         test_rule_bad("tcp:http", "invalid port 'http': a number 1..65535 is expected");
-        test_rule_bad("+80", "invalid rule '+80': expected any, ipv4, ipv6, tcp, udp, a port or an address");
+        test_rule_bad("++80", "invalid port '++80': a number 1..65535 is expected");
+        test_rule_bad("IPV4:80", "invalid rule 'IPV4:80': unknown family or protocol 'IPV4'");
         test_rule_bad("8100-8000", "port range 8100-8000: low port 8100 is greater than high port 8000");
         test_rule_bad("80-", "invalid port '': a number 1..65535 is expected");
         test_rule_bad("-80", "invalid rule '-80': expected any, ipv4, ipv6, tcp, udp, a port or an address");
@@ -113,7 +121,6 @@ static void test_grammar(void) {
         test_rule_bad("tcp:ipv4:80", "the address family must come first in rule 'tcp:ipv4:80'");
         test_rule_bad("tcp:udp:80", "more than one protocol in rule 'tcp:udp:80'");
         test_rule_bad("sctp:80", "invalid rule 'sctp:80': unknown family or protocol 'sctp'");
-        test_rule_bad("TCP:80", "invalid rule 'TCP:80': unknown family or protocol 'TCP'");
         test_rule_bad("ipv5", "invalid rule 'ipv5': expected any, ipv4, ipv6, tcp, udp, a port or an address");
         test_rule_bad("any:80", "invalid rule 'any:80': unknown family or protocol 'any'");
         test_rule_bad("ipv4:tcp:any:80", "invalid rule 'ipv4:tcp:any:80': unknown family or protocol 'any'");

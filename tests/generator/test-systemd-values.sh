@@ -1,13 +1,17 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
-# X-CgPolicyCPUQuota=/X-CgPolicyMemoryMax= take what systemd's CPUQuota=/MemoryMax= take:
-# a differential test against systemd 252's own parser. For every value below, a unit with
-# the X-CgPolicy key goes through cgpolicy-generator, and a twin unit with the systemd key
-# and the same raw value goes through systemd-analyze verify. The generator must accept the
-# value exactly when systemd does, and what it writes must be accepted by systemd without
-# a message.
+# Differential tests against systemd 252's own parser (systemd-analyze verify):
 #
-#   test-resource-values.sh GENERATOR
+# - X-CgPolicyCPUQuota=/X-CgPolicyMemoryMax= take what CPUQuota=/MemoryMax= take. For every
+#   value below, a unit with the X-CgPolicy key goes through cgpolicy-generator, and a twin
+#   unit with the systemd key and the same raw value goes through systemd-analyze verify.
+#   The generator must accept the value exactly when systemd does, and what it writes must
+#   be accepted by systemd without a message.
+# - The rule grammar is a superset of SocketBindAllow=: every value systemd takes there is
+#   taken as X-CgPolicyBindAllow= (no fail-closed drop-in), and for rules without an address
+#   the canonical spelling the generator writes is again taken by SocketBindAllow=.
+#
+#   test-systemd-values.sh GENERATOR
 set -u
 
 generator=$(realpath "$1")
@@ -23,7 +27,11 @@ mem_values=(1 4096 1K 1M 1G 1T 1P 1E 15E 16E 1.5G 0.5K 1B 2KB 512MB 20% 100% 100
             12.345% infinity 0 18446744073709551614 18446744073709551615 99999999999999999999
             17179869184G -1 1.G .5G 1Q abc 1g "1 G" 1.0000000001G +1G +5% 1.5 0.1K 1G512M "1G 1M" 1KiB)
 
-tmp=$(mktemp -d /tmp/test-resource-values.XXXXXX)
+rule_values=(any tcp:443 ipv6:udp:5353 8000-8100 ipv4 ipv6:tcp tcp udp:any ipv4:any ipv4:tcp:any
+             tcp:1-65535 ipv4:tcp:80-80 +80 +80-+90 80-+90 TCP:80 Udp:53 ipv6:TCP:1-2 1-1 65535
+             0 65536 tcp:0 80-70 ipv6:ipv4 udp:tcp:1 080 IPV4 ANY tcp:ANY ipv6: tcp: :80 any:80)
+
+tmp=$(mktemp -d /tmp/test-systemd-values.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$tmp/units" "$tmp/twins" "$tmp/out"
 
@@ -43,8 +51,17 @@ for v in "${mem_values[@]}"; do
 done
 count=$i
 
+for v in "${rule_values[@]}"; do
+        i=$((i + 1)); key[$i]=SocketBindAllow value[$i]=$v
+done
+count=$i
+
 for i in $(seq 1 "$count"); do
-        printf '[Service]\nExecStart=/bin/true\nX-CgPolicy%s=%s\n' "${key[$i]}" "${value[$i]}" > "$tmp/units/r$i.service"
+        if [ "${key[$i]}" = SocketBindAllow ]; then
+                printf '[Service]\nExecStart=/bin/true\nX-CgPolicyBindAllow=%s\n' "${value[$i]}" > "$tmp/units/r$i.service"
+        else
+                printf '[Service]\nExecStart=/bin/true\nX-CgPolicy%s=%s\n' "${key[$i]}" "${value[$i]}" > "$tmp/units/r$i.service"
+        fi
         printf '[Service]\nExecStart=/bin/true\n%s=%s\n' "${key[$i]}" "${value[$i]}" > "$tmp/twins/t$i.service"
 done
 
@@ -60,6 +77,26 @@ for i in $(seq 1 "$count"); do
         if [ -z "$sd" ]; then sd_ok=1; else sd_ok=0; fi
 
         f=$tmp/out/r$i.service.d/zz-cgpolicy.conf
+        if [ "$k" = SocketBindAllow ]; then
+                # A superset: systemd's rules must be taken; others may be (addresses).
+                if [ -f "$f" ] && grep -q -- "--bind-allow=" "$f" && ! grep -q -- "--error=" "$f"; then
+                        ours=1
+                else
+                        ours=0
+                fi
+                if [ $sd_ok -eq 1 ]; then
+                        [ $ours -eq 1 ]
+                        ok $? "SocketBindAllow='$v' is taken by systemd, and as X-CgPolicyBindAllow= by cgpolicy"
+                        canon=$(sed -n 's/.*--bind-allow=\([^ ]*\).*/\1/p' "$f" 2>/dev/null)
+                        printf '[Service]\nExecStart=/bin/true\nSocketBindAllow=%s\n' "$canon" > "$tmp/twins/c$i.service"
+                        out=$(SYSTEMD_UNIT_PATH=$tmp/twins: systemd-analyze verify --man=no "c$i.service" 2>&1)
+                        [ -n "$canon" ] && [ -z "$out" ]
+                        ok $? "the canonical spelling '$canon' of '$v' is taken by SocketBindAllow= too"
+                else
+                        echo "# SocketBindAllow='$v' is refused by systemd; cgpolicy $( [ $ours -eq 1 ] && echo takes || echo refuses ) it"
+                fi
+                continue
+        fi
         if [ -f "$f" ] && grep -q "^$k=" "$f"; then ours=1; else ours=0; fi
         [ -z "$v" ] && ours=1
 

@@ -1,0 +1,793 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+/* cgpolicy: loads the programs (load), puts a unit's policy in force from its ExecStartPre=+
+ * (apply) and removes it (release, gc), and shows what happens (status, denials); check
+ * validates unit files. See cgpolicy(8) and HACKING.md.
+ *
+ * Exit status: 0 success; 1 failure (also: "apply --error=", a bad rule, "check" found an
+ * error, the programs could not be attached); 2 bad command line. */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <arpa/inet.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+
+#include "bpf-maps.h"
+#include "cgroup-util.h"
+#include "check.h"
+#include "config.h"
+#include "log.h"
+#include "macro.h"
+#include "policy-args.h"
+#include "policy-compile.h"
+#include "policy.h"
+
+#define EXIT_USAGE 2
+
+static void policy_donep(Policy *p) {
+        policy_done(p);
+}
+
+static void maps_closep(Maps *m) {
+        maps_close(m);
+}
+
+static void compiled_policy_donep(CompiledPolicy *c) {
+        compiled_policy_done(c);
+}
+
+static const char *runtime_dir(void) {
+        const char *e = getenv("CGPOLICY_RUNTIME_DIR");
+
+        return e && *e ? e : CGPOLICY_RUNTIME_DIR;
+}
+
+static int help(void) {
+        printf("%s [OPTIONS...] COMMAND ...\n\n"
+               "Load, apply and inspect in-kernel network policies of systemd units.\n\n"
+               "Commands:\n"
+               "  load                          Load and pin the BPF programs and maps (idempotent)\n"
+               "  apply [--unit=NAME|--slice=NAME] [--mode=enforce|audit]\n"
+               "        [--bind-allow=RULE]... [--bind-deny=RULE]...\n"
+               "        [--connect-allow=RULE]... [--connect-deny=RULE]...\n"
+               "                                Put a policy in force for the own cgroup or a slice\n"
+               "  apply [--unit=NAME|--slice=NAME] --error=MESSAGE\n"
+               "                                Log MESSAGE as an error and fail\n"
+               "  release [--unit=NAME|--slice=NAME]\n"
+               "                                Remove the policy of the own cgroup or a slice\n"
+               "  gc                            Remove policies of cgroups that no longer exist\n"
+               "  status [UNIT] [--json]        Show policed units, rules and counters\n"
+               "  denials [--follow]            Show recent denied (and audited) requests\n"
+               "  check FILE...                 Validate X-CgPolicy keys of unit files\n\n"
+               "Options:\n"
+               "  -h --help                     Show this help\n"
+               "     --version                  Show the version\n\n"
+               "Environment: $CGPOLICY_BPFFS_DIR (pin directory, default %s),\n"
+               "$CGPOLICY_RUNTIME_DIR (state, default %s), $SYSTEMD_LOG_LEVEL.\n\n"
+               "Exit status: 0 success; 1 failure (also apply --error=, a bad rule, check found\n"
+               "errors, programs could not be attached); 2 invalid command line.\n",
+               program_invocation_short_name, CGPOLICY_BPFFS_DIR, CGPOLICY_RUNTIME_DIR);
+        return 0;
+}
+
+/* ---- runtime state: RUNTIME_DIR/<cgroup id>, KEY=VALUE lines ---- */
+
+typedef struct RuntimeEntry {
+        uint64_t cgroup_id;
+        char *unit;
+        char *cgroup;
+        uint32_t policy;
+        char **args;            /* policy arguments, canonical (policy_to_args()) */
+} RuntimeEntry;
+
+static void runtime_entry_done(RuntimeEntry *e) {
+        e->unit = mfree(e->unit);
+        e->cgroup = mfree(e->cgroup);
+        e->args = strv_free(e->args);
+}
+
+static int runtime_write(uint64_t cgroup_id, const char *unit, const char *cgroup, uint32_t policy, const Policy *p) {
+        _cleanup_free_ char *path = NULL, *tmp = NULL;
+        _cleanup_strv_free_ char **args = NULL;
+        _cleanup_fclose_ FILE *f = NULL;
+        int r;
+
+        r = mkdir(runtime_dir(), 0755);
+        if (r < 0 && errno != EEXIST)
+                return -errno;
+        if (asprintf(&path, "%s/%" PRIu64, runtime_dir(), cgroup_id) < 0 ||
+            asprintf(&tmp, "%s/.%" PRIu64 ".tmp", runtime_dir(), cgroup_id) < 0)
+                return -ENOMEM;
+        r = policy_to_args(p, &args);
+        if (r < 0)
+                return r;
+
+        f = fopen(tmp, "we");
+        if (!f)
+                return -errno;
+        fprintf(f, "UNIT=%s\nCGROUP=%s\nPOLICY=%" PRIu32 "\n", unit, cgroup, policy);
+        STRV_FOREACH(a, args)
+                fprintf(f, "ARG=%s\n", *a);
+        if (fflush(f) != 0 || ferror(f)) {
+                (void) unlink(tmp);
+                return -EIO;
+        }
+        if (rename(tmp, path) < 0) {
+                r = -errno;
+                (void) unlink(tmp);
+                return r;
+        }
+        return 0;
+}
+
+static int runtime_read(uint64_t cgroup_id, RuntimeEntry *ret) {
+        _cleanup_free_ char *path = NULL, *line = NULL;
+        _cleanup_fclose_ FILE *f = NULL;
+        size_t size = 0, n = 0;
+
+        *ret = (RuntimeEntry) { .cgroup_id = cgroup_id };
+        if (asprintf(&path, "%s/%" PRIu64, runtime_dir(), cgroup_id) < 0)
+                return -ENOMEM;
+        f = fopen(path, "re");
+        if (!f)
+                return -errno;
+
+        while (getline(&line, &size, f) > 0) {
+                const char *v;
+
+                line[strcspn(line, "\n")] = 0;
+                if ((v = startswith(line, "UNIT=")))
+                        free(ret->unit), ret->unit = strdup(v);
+                else if ((v = startswith(line, "CGROUP=")))
+                        free(ret->cgroup), ret->cgroup = strdup(v);
+                else if ((v = startswith(line, "POLICY=")))
+                        ret->policy = (uint32_t) strtoul(v, NULL, 10);
+                else if ((v = startswith(line, "ARG="))) {
+                        char **l = reallocarray(ret->args, n + 2, sizeof(char *));
+
+                        if (!l)
+                                return -ENOMEM;
+                        ret->args = l;
+                        l[n] = strdup(v);
+                        if (!l[n])
+                                return -ENOMEM;
+                        l[++n] = NULL;
+                }
+        }
+        return 0;
+}
+
+static void runtime_remove(uint64_t cgroup_id) {
+        char path[PATH_MAX];
+
+        snprintf(path, sizeof path, "%s/%" PRIu64, runtime_dir(), cgroup_id);
+        if (unlink(path) < 0 && errno != ENOENT)
+                log_debug_errno(errno, "Cannot remove %s: %m", path);
+}
+
+/* ---- target cgroup of apply/release ---- */
+
+typedef struct Target {
+        char *unit;             /* for messages and status */
+        char *cgroup;           /* cgroup path */
+        char *fs_path;
+        uint64_t id;
+} Target;
+
+static void target_done(Target *t) {
+        t->unit = mfree(t->unit);
+        t->cgroup = mfree(t->cgroup);
+        t->fs_path = mfree(t->fs_path);
+}
+
+static int target_resolve(const char *unit, const char *slice, bool create, Target *ret) {
+        _cleanup_(target_done) Target t = {};
+        int r;
+
+        if (slice) {
+                r = cg_slice_path(slice, &t.cgroup);
+                if (r < 0)
+                        return log_error_errno(r, "Cannot find the cgroup of slice %s: %m", slice);
+                if (create) {
+                        /* systemd reuses an existing directory when it realizes the slice, so
+                         * the id the policy is keyed by stays valid. */
+                        r = cg_create(t.cgroup);
+                        if (r < 0)
+                                return log_error_errno(r, "Cannot create cgroup %s of %s: %m", t.cgroup, slice);
+                }
+        } else {
+                r = cg_self_target(&t.cgroup);
+                if (r < 0)
+                        return log_error_errno(r, "Cannot find the own cgroup (is cgroup v2 mounted?): %m");
+        }
+
+        r = cg_fs_path(t.cgroup, &t.fs_path);
+        if (r < 0)
+                return log_error_errno(r, "Cannot find cgroup %s in the cgroup2 mount: %m", t.cgroup);
+        r = cg_fs_get_id(t.fs_path, &t.id);
+        if (r < 0)
+                return log_error_errno(r, "Cannot get the id of cgroup %s: %m", t.fs_path);
+
+        if (unit)
+                t.unit = strdup(unit);
+        else if (slice)
+                t.unit = strdup(slice);
+        else {
+                const char *b = strrchr(t.cgroup, '/');
+                t.unit = strdup(b && b[1] ? b + 1 : t.cgroup);
+        }
+        if (!t.unit)
+                return log_oom();
+
+        *ret = t;
+        t = (Target) {};
+        return 0;
+}
+
+/* ---- verbs ---- */
+
+static int verb_load(int argc, char **argv) {
+        if (argc > 1) {
+                log_error("'load' takes no arguments.");
+                return -EINVAL;
+        }
+        return bpf_load_and_pin();
+}
+
+static int verb_apply(int argc, char **argv) {
+        _cleanup_(policy_donep) Policy p;
+        _cleanup_(target_done) Target t = {};
+        _cleanup_(maps_closep) Maps m = MAPS_NULL;
+        _cleanup_(compiled_policy_donep) CompiledPolicy c = {};
+        const char *unit = NULL, *slice = NULL;
+        struct cgp_cgroup old = {};
+        uint32_t policy;
+        unsigned dirs = 0;
+        int r, had;
+
+        policy_init(&p);
+        for (int i = 1; i < argc; i++) {
+                _cleanup_free_ char *reason = NULL;
+                const char *v;
+
+                if ((v = startswith(argv[i], "--unit=")))
+                        unit = v;
+                else if ((v = startswith(argv[i], "--slice=")))
+                        slice = v;
+                else {
+                        r = policy_arg_parse(&p, argv[i], &reason);
+                        if (r == 0) {
+                                log_error("Unknown argument '%s' of 'apply'.", argv[i]);
+                                return -EINVAL;
+                        }
+                        if (r == -ENOMEM)
+                                return log_oom();
+                        if (r < 0) {
+                                /* A bad rule must stop the unit, with the reason in its journal. */
+                                log_error("%s%s%s", unit ? unit : "", unit ? ": " : "", reason ? reason : argv[i]);
+                                return -EBADMSG;
+                        }
+                }
+        }
+
+        if (p.error) {
+                log_error("%s", p.error);
+                return -EBADMSG;
+        }
+
+        r = target_resolve(unit, slice, true, &t);
+        if (r < 0)
+                return r;
+
+        r = maps_open(&m, true);
+        if (r < 0)
+                return r;
+
+        had = maps_get_cgroup(&m, t.id, &old);
+        if (had < 0)
+                return log_error_errno(had, "Cannot read the policy map: %m");
+
+        r = maps_alloc_policy(&m, had > 0 ? old.policy : 0, &policy);
+        if (r < 0)
+                return log_error_errno(r, "Cannot allocate a policy id (at most %u policed cgroups): %m",
+                                       CGP_MAX_POLICIES - 1);
+
+        r = policy_compile(&p, policy, &c);
+        if (r == -E2BIG)
+                return log_error_errno(r, "%s: the policy is too large for the maps.", t.unit);
+        if (r < 0)
+                return log_error_errno(r, "Cannot compile the policy: %m");
+
+        /* New entries first, then switch the cgroup over in one map update, then drop the old
+         * entries: the programs never see a half-written policy. */
+        r = maps_write_policy(&m, &c);
+        if (r < 0) {
+                (void) maps_delete_policy(&m, policy);
+                return log_error_errno(r, "Cannot write the policy of %s into the maps: %m", t.unit);
+        }
+        r = maps_set_cgroup(&m, t.id, policy, c.flags);
+        if (r < 0) {
+                (void) maps_delete_policy(&m, policy);
+                return log_error_errno(r, "Cannot write the policy of %s into the maps: %m", t.unit);
+        }
+        if (had > 0) {
+                r = maps_delete_policy(&m, old.policy);
+                if (r < 0)
+                        log_warning_errno(r, "Cannot remove the previous policy of %s (cgpolicy gc will): %m", t.unit);
+        }
+
+        r = runtime_write(t.id, t.unit, t.cgroup, policy, &p);
+        if (r < 0)
+                log_warning_errno(r, "Cannot record the policy of %s in %s (status will not show it): %m",
+                                  t.unit, runtime_dir());
+
+        /* The unit must not start unpoliced: our programs must be effective on its cgroup. */
+        for (int d = 0; d < _POLICY_DIRECTION_MAX; d++)
+                if (policy_has_direction(&p, d))
+                        dirs |= 1u << (d == POLICY_BIND ? CGP_DIR_BIND : CGP_DIR_CONNECT);
+        r = ensure_attached(&m, t.fs_path, dirs);
+        if (r < 0)
+                return log_error_errno(r, "%s: the cgpolicy programs are not attached to %s and cannot be attached; "
+                                       "refusing to start the unit unpoliced.", t.unit, t.cgroup);
+
+        log_debug("%s: policy %" PRIu32 " in force for cgroup %s (id %" PRIu64 ", %zu+%zu+%zu map entries).",
+                  t.unit, policy, t.cgroup, t.id, c.n_ports, c.n_addrs, c.n_portsets);
+        return 0;
+}
+
+static int release_one(Maps *m, uint64_t id, const char *what) {
+        struct cgp_cgroup v;
+        int r;
+
+        r = maps_get_cgroup(m, id, &v);
+        if (r < 0)
+                return log_error_errno(r, "Cannot read the policy map: %m");
+        if (r > 0) {
+                r = maps_delete_cgroup(m, id);
+                if (r < 0)
+                        return log_error_errno(r, "Cannot remove the policy of %s: %m", what);
+                r = maps_delete_policy(m, v.policy);
+                if (r < 0)
+                        return log_error_errno(r, "Cannot remove the rules of %s: %m", what);
+        }
+        runtime_remove(id);
+        return 0;
+}
+
+static int verb_release(int argc, char **argv) {
+        _cleanup_(target_done) Target t = {};
+        _cleanup_(maps_closep) Maps m = MAPS_NULL;
+        const char *unit = NULL, *slice = NULL;
+        int r;
+
+        for (int i = 1; i < argc; i++) {
+                const char *v;
+
+                if ((v = startswith(argv[i], "--unit=")))
+                        unit = v;
+                else if ((v = startswith(argv[i], "--slice=")))
+                        slice = v;
+                else {
+                        log_error("Unknown argument '%s' of 'release'.", argv[i]);
+                        return -EINVAL;
+                }
+        }
+
+        r = target_resolve(unit, slice, false, &t);
+        if (r == -ENOENT)
+                return 0;       /* a slice that is gone: nothing to release */
+        if (r < 0)
+                return r;
+
+        r = maps_open(&m, true);
+        if (r < 0)
+                return r;
+        return release_one(&m, t.id, t.unit);
+}
+
+typedef struct GcState {
+        Maps *m;
+        unsigned removed;
+} GcState;
+
+static int gc_one(uint64_t id, const struct cgp_cgroup *v, void *userdata) {
+        GcState *s = userdata;
+        int r;
+
+        r = cg_id_exists(id, NULL);
+        if (r < 0)
+                return log_error_errno(r, "Cannot tell whether cgroup %" PRIu64 " exists: %m", id);
+        if (r > 0)
+                return 0;
+        r = release_one(s->m, id, "a removed cgroup");
+        if (r < 0)
+                return r;
+        log_debug("Removed the policy of cgroup %" PRIu64 ", which no longer exists.", id);
+        s->removed++;
+        return 0;
+}
+
+static int verb_gc(int argc, char **argv) {
+        _cleanup_(maps_closep) Maps m = MAPS_NULL;
+        _cleanup_(closedirp) DIR *d = NULL;
+        GcState s = { .m = &m };
+        unsigned orphans = 0;
+        int r;
+
+        if (argc > 1) {
+                log_error("'gc' takes no arguments.");
+                return -EINVAL;
+        }
+
+        r = maps_open(&m, true);
+        if (r < 0)
+                return r;
+
+        r = maps_foreach_cgroup(&m, gc_one, &s);
+        if (r < 0)
+                return r;
+
+        r = maps_delete_orphans(&m, &orphans);
+        if (r < 0)
+                return log_error_errno(r, "Cannot remove orphaned map entries: %m");
+
+        /* Runtime records whose cgroup has no policy (any more). */
+        d = opendir(runtime_dir());
+        if (d) {
+                struct dirent *de;
+
+                while ((de = readdir(d))) {
+                        struct cgp_cgroup v;
+                        char *end;
+                        uint64_t id;
+
+                        if (de->d_name[0] == '.')
+                                continue;
+                        errno = 0;
+                        id = strtoull(de->d_name, &end, 10);
+                        if (errno != 0 || *end != 0)
+                                continue;
+                        if (maps_get_cgroup(&m, id, &v) == 0)
+                                runtime_remove(id);
+                }
+        }
+
+        log_info("Removed %u stale policies and %u orphaned map entries.", s.removed, orphans);
+        return 0;
+}
+
+/* ---- status ---- */
+
+static void json_string(FILE *f, const char *s) {
+        fputc('"', f);
+        for (const unsigned char *p = (const unsigned char *) (s ? s : ""); *p; p++) {
+                if (*p == '"' || *p == '\\')
+                        fprintf(f, "\\%c", *p);
+                else if (*p < 0x20)
+                        fprintf(f, "\\u%04x", *p);
+                else
+                        fputc(*p, f);
+        }
+        fputc('"', f);
+}
+
+typedef struct StatusState {
+        Maps *m;
+        const char *filter;
+        bool json;
+        unsigned n;
+} StatusState;
+
+static int status_one(uint64_t id, const struct cgp_cgroup *v, void *userdata) {
+        StatusState *s = userdata;
+        _cleanup_(runtime_entry_done) RuntimeEntry e = {};
+        _cleanup_(policy_donep) Policy p;
+        struct cgp_counter cnt[CGP_DIR_MAX];
+        const char *mode = v->flags & CGP_F_AUDIT ? "audit" : "enforce";
+        bool have_rules = false;
+
+        policy_init(&p);
+        (void) runtime_read(id, &e);
+        if (s->filter && (!e.unit || !streq(e.unit, s->filter)))
+                return 0;
+        if (e.args) {
+                _cleanup_free_ char *reason = NULL;
+
+                policy_done(&p);
+                have_rules = policy_from_args(e.args, strv_length(e.args), &p, &reason) >= 0;
+        }
+        for (int d = 0; d < CGP_DIR_MAX; d++)
+                (void) maps_read_counter(s->m, v->policy, d, &cnt[d]);
+
+        if (s->json) {
+                fputs(s->n > 0 ? ",\n    {" : "\n    {", stdout);
+                fputs("\"unit\":", stdout);
+                json_string(stdout, e.unit);
+                fputs(",\"cgroup\":", stdout);
+                json_string(stdout, e.cgroup);
+                printf(",\"cgroup_id\":%" PRIu64 ",\"mode\":\"%s\",\"rules\":{", id, mode);
+                for (int d = 0; d < _POLICY_DIRECTION_MAX; d++)
+                        for (int a = 0; a < _POLICY_ACTION_MAX; a++) {
+                                printf("%s\"%s_%s\":[", d + a > 0 ? "," : "", policy_direction_to_string(d), policy_action_to_string(a));
+                                for (size_t i = 0; have_rules && i < p.rules[d][a].n; i++) {
+                                        _cleanup_free_ char *r = NULL;
+
+                                        if (policy_rule_to_string(&p.rules[d][a].rules[i], &r) < 0)
+                                                continue;
+                                        if (i > 0)
+                                                fputc(',', stdout);
+                                        json_string(stdout, r);
+                                }
+                                fputc(']', stdout);
+                        }
+                printf("},\"allowed\":{\"bind\":%llu,\"connect\":%llu}"
+                       ",\"denied\":{\"bind\":%llu,\"connect\":%llu}"
+                       ",\"audited\":{\"bind\":%llu,\"connect\":%llu}}",
+                       (unsigned long long) cnt[0].allowed, (unsigned long long) cnt[1].allowed,
+                       (unsigned long long) cnt[0].refused, (unsigned long long) cnt[1].refused,
+                       (unsigned long long) cnt[0].audited, (unsigned long long) cnt[1].audited);
+        } else {
+                if (s->n > 0)
+                        putchar('\n');
+                printf("%s\n", e.unit ? e.unit : "(unknown unit)");
+                printf("    cgroup: %s (id %" PRIu64 ")\n", e.cgroup ? e.cgroup : "?", id);
+                printf("      mode: %s\n", mode);
+                for (int d = 0; d < _POLICY_DIRECTION_MAX; d++) {
+                        if (!have_rules || !policy_has_direction(&p, d))
+                                continue;
+                        for (int a = 0; a < _POLICY_ACTION_MAX; a++) {
+                                if (p.rules[d][a].n == 0)
+                                        continue;
+                                printf("%10s:", d == POLICY_BIND ? (a == POLICY_ALLOW ? "bind-allow" : "bind-deny")
+                                                                 : (a == POLICY_ALLOW ? "connect-allow" : "connect-deny"));
+                                for (size_t i = 0; i < p.rules[d][a].n; i++) {
+                                        _cleanup_free_ char *r = NULL;
+
+                                        if (policy_rule_to_string(&p.rules[d][a].rules[i], &r) >= 0)
+                                                printf(" %s", r);
+                                }
+                                putchar('\n');
+                        }
+                }
+                for (int d = 0; d < CGP_DIR_MAX; d++) {
+                        printf("%10s: %llu allowed, %llu denied", d == CGP_DIR_BIND ? "bind" : "connect",
+                               (unsigned long long) cnt[d].allowed, (unsigned long long) cnt[d].refused);
+                        if ((v->flags & CGP_F_AUDIT) || cnt[d].audited > 0)
+                                printf(", %llu would be denied (audit)", (unsigned long long) cnt[d].audited);
+                        putchar('\n');
+                }
+        }
+        s->n++;
+        return 0;
+}
+
+static int verb_status(int argc, char **argv) {
+        _cleanup_(maps_closep) Maps m = MAPS_NULL;
+        StatusState s = { .m = &m };
+        int r;
+
+        for (int i = 1; i < argc; i++) {
+                if (streq(argv[i], "--json"))
+                        s.json = true;
+                else if (argv[i][0] == '-') {
+                        log_error("Unknown option '%s' of 'status'.", argv[i]);
+                        return -EINVAL;
+                } else if (!s.filter)
+                        s.filter = argv[i];
+                else {
+                        log_error("'status' takes at most one unit.");
+                        return -EINVAL;
+                }
+        }
+
+        r = maps_open(&m, false);
+        if (r < 0)
+                return r;
+
+        if (s.json)
+                fputs("{\"units\":[", stdout);
+        r = maps_foreach_cgroup(&m, status_one, &s);
+        if (r < 0)
+                return log_error_errno(r, "Cannot read the policy map: %m");
+        if (s.json)
+                fputs(s.n > 0 ? "\n]}\n" : "]}\n", stdout);
+        else if (s.n == 0)
+                printf(s.filter ? "%s is not policed.\n" : "No policed units.\n", s.filter);
+        if (s.filter && s.n == 0)
+                return -ENOENT;
+        return 0;
+}
+
+/* ---- denials ---- */
+
+static int denial_cmp(const void *a, const void *b) {
+        const struct cgp_denial *x = a, *y = b;
+
+        return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static const char *proto_name(uint8_t p) {
+        return p == CGP_PROTO_TCP ? "tcp" : p == CGP_PROTO_UDP ? "udp" : "other";
+}
+
+static const char *hook_name(uint8_t h) {
+        return h == CGP_HOOK_BIND ? "bind" : h == CGP_HOOK_CONNECT ? "connect" : "sendmsg";
+}
+
+static void print_denial(const struct cgp_denial *d) {
+        _cleanup_(runtime_entry_done) RuntimeEntry e = {};
+        _cleanup_free_ char *path = NULL;
+        char addr[INET6_ADDRSTRLEN] = "?", when[64] = "?", comm[17] = {};
+        struct timespec rt, bt;
+        const char *who = NULL;
+        char idbuf[48];
+
+        clock_gettime(CLOCK_REALTIME, &rt);
+        clock_gettime(CLOCK_BOOTTIME, &bt);
+        {
+                int64_t now_boot = (int64_t) bt.tv_sec * 1000000000 + bt.tv_nsec;
+                int64_t ago = now_boot - (int64_t) d->time_ns;
+                time_t t = (time_t) (rt.tv_sec - ago / 1000000000 - (rt.tv_nsec < ago % 1000000000 ? 1 : 0));
+                struct tm tm;
+
+                if (localtime_r(&t, &tm))
+                        strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
+        }
+
+        if (d->policy_cgroup_id != 0 && runtime_read(d->policy_cgroup_id, &e) >= 0 && e.unit)
+                who = e.unit;
+        if (!who && cg_id_exists(d->cgroup_id, &path) > 0 && path) {
+                const char *b = strrchr(path, '/');
+                who = b ? b + 1 : path;
+        }
+        if (!who) {
+                snprintf(idbuf, sizeof idbuf, "cgroup %" PRIu64, (uint64_t) d->cgroup_id);
+                who = idbuf;
+        }
+
+        inet_ntop(d->family == CGP_AF_INET ? AF_INET : AF_INET6, d->addr, addr, sizeof addr);
+        memcpy(comm, d->comm, 16);
+        for (char *c = comm; *c; c++)
+                if ((unsigned char) *c < 0x20)
+                        *c = '?';
+
+        printf("%s %s pid %" PRIu32 " (%s) %s %s %s%s%s:%u %s\n",
+               when, who, d->pid, comm[0] ? comm : "?", hook_name(d->hook), proto_name(d->proto),
+               d->family == CGP_AF_INET6 ? "[" : "", addr, d->family == CGP_AF_INET6 ? "]" : "", d->port,
+               d->flags & CGP_DENIAL_AUDIT ? "would be denied (audit)" :
+               d->flags & CGP_DENIAL_NO_POLICY ? "denied (no policy written)" : "denied");
+}
+
+/* Print the denials with seq > *last, oldest first; update *last. */
+static int denials_print_new(Maps *m, uint64_t *last) {
+        _cleanup_free_ struct cgp_denial *all = calloc(CGP_MAX_DENIALS, sizeof(struct cgp_denial));
+        size_t n = 0;
+
+        if (!all)
+                return -ENOMEM;
+        for (__u32 i = 0; i < CGP_MAX_DENIALS; i++) {
+                struct cgp_denial d;
+
+                if (bpf_map_lookup_elem(m->fd[MAP_DENIALS], &i, &d) < 0)
+                        return -errno;
+                /* Skip empty slots and slots caught while being rewritten. */
+                if (d.seq == 0 || d.seq % CGP_MAX_DENIALS != i || d.seq <= *last)
+                        continue;
+                all[n++] = d;
+        }
+        qsort(all, n, sizeof(struct cgp_denial), denial_cmp);
+        for (size_t i = 0; i < n; i++) {
+                print_denial(&all[i]);
+                *last = all[i].seq;
+        }
+        fflush(stdout);
+        return (int) n;
+}
+
+static int verb_denials(int argc, char **argv) {
+        _cleanup_(maps_closep) Maps m = MAPS_NULL;
+        bool follow = false;
+        uint64_t last = 0;
+        int r;
+
+        for (int i = 1; i < argc; i++) {
+                if (streq(argv[i], "--follow") || streq(argv[i], "-f"))
+                        follow = true;
+                else {
+                        log_error("Unknown argument '%s' of 'denials'.", argv[i]);
+                        return -EINVAL;
+                }
+        }
+
+        r = maps_open(&m, false);
+        if (r < 0)
+                return r;
+
+        r = denials_print_new(&m, &last);
+        if (r < 0)
+                return log_error_errno(r, "Cannot read the denial log: %m");
+        if (r == 0 && !follow)
+                printf("No denials recorded.\n");
+
+        while (follow) {
+                (void) poll(NULL, 0, 250);
+                r = denials_print_new(&m, &last);
+                if (r < 0)
+                        return log_error_errno(r, "Cannot read the denial log: %m");
+        }
+        return 0;
+}
+
+static int verb_check(int argc, char **argv) {
+        if (argc < 2) {
+                log_error("'check' needs at least one file.");
+                return -EINVAL;
+        }
+        return check_unit_files(argv + 1, (size_t) argc - 1);
+}
+
+static const struct {
+        const char *name;
+        int (*run)(int argc, char **argv);
+} verbs[] = {
+        { "load",    verb_load },
+        { "apply",   verb_apply },
+        { "release", verb_release },
+        { "gc",      verb_gc },
+        { "status",  verb_status },
+        { "denials", verb_denials },
+        { "check",   verb_check },
+};
+
+int main(int argc, char **argv) {
+        const char *e;
+        int i = 1, r;
+
+        log_set_program_name(program_invocation_short_name);
+        e = getenv("SYSTEMD_LOG_LEVEL");
+        if (e) {
+                static const char *const levels[] = { "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug" };
+                for (int l = 0; l < (int) ELEMENTSOF(levels); l++)
+                        if (streq(e, levels[l]) || (e[0] >= '0' && e[0] <= '7' && e[1] == 0 && e[0] - '0' == l))
+                                log_set_max_level(l);
+        }
+
+        for (; i < argc && argv[i][0] == '-'; i++) {
+                if (streq(argv[i], "-h") || streq(argv[i], "--help"))
+                        return help();
+                if (streq(argv[i], "--version")) {
+                        printf("cgpolicy %s\n", CGPOLICY_VERSION);
+                        return 0;
+                }
+                log_error("Unknown option '%s'. See '%s --help'.", argv[i], program_invocation_short_name);
+                return EXIT_USAGE;
+        }
+        if (i >= argc) {
+                log_error("No command given. See '%s --help'.", program_invocation_short_name);
+                return EXIT_USAGE;
+        }
+
+        for (size_t v = 0; v < ELEMENTSOF(verbs); v++) {
+                if (!streq(argv[i], verbs[v].name))
+                        continue;
+                r = verbs[v].run(argc - i, argv + i);
+                /* Verbs return -EINVAL only for a bad command line; check_unit_files() uses it
+                 * for "a file has an error", which is a failure. */
+                if (r == -EINVAL && !(streq(argv[i], "check") && argc - i >= 2))
+                        return EXIT_USAGE;
+                return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+        }
+
+        log_error("Unknown command '%s'. See '%s --help'.", argv[i], program_invocation_short_name);
+        return EXIT_USAGE;
+}

@@ -16,6 +16,8 @@
  *   its own; it hides the template's (same file name, more specific directory).
  * - A slice whose slice (parent) or an ancestor is policed gets no BPFProgram= lines either,
  *   for the same reason as a service in a policed slice.
+ * - Network keys on -.slice are refused with an error and ignored (resource keys are kept):
+ *   every unit, cgpolicy-apply@.service included, runs below it.
  * - Slices are known to the generator when they have a unit file or a drop-in directory of
  *   their own, or when a service with keys runs in them (Slice=, system.slice, or
  *   system-PREFIX.slice for template instances); type-wide slice.d/ and prefix drop-ins are
@@ -570,6 +572,17 @@ static int process_slice(Context *c, const char *name) {
         if (!l.found || !l.has_keys) {
                 loaded_done(&l);
                 return 0;
+        }
+
+        if (streq(name, "-.slice") && (policy_has_network(&l.up.policy) || l.up.policy.error)) {
+                /* Everything runs below the root slice, also cgpolicy-apply@.service itself:
+                 * a policy there would order -.slice after a unit inside it. */
+                log_error("-.slice: X-CgPolicy network and mode keys are not supported on the root slice, "
+                          "ignoring them (police system.slice instead).");
+                for (int d = 0; d < _POLICY_DIRECTION_MAX; d++)
+                        for (int a = 0; a < _POLICY_ACTION_MAX; a++)
+                                policy_reset_rules(&l.up.policy, d, a);
+                l.up.policy.error = mfree(l.up.policy.error);
         }
 
         s->policed = policy_has_network(&l.up.policy) || l.up.policy.error;

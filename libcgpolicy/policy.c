@@ -299,7 +299,7 @@ int policy_rule_from_string(const char *s, PolicyRule *ret, char **ret_reason) {
         }
 
         colon = strchr(p, ':');
-        if (colon && strchr(colon + 1, ':'))
+        if (colon && strchr(colon + 1, ':') && !memchr(p, '.', (size_t) (colon - p)) && !memchr(p, '/', (size_t) (colon - p)))
                 return reason(ret_reason, "IPv6 addresses must be written in brackets, e.g. [fd00::/8]:443");
 
         if (strpbrk(p, "./")) {

@@ -113,6 +113,7 @@ static void test_grammar(void) {
         test_rule_bad("[]", "missing IPv6 address");
         test_rule_bad("[::1]80", "unexpected '80' after IPv6 address, ':PORT' expected");
         test_rule_bad("[::1]:", "missing port after ':'");
+        test_rule_bad("10.0.0.1:80:90", "invalid port '80:90': a number 1..65535 is expected");
         test_rule_bad("fd00::1", "IPv6 addresses must be written in brackets, e.g. [fd00::/8]:443");
         test_rule_bad("ipv4:[::1]", "rule 'ipv4:[::1]' says ipv4 but names an IPv6 address");
         test_rule_bad("ipv6:10.0.0.1", "rule 'ipv6:10.0.0.1' says ipv6 but names an IPv4 address");

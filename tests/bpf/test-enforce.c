@@ -1,0 +1,911 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+/* The programs in a real kernel: a private bpffs, cgroups this test creates under the cgroup2
+ * mount, "cgpolicy load", the programs attached as systemd attaches BPFProgram= (multi),
+ * "cgpolicy apply" run from inside the cgroup, and real processes in the cgroup whose calls
+ * must fail with exactly the expected errno. Only loopback addresses are ever targets.
+ *
+ * Usage: test-enforce PATH-TO-CGPOLICY. Needs root; exits 77 (skip) without it unless $CI is
+ * set, where a missing privilege is a failure. */
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+
+#include "cgpolicy-abi.h"
+#include "cgroup-util.h"
+#include "macro.h"
+#include "tap.h"
+
+#define PORT_OK         47080   /* TCP listeners on 127.0.0.1 and ::1 */
+#define PORT_NO         47081
+#define PORT_UDP_OK     47090
+#define PORT_UDP_NO     47091
+
+static const char *cgpolicy;
+static char bpffs[64] = "", rundir[64] = "", test_cg[512] = "";
+static char test_cg_rel[512] = "";      /* as a cgroup path, for $CGPOLICY_CGROUP_ROOT */
+static pid_t server_pid = -1;
+
+/* ---- cleanup: always remove our cgroups and the bpffs mount ---- */
+
+static void rm_cgroup_tree(const char *path) {
+        _cleanup_(closedirp) DIR *d = opendir(path);
+        char procs[1024];
+        FILE *f;
+
+        if (!d)
+                return;
+        /* Kill what is left, then remove children depth-first. */
+        snprintf(procs, sizeof procs, "%s/cgroup.procs", path);
+        f = fopen(procs, "re");
+        if (f) {
+                int pid;
+                while (fscanf(f, "%d", &pid) == 1)
+                        kill(pid, SIGKILL);
+                fclose(f);
+        }
+        for (struct dirent *de; (de = readdir(d)); ) {
+                char sub[1024];
+                if (de->d_type != DT_DIR || streq(de->d_name, ".") || streq(de->d_name, ".."))
+                        continue;
+                snprintf(sub, sizeof sub, "%s/%s", path, de->d_name);
+                rm_cgroup_tree(sub);
+        }
+        for (int i = 0; i < 50 && rmdir(path) < 0 && errno == EBUSY; i++)
+                usleep(20000);
+}
+
+static void cleanup(void) {
+        if (server_pid > 0) {
+                kill(server_pid, SIGKILL);
+                waitpid(server_pid, NULL, 0);
+                server_pid = -1;
+        }
+        if (test_cg[0])
+                rm_cgroup_tree(test_cg);
+        if (bpffs[0]) {
+                (void) umount2(bpffs, MNT_DETACH);
+                (void) rmdir(bpffs);
+        }
+        if (rundir[0]) {
+                char cmd[128];
+                snprintf(cmd, sizeof cmd, "rm -rf '%s'", rundir);
+                (void) system(cmd);
+        }
+}
+
+static void on_signal(int sig) {
+        cleanup();
+        signal(sig, SIG_DFL);
+        raise(sig);
+}
+
+/* ---- helpers ---- */
+
+static int join_cgroup(const char *cg) {
+        char p[1024];
+        FILE *f;
+
+        snprintf(p, sizeof p, "%s/cgroup.procs", cg);
+        f = fopen(p, "we");
+        if (!f)
+                return -errno;
+        fprintf(f, "%d\n", getpid());
+        if (fclose(f) != 0)
+                return -errno;
+        return 0;
+}
+
+static char *make_cg(const char *name) {
+        char *p;
+
+        if (asprintf(&p, "%s/%s", test_cg, name) < 0)
+                abort();
+        if (mkdir(p, 0755) < 0 && errno != EEXIST) {
+                diag("mkdir %s: %s", p, strerror(errno));
+                abort();
+        }
+        return p;
+}
+
+/* Run cgpolicy ARGS... inside cgroup cg (NULL: the test's own); returns the exit status, the
+ * combined output in *out (may be NULL). extra_env: "NAME=VALUE" or NULL. */
+static int run_cgpolicy(const char *cg, char **out, const char *extra_env, ...) {
+        const char *argv[32] = { cgpolicy };
+        int n = 1, pipefd[2], status;
+        va_list ap;
+        pid_t pid;
+        char buf[65536];
+        size_t len = 0;
+
+        va_start(ap, extra_env);
+        for (const char *a; n < 31 && (a = va_arg(ap, const char *)); )
+                argv[n++] = a;
+        va_end(ap);
+        argv[n] = NULL;
+
+        if (pipe2(pipefd, O_CLOEXEC) < 0)
+                abort();
+        pid = fork();
+        if (pid == 0) {
+                dup2(pipefd[1], STDOUT_FILENO);
+                dup2(pipefd[1], STDERR_FILENO);
+                if (cg && join_cgroup(cg) < 0)
+                        _exit(125);
+                if (extra_env)
+                        putenv((char *) extra_env);
+                execv(cgpolicy, (char **) argv);
+                _exit(127);
+        }
+        close(pipefd[1]);
+        for (ssize_t k; (k = read(pipefd[0], buf + len, sizeof buf - 1 - len)) > 0; )
+                len += (size_t) k;
+        buf[len] = 0;
+        close(pipefd[0]);
+        waitpid(pid, &status, 0);
+        if (out)
+                *out = strdup(buf);
+        else if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0))
+                diag("cgpolicy %s: %s", argv[1], buf);
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static int hook_type(const char *name) {
+        static const struct { const char *n; int t; } t[] = {
+                { "bind4", BPF_CGROUP_INET4_BIND }, { "bind6", BPF_CGROUP_INET6_BIND },
+                { "connect4", BPF_CGROUP_INET4_CONNECT }, { "connect6", BPF_CGROUP_INET6_CONNECT },
+                { "sendmsg4", BPF_CGROUP_UDP4_SENDMSG }, { "sendmsg6", BPF_CGROUP_UDP6_SENDMSG },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(t); i++)
+                if (streq(t[i].n, name))
+                        return t[i].t;
+        abort();
+}
+
+static const char *const all_hooks[] = { "bind4", "bind6", "connect4", "connect6", "sendmsg4", "sendmsg6", NULL };
+
+/* Attach the pinned programs to cg as systemd attaches BPFProgram=: BPF_F_ALLOW_MULTI. */
+static int attach(const char *cg, const char *const *names) {
+        _cleanup_close_ int cgfd = open(cg, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+        if (cgfd < 0)
+                return -errno;
+        for (; *names; names++) {
+                char pin[256];
+                _cleanup_close_ int pfd = -EBADF;
+
+                snprintf(pin, sizeof pin, "%s/cgpolicy/%s", bpffs, *names);
+                pfd = bpf_obj_get(pin);
+                if (pfd < 0)
+                        return -errno;
+                if (bpf_prog_attach(pfd, cgfd, hook_type(*names), BPF_F_ALLOW_MULTI) < 0)
+                        return -errno;
+        }
+        return 0;
+}
+
+static int detach(const char *cg, const char *name) {
+        _cleanup_close_ int cgfd = open(cg, O_RDONLY | O_DIRECTORY | O_CLOEXEC), pfd = -EBADF;
+        char pin[256];
+
+        snprintf(pin, sizeof pin, "%s/cgpolicy/%s", bpffs, name);
+        pfd = bpf_obj_get(pin);
+        if (cgfd < 0 || pfd < 0)
+                return -EBADF;
+        if (bpf_prog_detach2(pfd, cgfd, hook_type(name)) < 0)
+                return -errno;
+        return 0;
+}
+
+static unsigned n_effective(const char *cg, const char *name) {
+        _cleanup_close_ int cgfd = open(cg, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        __u32 ids[64], cnt = 64, flags = 0;
+
+        if (cgfd < 0 || bpf_prog_query(cgfd, hook_type(name), BPF_F_QUERY_EFFECTIVE, &flags, ids, &cnt) < 0)
+                return 0;
+        return cnt;
+}
+
+/* ---- probes: one real process in a cgroup doing one call ---- */
+
+typedef enum Op { OP_BIND, OP_CONNECT, OP_SENDTO, OP_TFO } Op;
+
+typedef struct Req {
+        Op op;
+        int type;               /* SOCK_STREAM or SOCK_DGRAM */
+        const char *addr;       /* "127.0.0.1", "::1", "::ffff:127.0.0.1" */
+        unsigned port;
+} Req;
+
+static int do_request(const Req *r) {
+        struct sockaddr_storage ss = {};
+        socklen_t sl;
+        int fd, family, one = 1;
+
+        if (strchr(r->addr, ':')) {
+                struct sockaddr_in6 *s6 = (struct sockaddr_in6 *) &ss;
+                family = AF_INET6;
+                s6->sin6_family = AF_INET6;
+                s6->sin6_port = htons((uint16_t) r->port);
+                if (inet_pton(AF_INET6, r->addr, &s6->sin6_addr) != 1)
+                        return 254;
+                sl = sizeof(*s6);
+        } else {
+                struct sockaddr_in *s4 = (struct sockaddr_in *) &ss;
+                family = AF_INET;
+                s4->sin_family = AF_INET;
+                s4->sin_port = htons((uint16_t) r->port);
+                if (inet_pton(AF_INET, r->addr, &s4->sin_addr) != 1)
+                        return 254;
+                sl = sizeof(*s4);
+        }
+
+        fd = socket(family, r->type | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return 253;
+        if (family == AF_INET6) {
+                int zero = 0;
+                (void) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+        }
+        (void) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+
+        int k = -1;
+        switch (r->op) {
+        case OP_BIND:
+                k = bind(fd, (struct sockaddr *) &ss, sl);
+                break;
+        case OP_CONNECT:
+                k = connect(fd, (struct sockaddr *) &ss, sl);
+                break;
+        case OP_SENDTO:
+                k = (int) sendto(fd, "x", 1, 0, (struct sockaddr *) &ss, sl);
+                break;
+        case OP_TFO:
+                k = (int) sendto(fd, "x", 1, MSG_FASTOPEN, (struct sockaddr *) &ss, sl);
+                break;
+        }
+        k = k < 0 ? errno : 0;
+        close(fd);
+        return k;
+}
+
+static int lo_up(void) {
+        struct ifreq ifr = {};
+        _cleanup_close_ int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+        if (fd < 0)
+                return -errno;
+        strcpy(ifr.ifr_name, "lo");
+        if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0)
+                return -errno;
+        ifr.ifr_flags |= IFF_UP;
+        if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
+                return -errno;
+        return 0;
+}
+
+/* Returns the errno of the call (0 on success) made by a process in cg. */
+static int probe(const char *cg, const Req *r, bool new_netns) {
+        int status;
+        pid_t pid = fork();
+
+        if (pid == 0) {
+                if (join_cgroup(cg) < 0)
+                        _exit(251);
+                if (new_netns && (unshare(CLONE_NEWNET) < 0 || lo_up() < 0))
+                        _exit(250);
+                _exit(do_request(r));
+        }
+        waitpid(pid, &status, 0);
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 255;
+}
+
+static const char *op_name(Op op) {
+        return op == OP_BIND ? "bind" : op == OP_CONNECT ? "connect" : op == OP_SENDTO ? "sendto" : "sendto(MSG_FASTOPEN)";
+}
+
+static const char *errno_name(int e) {
+        return e == 0 ? "success" : e == EPERM ? "EPERM" : e == ECONNREFUSED ? "ECONNREFUSED" : strerror(e);
+}
+
+static void expect(const char *cg, const char *scenario, Op op, int type, const char *addr, unsigned port, int want) {
+        Req r = { op, type, addr, port };
+        int got = probe(cg, &r, false);
+
+        ok(got == want, "%s: %s %s %s%s%s:%u → %s (got %s)", scenario, op_name(op), type == SOCK_STREAM ? "tcp" : "udp",
+           strchr(addr, ':') ? "[" : "", addr, strchr(addr, ':') ? "]" : "", port, errno_name(want), errno_name(got));
+}
+
+/* ---- a TCP server on 127.0.0.1 and ::1 that accepts and closes, outside the policed cgroups ---- */
+
+static int listen_on(const char *addr, unsigned port) {
+        struct sockaddr_storage ss = {};
+        int fd, family = strchr(addr, ':') ? AF_INET6 : AF_INET, one = 1;
+
+        fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0)
+                return -errno;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        setsockopt(fd, IPPROTO_TCP, TCP_FASTOPEN, &(int) { 16 }, sizeof(int));
+        if (family == AF_INET6) {
+                struct sockaddr_in6 *s = (struct sockaddr_in6 *) &ss;
+                s->sin6_family = AF_INET6;
+                s->sin6_port = htons((uint16_t) port);
+                inet_pton(AF_INET6, addr, &s->sin6_addr);
+                setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+        } else {
+                struct sockaddr_in *s = (struct sockaddr_in *) &ss;
+                s->sin_family = AF_INET;
+                s->sin_port = htons((uint16_t) port);
+                inet_pton(AF_INET, addr, &s->sin_addr);
+        }
+        if (bind(fd, (struct sockaddr *) &ss, family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in)) < 0 ||
+            listen(fd, 4096) < 0) {
+                int e = -errno;
+                close(fd);
+                return e;
+        }
+        return fd;
+}
+
+static int start_server(void) {
+        int fd4 = listen_on("127.0.0.1", PORT_OK), fd6 = listen_on("::1", PORT_OK);
+
+        if (fd4 < 0 || fd6 < 0) {
+                diag("cannot listen on port %u of 127.0.0.1/::1: %s", PORT_OK, strerror(-(fd4 < 0 ? fd4 : fd6)));
+                return -1;
+        }
+        server_pid = fork();
+        if (server_pid == 0) {
+                struct pollfd p[2] = { { fd4, POLLIN, 0 }, { fd6, POLLIN, 0 } };
+
+                for (;;) {
+                        if (poll(p, 2, -1) < 0)
+                                continue;
+                        for (int i = 0; i < 2; i++)
+                                for (int c; (c = accept4(p[i].fd, NULL, NULL, SOCK_CLOEXEC)) >= 0; )
+                                        close(c);
+                }
+        }
+        close(fd4);
+        close(fd6);
+        return 0;
+}
+
+/* ---- scenarios ---- */
+
+/* A cgroup with all six programs attached (multi) and a policy applied from inside it. */
+static char *policed(const char *name, const char *const *rules) {
+        char *cg = make_cg(name);
+        const char *a[16] = {};
+        char unit[128];
+        int n = 0, r;
+
+        ok(attach(cg, all_hooks) == 0, "%s: programs attached with BPF_F_ALLOW_MULTI", name);
+        snprintf(unit, sizeof unit, "--unit=%s.service", name);
+        a[n++] = "apply";
+        a[n++] = unit;
+        for (; *rules && n < 15; rules++)
+                a[n++] = *rules;
+        r = run_cgpolicy(cg, NULL, NULL, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], NULL);
+        ok(r == 0, "%s: cgpolicy apply from inside the cgroup succeeds", name);
+        return cg;
+}
+
+static void test_allow_list(void) {
+        static const char *const rules[] = {
+                "--bind-deny=any", "--bind-allow=tcp:47100", "--bind-allow=udp:47101",
+                "--connect-deny=any", "--connect-allow=tcp:47080", "--connect-allow=udp:47090", NULL,
+        };
+        _cleanup_free_ char *cg = policed("allowlist", rules);
+        const char *s = "allow-list";
+        static const char *const addrs[] = { "127.0.0.1", "::1", "::ffff:127.0.0.1" };
+
+        for (size_t i = 0; i < ELEMENTSOF(addrs); i++) {
+                const char *a = addrs[i];
+
+                expect(cg, s, OP_BIND, SOCK_STREAM, a, 47100, 0);
+                expect(cg, s, OP_BIND, SOCK_DGRAM, a, 47100, EPERM);
+                expect(cg, s, OP_BIND, SOCK_DGRAM, a, 47101, 0);
+                expect(cg, s, OP_BIND, SOCK_STREAM, a, 47102, EPERM);
+                expect(cg, s, OP_BIND, SOCK_STREAM, a, 0, 0);
+                expect(cg, s, OP_BIND, SOCK_DGRAM, a, 0, 0);
+                expect(cg, s, OP_CONNECT, SOCK_STREAM, a, PORT_OK, 0);
+                expect(cg, s, OP_CONNECT, SOCK_STREAM, a, PORT_NO, EPERM);
+                expect(cg, s, OP_CONNECT, SOCK_STREAM, a, PORT_UDP_OK, EPERM);
+                expect(cg, s, OP_CONNECT, SOCK_DGRAM, a, PORT_UDP_OK, 0);
+                expect(cg, s, OP_CONNECT, SOCK_DGRAM, a, PORT_UDP_NO, EPERM);
+                expect(cg, s, OP_SENDTO, SOCK_DGRAM, a, PORT_UDP_OK, 0);
+                expect(cg, s, OP_SENDTO, SOCK_DGRAM, a, PORT_UDP_NO, EPERM);
+                expect(cg, s, OP_SENDTO, SOCK_DGRAM, a, PORT_OK, EPERM);
+        }
+        /* TCP Fast Open: the destination of sendto(MSG_FASTOPEN) is judged as a connect. */
+        expect(cg, s, OP_TFO, SOCK_STREAM, "127.0.0.1", PORT_NO, EPERM);
+        expect(cg, s, OP_TFO, SOCK_STREAM, "::1", PORT_NO, EPERM);
+        expect(cg, s, OP_TFO, SOCK_STREAM, "::ffff:127.0.0.1", PORT_NO, EPERM);
+        expect(cg, s, OP_TFO, SOCK_STREAM, "127.0.0.1", PORT_OK, 0);
+        expect(cg, s, OP_TFO, SOCK_STREAM, "::1", PORT_OK, 0);
+}
+
+static void test_deny_ranges(const char *mode) {
+        static const char *const rules_enforce[] = {
+                "--connect-deny=tcp:47200-47299", "--bind-deny=47300-47399", "--connect-deny=ipv6:udp:47090", NULL,
+        };
+        static const char *const rules_audit[] = {
+                "--mode=audit", "--connect-deny=tcp:47200-47299", "--bind-deny=47300-47399", "--connect-deny=ipv6:udp:47090", NULL,
+        };
+        bool audit = streq(mode, "audit");
+        _cleanup_free_ char *cg = policed(audit ? "denyaudit" : "denylist", audit ? rules_audit : rules_enforce);
+        char s[64];
+        int deny = audit ? 0 : EPERM;
+
+        snprintf(s, sizeof s, "deny-list, ranges (%s)", mode);
+        expect(cg, s, OP_CONNECT, SOCK_STREAM, "127.0.0.1", 47200, audit ? ECONNREFUSED : EPERM);
+        expect(cg, s, OP_CONNECT, SOCK_STREAM, "::1", 47250, audit ? ECONNREFUSED : EPERM);
+        expect(cg, s, OP_CONNECT, SOCK_STREAM, "::ffff:127.0.0.1", 47299, audit ? ECONNREFUSED : EPERM);
+        expect(cg, s, OP_CONNECT, SOCK_STREAM, "127.0.0.1", 47300, ECONNREFUSED);
+        expect(cg, s, OP_CONNECT, SOCK_STREAM, "127.0.0.1", 47199, ECONNREFUSED);
+        expect(cg, s, OP_CONNECT, SOCK_DGRAM, "127.0.0.1", 47250, 0);
+        expect(cg, s, OP_SENDTO, SOCK_DGRAM, "127.0.0.1", 47250, 0);
+        expect(cg, s, OP_BIND, SOCK_STREAM, "127.0.0.1", 47300, deny);
+        expect(cg, s, OP_BIND, SOCK_DGRAM, "::1", 47399, deny);
+        expect(cg, s, OP_BIND, SOCK_DGRAM, "::ffff:127.0.0.1", 47350, deny);
+        expect(cg, s, OP_BIND, SOCK_STREAM, "127.0.0.1", 47400, 0);
+        expect(cg, s, OP_BIND, SOCK_STREAM, "127.0.0.1", 47299, 0);
+        /* ipv6:udp:47090 refuses IPv6 only; a v4-mapped destination is IPv4. */
+        expect(cg, s, OP_SENDTO, SOCK_DGRAM, "::1", 47090, deny);
+        expect(cg, s, OP_SENDTO, SOCK_DGRAM, "::ffff:127.0.0.1", 47090, 0);
+        expect(cg, s, OP_SENDTO, SOCK_DGRAM, "127.0.0.1", 47090, 0);
+}
+
+static void test_cidrs(void) {
+        static const char *const rules[] = {
+                "--connect-deny=any", "--connect-allow=127.0.0.0/24:47080", "--connect-allow=[::1]:47080",
+                "--connect-allow=127.0.1.0/24", "--connect-allow=udp:127.0.0.0/8:47090-47095", NULL,
+        };
+        _cleanup_free_ char *cg = policed("cidrs", rules);
+        const char *s = "CIDRs";
+
+        expect(cg, s, OP_CONNECT, SOCK_STREAM, "127.0.0.1", PORT_OK, 0);
+        expect(cg, s, OP_CONNECT, SOCK_STREAM, "127.0.0.2", PORT_OK, ECONNREFUSED);
+        expect(cg, s, OP_CONNECT, SOCK_STREAM, "127.0.2.1", PORT_OK, EPERM);
+        expect(cg, s, OP_CONNECT, SOCK_STREAM, "127.0.1.5", 47555, ECONNREFUSED);
+        expect(cg, s, OP_CONNECT, SOCK_STREAM, "::ffff:127.0.1.5", 47555, ECONNREFUSED);
+        expect(cg, s, OP_CONNECT, SOCK_STREAM, "::ffff:127.0.2.1", PORT_OK, EPERM);
+        expect(cg, s, OP_CONNECT, SOCK_STREAM, "::ffff:127.0.0.1", PORT_OK, 0);
+        expect(cg, s, OP_CONNECT, SOCK_STREAM, "::1", PORT_OK, 0);
+        expect(cg, s, OP_CONNECT, SOCK_STREAM, "::1", PORT_NO, EPERM);
+        expect(cg, s, OP_SENDTO, SOCK_DGRAM, "127.0.9.9", 47095, 0);
+        expect(cg, s, OP_SENDTO, SOCK_DGRAM, "127.0.9.9", 47096, EPERM);
+        expect(cg, s, OP_SENDTO, SOCK_DGRAM, "::ffff:127.0.9.9", 47092, 0);
+        expect(cg, s, OP_SENDTO, SOCK_DGRAM, "::1", 47092, EPERM);
+        expect(cg, s, OP_CONNECT, SOCK_STREAM, "127.9.9.9", 47092, EPERM);
+        /* No bind rules: binds are not restricted. */
+        expect(cg, s, OP_BIND, SOCK_STREAM, "127.0.0.1", 47600, 0);
+}
+
+static void test_any(const char *mode) {
+        static const char *const rules_enforce[] = { "--bind-deny=any", "--connect-deny=any", NULL };
+        static const char *const rules_audit[] = { "--mode=audit", "--bind-deny=any", "--connect-deny=any", NULL };
+        bool audit = streq(mode, "audit");
+        _cleanup_free_ char *cg = policed(audit ? "anyaudit" : "anyenforce", audit ? rules_audit : rules_enforce);
+        _cleanup_free_ char *json = NULL, *den = NULL;
+        char s[64], needle[128];
+        int deny = audit ? 0 : EPERM;
+
+        snprintf(s, sizeof s, "any (%s)", mode);
+        expect(cg, s, OP_CONNECT, SOCK_STREAM, "127.0.0.1", PORT_OK, deny);
+        expect(cg, s, OP_CONNECT, SOCK_STREAM, "::1", PORT_OK, deny);
+        expect(cg, s, OP_CONNECT, SOCK_STREAM, "::ffff:127.0.0.1", PORT_OK, deny);
+        expect(cg, s, OP_SENDTO, SOCK_DGRAM, "127.0.0.1", PORT_UDP_OK, deny);
+        expect(cg, s, OP_SENDTO, SOCK_DGRAM, "::1", PORT_UDP_OK, deny);
+        expect(cg, s, OP_BIND, SOCK_STREAM, "127.0.0.1", 47100, deny);
+        expect(cg, s, OP_BIND, SOCK_DGRAM, "::1", 47100, deny);
+        expect(cg, s, OP_BIND, SOCK_STREAM, "127.0.0.1", 0, 0);
+
+        /* 5 connect-direction and 2 bind denials (would-be denials in audit mode). */
+        ok(run_cgpolicy(NULL, &json, NULL, "status", "--json", NULL) == 0, "%s: status --json succeeds", s);
+        snprintf(needle, sizeof needle, "\"unit\":\"%s.service\"", audit ? "anyaudit" : "anyenforce");
+        {
+                const char *u = json ? strstr(json, needle) : NULL;
+                char want[128];
+
+                if (audit)
+                        snprintf(want, sizeof want, "\"denied\":{\"bind\":0,\"connect\":0},\"audited\":{\"bind\":2,\"connect\":5}");
+                else
+                        snprintf(want, sizeof want, "\"denied\":{\"bind\":2,\"connect\":5},\"audited\":{\"bind\":0,\"connect\":0}");
+                const char *end = u ? strstr(u, "}}") : NULL;     /* end of this unit's object */
+                const char *w = u ? strstr(u, want) : NULL;
+                ok(w && end && w < end + 2,
+                   "%s: status --json counts the denials: %s", s, want);
+                if (!(u && strstr(u, want)))
+                        diag("%s", json ? json : "(none)");
+                ok(u && strstr(u, audit ? "\"mode\":\"audit\"" : "\"mode\":\"enforce\""), "%s: status --json shows the mode", s);
+        }
+        ok(run_cgpolicy(NULL, &den, NULL, "denials", NULL) == 0, "%s: denials succeeds", s);
+        snprintf(needle, sizeof needle, "%s.service pid", audit ? "anyaudit" : "anyenforce");
+        ok(den && strstr(den, needle) && strstr(den, "127.0.0.1:47080") && strstr(den, "[::1]:47100") &&
+           strstr(den, audit ? "would be denied (audit)" : "denied"),
+           "%s: denials lists unit, pid, address and port", s);
+        if (!(den && strstr(den, needle)))
+                diag("%s", den ? den : "(none)");
+}
+
+static void test_fail_closed(void) {
+        _cleanup_free_ char *cg = make_cg("noapply");
+        const char *s = "fail closed before apply";
+
+        ok(attach(cg, all_hooks) == 0, "%s: programs attached", s);
+        expect(cg, s, OP_CONNECT, SOCK_STREAM, "127.0.0.1", PORT_OK, EPERM);
+        expect(cg, s, OP_CONNECT, SOCK_STREAM, "::1", PORT_OK, EPERM);
+        expect(cg, s, OP_SENDTO, SOCK_DGRAM, "127.0.0.1", PORT_UDP_OK, EPERM);
+        expect(cg, s, OP_BIND, SOCK_STREAM, "127.0.0.1", 47100, EPERM);
+        expect(cg, s, OP_BIND, SOCK_STREAM, "127.0.0.1", 0, EPERM);
+}
+
+static void test_netns(void) {
+        static const char *const rules[] = { "--connect-deny=any", "--connect-allow=tcp:47080", "--bind-deny=tcp:47100", NULL };
+        _cleanup_free_ char *cg = policed("netns", rules);
+        Req a = { OP_CONNECT, SOCK_STREAM, "127.0.0.1", PORT_NO }, b = { OP_CONNECT, SOCK_STREAM, "127.0.0.1", PORT_OK },
+            c = { OP_BIND, SOCK_STREAM, "::1", 47100 }, d = { OP_SENDTO, SOCK_DGRAM, "::1", PORT_UDP_OK };
+        int r;
+
+        r = probe(cg, &a, true);
+        ok(r == EPERM, "new network namespace: connect tcp 127.0.0.1:%u → EPERM (got %s)", PORT_NO, errno_name(r));
+        r = probe(cg, &b, true);
+        ok(r == ECONNREFUSED, "new network namespace: connect tcp 127.0.0.1:%u allowed → ECONNREFUSED, nobody listens there (got %s)",
+           PORT_OK, errno_name(r));
+        r = probe(cg, &c, true);
+        ok(r == EPERM, "new network namespace: bind tcp [::1]:47100 → EPERM (got %s)", errno_name(r));
+        r = probe(cg, &d, true);
+        ok(r == EPERM, "new network namespace: sendto udp [::1]:%u → EPERM (got %s)", PORT_UDP_OK, errno_name(r));
+}
+
+static void test_delegate(void) {
+        static const char *const rules[] = { "--connect-deny=any", "--connect-allow=tcp:47080", NULL };
+        _cleanup_free_ char *cg = policed("delegated", rules), *child = make_cg("delegated/payload"),
+                            *grandchild = make_cg("delegated/payload/deeper"), *ctl = NULL, *st = NULL;
+        const char *s = "Delegate= child";
+        int r;
+
+        expect(child, s, OP_CONNECT, SOCK_STREAM, "127.0.0.1", PORT_OK, 0);
+        expect(child, s, OP_CONNECT, SOCK_STREAM, "127.0.0.1", PORT_NO, EPERM);
+        expect(grandchild, s, OP_CONNECT, SOCK_STREAM, "::1", PORT_NO, EPERM);
+
+        /* A policy of the child's own wins in the child (deepest policed cgroup). */
+        r = run_cgpolicy(child, NULL, NULL, "apply", "--unit=payload", "--connect-deny=any", "--connect-allow=tcp:47081", NULL);
+        ok(r == 0, "%s: apply in the child cgroup", s);
+        expect(child, "child's own policy", OP_CONNECT, SOCK_STREAM, "127.0.0.1", PORT_NO, ECONNREFUSED);
+        expect(child, "child's own policy", OP_CONNECT, SOCK_STREAM, "127.0.0.1", PORT_OK, EPERM);
+        expect(grandchild, "child's own policy", OP_CONNECT, SOCK_STREAM, "127.0.0.1", PORT_OK, EPERM);
+        expect(cg, "parent keeps its policy", OP_CONNECT, SOCK_STREAM, "127.0.0.1", PORT_OK, 0);
+        expect(cg, "parent keeps its policy", OP_CONNECT, SOCK_STREAM, "127.0.0.1", PORT_NO, EPERM);
+
+        /* systemd runs control processes of Delegate=yes units in ".control": apply from there
+         * polices the unit's cgroup. */
+        {
+                _cleanup_free_ char *unitcg = make_cg("ctlunit");
+                char ctlp[600];
+
+                snprintf(ctlp, sizeof ctlp, "%s/.control", unitcg);
+                mkdir(ctlp, 0755);
+                ctl = strdup(ctlp);
+                ok(attach(unitcg, all_hooks) == 0, ".control: programs attached to the unit's cgroup");
+                r = run_cgpolicy(ctl, NULL, NULL, "apply", "--unit=ctlunit.service", "--connect-deny=tcp:47080", NULL);
+                ok(r == 0, ".control: apply run from the .control sub-cgroup");
+                expect(unitcg, ".control", OP_CONNECT, SOCK_STREAM, "127.0.0.1", PORT_OK, EPERM);
+                expect(unitcg, ".control", OP_CONNECT, SOCK_STREAM, "127.0.0.1", PORT_NO, ECONNREFUSED);
+                r = run_cgpolicy(NULL, &st, NULL, "status", "ctlunit.service", NULL);
+                ok(r == 0 && st && strstr(st, "/ctlunit (id"), ".control: status shows the unit's cgroup, not .control");
+                if (st && !strstr(st, "/ctlunit (id"))
+                        diag("%s", st);
+        }
+}
+
+/* "load" again, twice, while a process in a policed cgroup keeps connecting and sending. */
+static void test_reload_live(void) {
+        static const char *const rules[] = { "--connect-deny=any", "--connect-allow=tcp:47080", "--connect-allow=udp:47090", NULL };
+        _cleanup_free_ char *cg = policed("live", rules);
+        char pin[256];
+        int stop[2], res[2], status;
+        unsigned long counts[2] = {};
+        struct bpf_prog_info info = {};
+        __u32 len = sizeof info, id_before = 0, id_after = 0;
+        _cleanup_close_ int pfd = -EBADF;
+        pid_t pid;
+        int r1, r2;
+
+        snprintf(pin, sizeof pin, "%s/cgpolicy/connect4", bpffs);
+        pfd = bpf_obj_get(pin);
+        if (pfd >= 0 && bpf_obj_get_info_by_fd(pfd, &info, &len) == 0)
+                id_before = info.id;
+
+        if (pipe2(stop, O_CLOEXEC) < 0 || pipe2(res, O_CLOEXEC) < 0)
+                abort();
+        pid = fork();
+        if (pid == 0) {
+                static const Req reqs[] = {
+                        { OP_CONNECT, SOCK_STREAM, "127.0.0.1", PORT_OK },
+                        { OP_CONNECT, SOCK_STREAM, "127.0.0.1", PORT_NO },
+                        { OP_SENDTO, SOCK_DGRAM, "::1", PORT_UDP_OK },
+                        { OP_SENDTO, SOCK_DGRAM, "127.0.0.1", PORT_UDP_NO },
+                };
+                static const int want[] = { 0, EPERM, 0, EPERM };
+                unsigned long n = 0, wrong = 0;
+                struct pollfd p = { stop[0], POLLIN, 0 };
+
+                close(stop[1]);
+                if (join_cgroup(cg) < 0)
+                        _exit(1);
+                /* Until the parent closes the pipe, and at least 200 rounds of four calls. */
+                while (n < 800 || poll(&p, 1, 0) == 0) {
+                        if (do_request(&reqs[n % 4]) != want[n % 4])
+                                wrong++;
+                        n++;
+                        if (n > 200000)
+                                break;
+                }
+                unsigned long out[2] = { n, wrong };
+                if (write(res[1], out, sizeof out) != sizeof out)
+                        _exit(1);
+                _exit(0);
+        }
+        close(stop[0]);
+        close(res[1]);
+
+        usleep(100000);
+        r1 = run_cgpolicy(NULL, NULL, NULL, "load", NULL);
+        usleep(50000);
+        r2 = run_cgpolicy(NULL, NULL, NULL, "load", NULL);
+        usleep(100000);
+        close(stop[1]);
+        if (read(res[0], counts, sizeof counts) != sizeof counts)
+                counts[0] = 0;
+        close(res[0]);
+        waitpid(pid, &status, 0);
+
+        ok(r1 == 0 && r2 == 0, "load run twice more succeeds");
+        ok(counts[0] >= 800 && counts[1] == 0, "live traffic during two reloads: %lu calls, %lu wrongly allowed or refused",
+           counts[0], counts[1]);
+
+        close(pfd);
+        pfd = bpf_obj_get(pin);
+        memset(&info, 0, sizeof info);
+        len = sizeof info;
+        if (pfd >= 0 && bpf_obj_get_info_by_fd(pfd, &info, &len) == 0)
+                id_after = info.id;
+        ok(id_before != 0 && id_after != 0 && id_before != id_after, "the pin now names the newly loaded program (%u → %u)",
+           id_before, id_after);
+
+        /* The new programs use the same maps: a cgroup attached to them sees existing policies. */
+        {
+                _cleanup_free_ char *sub = make_cg("live/after");
+                expect(sub, "after reload", OP_CONNECT, SOCK_STREAM, "127.0.0.1", PORT_NO, EPERM);
+                expect(sub, "after reload", OP_CONNECT, SOCK_STREAM, "127.0.0.1", PORT_OK, 0);
+                ok(attach(sub, all_hooks) == 0, "after reload: new programs attached to a child cgroup too");
+                expect(sub, "after reload, new programs", OP_CONNECT, SOCK_STREAM, "127.0.0.1", PORT_NO, EPERM);
+                expect(sub, "after reload, new programs", OP_SENDTO, SOCK_DGRAM, "127.0.0.1", PORT_UDP_OK, 0);
+        }
+}
+
+static void test_release_gc(void) {
+        static const char *const rules[] = { "--connect-deny=any", "--connect-allow=tcp:47080", NULL };
+        _cleanup_free_ char *cg = policed("rel", rules), *gone = policed("gone", rules);
+        _cleanup_free_ char *st = NULL, *st2 = NULL;
+        int r;
+
+        r = run_cgpolicy(cg, NULL, NULL, "release", "--unit=rel.service", NULL);
+        ok(r == 0, "release from inside the cgroup succeeds");
+        /* Programs still attached, policy gone: fail closed again. */
+        expect(cg, "after release", OP_CONNECT, SOCK_STREAM, "127.0.0.1", PORT_OK, EPERM);
+        r = run_cgpolicy(NULL, &st, NULL, "status", NULL);
+        ok(st && !strstr(st, "rel.service") && strstr(st, "gone.service"), "status no longer lists the released unit");
+
+        /* gc: the cgroup of "gone" disappears without release. */
+        ok(rmdir(gone) == 0, "cgroup of gone.service removed without release");
+        r = run_cgpolicy(NULL, NULL, NULL, "gc", NULL);
+        ok(r == 0, "gc succeeds");
+        r = run_cgpolicy(NULL, &st2, NULL, "status", NULL);
+        ok(st2 && !strstr(st2, "gone.service") && strstr(st2, "allowlist.service"),
+           "gc removed the policy of the removed cgroup and kept the others");
+        {
+                _cleanup_(closedirp) DIR *d = opendir(rundir);
+                unsigned n = 0;
+                for (struct dirent *de; d && (de = readdir(d)); )
+                        if (de->d_name[0] != '.')
+                                n++;
+                free(st);
+                st = NULL;
+                r = run_cgpolicy(NULL, &st, NULL, "status", "--json", NULL);
+                unsigned units = 0;
+                for (const char *p = st; p && (p = strstr(p, "\"unit\":")); p++)
+                        units++;
+                ok(n == units, "runtime records (%u) match the policed cgroups (%u)", n, units);
+        }
+}
+
+static void test_attach_repair(void) {
+        static const char *const rules[] = { "--connect-deny=any", "--connect-allow=tcp:47080", "--bind-deny=any", NULL };
+        _cleanup_free_ char *cg = policed("repair", rules), *bare = make_cg("bare"), *out = NULL;
+        int r;
+
+        ok(detach(cg, "connect4") == 0 && n_effective(cg, "connect4") == 0, "repair: connect4 detached (as after systemctl restart)");
+        r = run_cgpolicy(cg, &out, NULL, "apply", "--unit=repair.service", "--connect-deny=any", "--connect-allow=tcp:47080", "--bind-deny=any", NULL);
+        ok(r == 0 && n_effective(cg, "connect4") == 1, "repair: apply re-attached connect4 (exit %d)", r);
+        ok(out && strstr(out, "Attached connect4"), "repair: apply says it attached connect4");
+        ok(n_effective(cg, "bind4") == 1 && n_effective(cg, "sendmsg6") == 1, "repair: the other programs are attached once");
+        expect(cg, "repair", OP_CONNECT, SOCK_STREAM, "127.0.0.1", PORT_NO, EPERM);
+        expect(cg, "repair", OP_CONNECT, SOCK_STREAM, "127.0.0.1", PORT_OK, 0);
+
+        /* Nothing attached at all: apply attaches what the policy needs (connect only here). */
+        r = run_cgpolicy(bare, NULL, NULL, "apply", "--unit=bare.service", "--connect-deny=tcp:47080", NULL);
+        ok(r == 0 && n_effective(bare, "connect4") == 1 && n_effective(bare, "connect6") == 1 &&
+           n_effective(bare, "sendmsg4") == 1 && n_effective(bare, "bind4") == 0,
+           "repair: apply attaches the connect and sendmsg programs to a bare cgroup, and no bind program");
+        expect(bare, "repair (bare)", OP_CONNECT, SOCK_STREAM, "::1", PORT_OK, EPERM);
+}
+
+static void test_errors(void) {
+        _cleanup_free_ char *cg = make_cg("errors"), *out = NULL, *out2 = NULL;
+        int r;
+
+        r = run_cgpolicy(cg, &out, NULL, "apply", "--unit=bad.service", "--error=/etc/x.service:3: X-CgPolicyBindAlow: unknown key", NULL);
+        ok(r == 1 && out && strstr(out, "/etc/x.service:3: X-CgPolicyBindAlow: unknown key"), "apply --error= logs the message and exits 1");
+        r = run_cgpolicy(cg, &out2, NULL, "apply", "--unit=bad.service", "--connect-allow=tcp:0", NULL);
+        ok(r == 1 && out2 && strstr(out2, "tcp:0"), "apply with a bad rule exits 1 and names it");
+        expect(cg, "no policy after errors", OP_BIND, SOCK_STREAM, "127.0.0.1", 47100, 0);  /* nothing attached here */
+}
+
+static void test_slice(void) {
+        char env[700], *out = NULL;
+        _cleanup_free_ char *svc = NULL;
+        struct stat st;
+        int r;
+
+        snprintf(env, sizeof env, "CGPOLICY_CGROUP_ROOT=%s", test_cg_rel);
+        r = run_cgpolicy(NULL, NULL, env, "apply", "--slice=pol-web.slice", "--connect-deny=any", "--connect-allow=tcp:47080", NULL);
+        ok(r == 0, "apply --slice=pol-web.slice succeeds");
+        {
+                char p[700];
+                snprintf(p, sizeof p, "%s/pol.slice/pol-web.slice", test_cg);
+                ok(stat(p, &st) == 0 && S_ISDIR(st.st_mode), "apply --slice created pol.slice/pol-web.slice");
+        }
+        svc = make_cg("pol.slice/pol-web.slice/app.service");
+        expect(svc, "service in policed slice", OP_CONNECT, SOCK_STREAM, "127.0.0.1", PORT_NO, EPERM);
+        expect(svc, "service in policed slice", OP_CONNECT, SOCK_STREAM, "127.0.0.1", PORT_OK, 0);
+        r = run_cgpolicy(NULL, &out, NULL, "status", "pol-web.slice", NULL);
+        ok(r == 0 && out && strstr(out, "pol-web.slice"), "status SLICE shows the slice");
+        free(out);
+        r = run_cgpolicy(NULL, NULL, env, "release", "--slice=pol-web.slice", NULL);
+        ok(r == 0, "release --slice succeeds");
+        expect(svc, "after slice release", OP_CONNECT, SOCK_STREAM, "127.0.0.1", PORT_OK, EPERM);
+}
+
+static void test_incompatible_layout(void) {
+        char dir[128], maps[160], pin[200], tmpl[] = "/tmp/cgp-layout-XXXXXX", env[200];
+        _cleanup_free_ char *out = NULL;
+        struct cgp_meta meta = { .magic = CGP_MAGIC, .layout_version = CGP_LAYOUT_VERSION + 41 };
+        __u32 zero = 0;
+        int fd, r;
+
+        if (!mkdtemp(tmpl) || mount("bpf", tmpl, "bpf", 0, NULL) < 0) {
+                ok(false, "layout: private bpffs for the layout test: %s", strerror(errno));
+                return;
+        }
+        snprintf(dir, sizeof dir, "%s/cgpolicy", tmpl);
+        snprintf(maps, sizeof maps, "%s/maps", dir);
+        mkdir(dir, 0700);
+        mkdir(maps, 0700);
+        snprintf(pin, sizeof pin, "%s/cgp_meta", maps);
+        fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "cgp_meta", 4, sizeof meta, 1, NULL);
+        ok(fd >= 0 && bpf_map_update_elem(fd, &zero, &meta, 0) == 0 && bpf_obj_pin(fd, pin) == 0,
+           "layout: a meta map of layout version %u pinned", meta.layout_version);
+        snprintf(env, sizeof env, "CGPOLICY_BPFFS_DIR=%s", dir);
+        r = run_cgpolicy(NULL, &out, env, "load", NULL);
+        ok(r == 1 && out && strstr(out, "layout version"), "layout: load refuses an incompatible pinned layout, clearly (exit %d)", r);
+        if (out)
+                diag("%s", out);
+        if (fd >= 0)
+                close(fd);
+        umount2(tmpl, MNT_DETACH);
+        rmdir(tmpl);
+}
+
+int main(int argc, char **argv) {
+        _cleanup_free_ char *mnt = NULL, *root = NULL;
+        char tmpl[] = "/tmp/cgp-bpffs-XXXXXX", rtmpl[] = "/tmp/cgp-run-XXXXXX", env[256];
+        int r;
+
+        if (argc != 2) {
+                fprintf(stderr, "usage: %s PATH-TO-CGPOLICY\n", argv[0]);
+                return 2;
+        }
+        cgpolicy = argv[1];
+
+        if (geteuid() != 0) {
+                if (!getenv("CI")) {
+                        printf("1..0 # SKIP needs root\n");
+                        return 77;
+                }
+                printf("not ok 1 - needs root, and $CI is set\n1..1\n");
+                return 1;
+        }
+
+        r = cg_find_mount(&mnt, &root);
+        if (r < 0) {
+                printf("not ok 1 - no cgroup2 mount: %s\n1..1\n", strerror(-r));
+                return 1;
+        }
+
+        atexit(cleanup);
+        signal(SIGINT, on_signal);
+        signal(SIGTERM, on_signal);
+        signal(SIGPIPE, SIG_IGN);
+
+        if (!mkdtemp(tmpl) || mount("bpf", tmpl, "bpf", 0, NULL) < 0) {
+                printf("not ok 1 - mount a private bpffs: %s\n1..1\n", strerror(errno));
+                return 1;
+        }
+        snprintf(bpffs, sizeof bpffs, "%s", tmpl);
+        if (!mkdtemp(rtmpl))
+                abort();
+        snprintf(rundir, sizeof rundir, "%s", rtmpl);
+        snprintf(env, sizeof env, "%s/cgpolicy", bpffs);
+        setenv("CGPOLICY_BPFFS_DIR", env, 1);
+        setenv("CGPOLICY_RUNTIME_DIR", rundir, 1);
+
+        snprintf(test_cg, sizeof test_cg, "%s/cgpolicy-test-%d", mnt, getpid());
+        if (mkdir(test_cg, 0755) < 0) {
+                test_cg[0] = 0;
+                printf("not ok 1 - create a test cgroup: %s\n1..1\n", strerror(errno));
+                return 1;
+        }
+        snprintf(test_cg_rel, sizeof test_cg_rel, "%s%scgpolicy-test-%d", streq(root, "/") ? "" : root, "/", getpid());
+        diag("cgroup %s, bpffs %s", test_cg, bpffs);
+
+        if (start_server() < 0) {
+                printf("not ok 1 - start the loopback server\n1..1\n");
+                return 1;
+        }
+
+        ok(run_cgpolicy(NULL, NULL, NULL, "load", NULL) == 0, "cgpolicy load into a private bpffs");
+        ok(run_cgpolicy(NULL, NULL, NULL, "load", NULL) == 0, "cgpolicy load again (idempotent)");
+
+        test_fail_closed();
+        test_allow_list();
+        test_deny_ranges("enforce");
+        test_deny_ranges("audit");
+        test_cidrs();
+        test_any("enforce");
+        test_any("audit");
+        test_netns();
+        test_delegate();
+        test_attach_repair();
+        test_errors();
+        test_slice();
+        test_reload_live();
+        test_release_gc();
+        test_incompatible_layout();
+
+        return tap_done();
+}

@@ -198,6 +198,7 @@ sc_bad() {
         check_contains "cgpolicy check says FILE:LINE: KEY:" "/usr/lib/systemd/system/e2e-badkey.service:$(grep -n "^X-CgPolicyConectAllow=" /usr/lib/systemd/system/e2e-badkey.service | cut -d: -f1): X-CgPolicyConectAllow: " "$out"
         check "cgpolicy check on a good unit succeeds" cgpolicy check /usr/lib/systemd/system/e2e-server.service
         check_eq "other units are unaffected: e2e-server.service is active" active "$(show e2e-server.service ActiveState)"
+        systemctl stop e2e-plain.service
         check "other units start normally: e2e-plain.service" start_server e2e-plain.service e2e-plain
 }
 
@@ -254,8 +255,9 @@ sc_live() {
 # ---------------------------------------------------------------------------------------
 # Restarting the loader while services talk changes nothing for them.
 sc_loader_restart() {
-        local before after log=/run/cgpolicy-e2e/traffic.log pid bad
+        local before after log=/run/cgpolicy-e2e/traffic.log pid bad inv_before
         before=$(attached e2e-server.service)
+        inv_before=$(show e2e-server.service InvocationID)
         (
                 end=$((SECONDS + 6))
                 while [ $SECONDS -lt $end ]; do
@@ -267,6 +269,8 @@ sc_loader_restart() {
         sleep 1
         check "systemctl restart cgpolicy-load.service under traffic" systemctl restart cgpolicy-load.service
         wait "$pid"
+        check_eq "e2e-server.service kept running through the loader restart (same InvocationID)" \
+                "$inv_before" "$(show e2e-server.service InvocationID)"
         bad=$(grep -v -e '^443 OK$' -e '^9000 EPERM$' "$log")
         check_eq "every request during the loader restart got its policy ($(wc -l <"$log") requests)" "" "$bad"
         after=$(attached e2e-server.service)
@@ -301,7 +305,7 @@ sc_status() {
         local js n
         js=$(cgpolicy status --json 2>&1)
         check "cgpolicy status --json is JSON" python3 -c 'import json,sys; json.loads(sys.stdin.read())' <<<"$js"
-        n=$(/usr/lib/cgpolicy-e2e/status-count.py e2e-server.service denied <<<"$js" 2>&1)
+        n=$(/usr/lib/cgpolicy-e2e/status-count.py e2e-server.service denied,refused <<<"$js" 2>&1)
         if [ "$n" -gt 0 ] 2>/dev/null; then ok "status --json: e2e-server.service has $n denied requests"; else not_ok "status --json: e2e-server.service has denied requests" "$n" "$js"; fi
         n=$(/usr/lib/cgpolicy-e2e/status-count.py e2e-server.service allowed <<<"$js" 2>&1)
         if [ "$n" -gt 0 ] 2>/dev/null; then ok "status --json: e2e-server.service has $n allowed requests"; else not_ok "status --json: e2e-server.service has allowed requests" "$n" "$js"; fi

@@ -65,7 +65,7 @@ e2e_nspawn_boot() {
         for _ in $(seq 600); do
                 state=$(timeout 120 nsenter -t "$e2e_nspawn_leader" -a systemctl is-system-running --wait 2>&1)
                 case $state in
-                running|degraded|maintenance|stopping|offline) break ;;
+                running|degraded|maintenance|stopping) break ;;
                 esac
                 kill -0 "$e2e_nspawn_pid" 2>/dev/null || break
                 [ $(( $(date +%s) - start )) -lt 150 ] || break

@@ -446,30 +446,15 @@ char * const *unit_tree_names(const UnitTree *t, size_t *ret_n) {
         return t->names;
 }
 
-/* The highest entry of name that is not a dangling symlink (systemd skips those). */
-static const Entry *find_fragment(const UnitTree *t, const char *name) {
-        const Entry *f = find_first(&t->fragments, name), *end = t->fragments.e + t->fragments.n;
-        struct stat st;
-
-        for (; f && f < end && streq(f->key, name); f++) {
-                if (f->is_link && stat(f->path, &st) < 0) {
-                        log_debug_errno(errno, "%s: dangling symlink, ignoring: %m", f->path);
-                        continue;
-                }
-                return f;
-        }
-        return NULL;
-}
-
 int unit_tree_fragment(const UnitTree *t, const char *name, const char **ret_path, bool *ret_masked) {
-        const Entry *f = find_fragment(t, name);
+        const Entry *f = find_first(&t->fragments, name);
 
         if (!f && unit_name_is_instance(name)) {
                 _cleanup_free_ char *tmpl = NULL;
                 int r = unit_name_template(name, &tmpl);
                 if (r < 0)
                         return r;
-                f = find_fragment(t, tmpl);
+                f = find_first(&t->fragments, tmpl);
         }
 
         *ret_masked = false;

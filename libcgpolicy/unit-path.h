@@ -14,8 +14,8 @@
  * $SYSTEMD_UNIT_PATH, when set, replaces the path; when it ends in ':' the default path is
  * appended, as in systemd. Directories that are the same inode as an earlier one are dropped.
  *
- * - The unit file ("fragment") is the one in the highest directory (dangling symlinks are
- *   skipped, as systemd does); a symlink to /dev/null there masks the unit (an empty file too, which the caller sees when reading it).
+ * - The unit file ("fragment") is the one in the highest directory; a symlink to /dev/null
+ *   there masks the unit (an empty file too, which the caller sees when reading it).
  *   A symlink whose target has another name is an alias and is not a unit of its own.
  *   An instance (foo@bar.service) without its own file uses the template's (foo@.service).
  * - Drop-ins: *.conf in UNIT.d/ of every directory; for an instance also in TEMPLATE.d/, for

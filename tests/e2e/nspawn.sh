@@ -16,7 +16,9 @@
 # Environment: CGPOLICY_E2E_TIMEOUT (s, default 600) bounds the whole run;
 # CGPOLICY_E2E_LATENCY=1 also measures start latency (guest/latency.sh) after the scenarios;
 # CGPOLICY_E2E_SCENARIOS="boot show …" runs only those (guest/run-scenarios.sh);
-# CGPOLICY_E2E_KEEP=1 keeps the work directory (logs) for debugging.
+# CGPOLICY_E2E_KEEP=1 keeps the work directory (logs) for debugging;
+# CGPOLICY_E2E_HOLD=SECONDS keeps the container running that long after the scenarios
+# (enter it with the nsenter command printed on stderr).
 set -uo pipefail
 
 e2e_dir=$(cd "$(dirname "$0")" && pwd)
@@ -78,6 +80,10 @@ if [ -n "${CGPOLICY_E2E_LATENCY:-}" ]; then
         timeout 300 nsenter -t "$e2e_nspawn_leader" -a /usr/lib/cgpolicy-e2e/latency.sh 20 | sed 's/^/# /'
 fi
 
+if [ -n "${CGPOLICY_E2E_HOLD:-}" ]; then
+        echo "# holding the container for ${CGPOLICY_E2E_HOLD} s: nsenter -t $e2e_nspawn_leader -a bash" >&2
+        sleep "$CGPOLICY_E2E_HOLD"
+fi
 e2e_nspawn_poweroff
 e2e_log "total $(( $(date +%s) - start )) s"
 exit $rc

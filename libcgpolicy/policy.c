@@ -275,8 +275,6 @@ int policy_rule_from_string(const char *s, PolicyRule *ret, char **ret_reason) {
         /* target */
         if (!*p || (prefixed && streq(p, "any")))
                 goto done;
-        if (streq(p, "any"))
-                return reason(ret_reason, "'any' must stand alone or follow a family or protocol");
 
         if (*p == '[') {
                 const char *close = strchr(p, ']');

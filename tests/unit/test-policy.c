@@ -230,6 +230,46 @@ static void test_assign(void) {
 #undef ASSIGN
 }
 
+static void test_resource_messages(void) {
+        static const struct {
+                bool cpu;
+                const char *in, *reason;
+        } cases[] = {
+                { true, "fast", "invalid CPU quota 'fast': a percentage such as 50% or 200% is expected" },
+                { true, "50", "invalid CPU quota '50': a percentage such as 50% or 200% is expected" },
+                { true, "1.234%", "invalid CPU quota '1.234%': a percentage such as 50% or 200% is expected" },
+                { true, "0%", "CPU quota '0%' must be greater than 0%" },
+                { true, "0.00%", "CPU quota '0.00%' must be greater than 0%" },
+                { true, "21474836.48%", "CPU quota '21474836.48%' is too large" },
+                { false, "12X", "invalid memory size '12X': bytes with an optional K, M, G or T suffix, "
+                                "a percentage or 'infinity' is expected" },
+                { false, "101%", "memory percentage '101%' is out of range: at most 100% is allowed" },
+                { false, "0%", "memory percentage '0%' must be greater than 0%" },
+                { false, "1.234%", "invalid memory percentage '1.234%': more than 0% and at most 100%, "
+                                   "with at most two decimals, is expected" },
+                { false, "0", "memory size '0' must be at least 1 byte" },
+                { false, "0K", "memory size '0K' must be at least 1 byte" },
+                { false, "16E", "memory size '16E' is too large" },
+                { false, "18446744073709551615", "memory size '18446744073709551615' is too large" },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                _cleanup_free_ char *out = NULL, *why = NULL;
+                int r = cases[i].cpu ? policy_parse_cpu_quota(cases[i].in, &out, &why)
+                                     : policy_parse_memory_max(cases[i].in, &out, &why);
+
+                ok(r == -EINVAL && why && streq(why, cases[i].reason), "%s '%s': '%s' (got '%s')",
+                   cases[i].cpu ? "CPUQuota" : "MemoryMax", cases[i].in, cases[i].reason, why ?: "(accepted)");
+        }
+
+        /* The whole message as the generator logs it. */
+        Policy p;
+        policy_init(&p);
+        ok(policy_assign(&p, &(PolicySource) { "/etc/x.service", 4, "X-CgPolicyCPUQuota" }, "fast") == 0 &&
+           !p.cpu_quota && !p.error, "a bad CPU quota is ignored without failing the unit");
+        policy_done(&p);
+}
+
 struct collected {
         char lines[16][160];
         unsigned n;
@@ -614,6 +654,7 @@ int main(void) {
         test_grammar();
         test_matches();
         test_assign();
+        test_resource_messages();
         test_unit_file();
         test_unit_policy_errors();
         test_check();

@@ -16,6 +16,8 @@
  *   its own; it hides the template's (same file name, more specific directory).
  * - A slice whose slice (parent) or an ancestor is policed gets no BPFProgram= lines either,
  *   for the same reason as a service in a policed slice.
+ * - cgpolicy's own units (cgpolicy-load.service, cgpolicy-apply@.service, cgpolicy-gc.service)
+ *   are never policed, even by a type-wide service.d/ drop-in: the loader would require itself.
  * - Network keys on -.slice are refused with an error and ignored (resource keys are kept):
  *   every unit, cgpolicy-apply@.service included, runs below it.
  * - Slices are known to the generator when they have a unit file or a drop-in directory of
@@ -611,6 +613,13 @@ static int process_slice(Context *c, const char *name) {
         return 0;
 }
 
+/* cgpolicy's own units: the loader, the slice helper and the garbage collector. Policing them
+ * (e.g. through a type-wide service.d/ drop-in) would make the loader require itself. */
+static bool is_own_unit(const char *name) {
+        return streq(name, CGPOLICY_LOAD_UNIT) || startswith(name, "cgpolicy-apply@") ||
+                streq(name, "cgpolicy-gc.service");
+}
+
 static int process_service(Context *c, const char *name) {
         Loaded l;
         int r;
@@ -619,6 +628,11 @@ static int process_service(Context *c, const char *name) {
         if (r < 0) {
                 loaded_done(&l);
                 return log_error_errno(r, "%s: failed to load: %m", name);
+        }
+        if (l.found && l.has_keys && is_own_unit(name)) {
+                log_warning("%s: cgpolicy does not police its own units, ignoring its X-CgPolicy keys.", name);
+                loaded_done(&l);
+                return 0;
         }
         if (l.found && l.has_keys)
                 r = write_service(c, name, &l);

@@ -94,6 +94,14 @@ start_server() {
         wait_active "$1" "$2"
 }
 
+# restart_server UNIT SERVER: restarts UNIT and waits for its new probe server to answer
+# (the old server's socket file is removed first, so that it cannot be mistaken for it).
+restart_server() {
+        rm -f "/run/cgpolicy-e2e/$2.sock"
+        systemctl restart "$1" || return 1
+        wait_active "$1" "$2"
+}
+
 # The cgroup directory of a unit, on the cgroup2 hierarchy systemd runs on.
 cgroup_dir() {
         local cg

@@ -137,8 +137,7 @@ sc_network_core() {
 sc_restart() {
         local before after
         before=$(stat -c %i "$(cgroup_dir e2e-server.service)")
-        check "systemctl restart e2e-server.service" systemctl restart e2e-server.service
-        wait_active e2e-server.service e2e-server
+        check "systemctl restart e2e-server.service" restart_server e2e-server.service e2e-server
         after=$(stat -c %i "$(cgroup_dir e2e-server.service)")
         if [ "$before" != "$after" ]; then ok "restart: a new cgroup ($before -> $after)"; else not_ok "restart: a new cgroup" "cgroup id stayed $before"; fi
         expect e2e-server connect tcp 127.0.0.1 9000 EPERM
@@ -245,8 +244,7 @@ sc_live() {
         printf '[Service]\nX-CgPolicyConnectDeny=any\nX-CgPolicyConnectAllow=tcp:9000\n' >"$conf"
         check "daemon-reload after editing the keys" systemctl daemon-reload
         check_contains "the generated drop-in has the new rule" "--connect-allow=tcp:9000" "$(cat "$gen/e2e-live.service.d/zz-cgpolicy.conf" 2>&1)"
-        check "restart" systemctl restart e2e-live.service
-        wait_active e2e-live.service e2e-live
+        check "restart" restart_server e2e-live.service e2e-live
         expect e2e-live connect tcp 127.0.0.1 9000 OK
         expect e2e-live connect tcp 127.0.0.1 443 EPERM
         expect e2e-live connect tcp ::1 443 EPERM

@@ -463,8 +463,12 @@ static int write_service(Context *c, const char *name, Loaded *l) {
                 return log_oom();
 
         write_header(f, l);
+        /* Wants=, not Requires=: restarting the loader (an upgrade, an administrator) must not
+         * restart every policed service, which Requires= would propagate. Failing closed does not
+         * depend on it: when the programs are not pinned, "cgpolicy apply" cannot find them
+         * attached nor attach them, and refuses the start. */
         if (network)
-                fprintf(f, "\n[Unit]\nRequires=%s\nAfter=%s\n", CGPOLICY_LOAD_UNIT, CGPOLICY_LOAD_UNIT);
+                fprintf(f, "\n[Unit]\nWants=%s\nAfter=%s\n", CGPOLICY_LOAD_UNIT, CGPOLICY_LOAD_UNIT);
         fputs("\n[Service]\n", f);
         write_resources(f, p);
 

@@ -26,8 +26,8 @@ sc_boot() {
                 "$(show cgpolicy-load.service ActiveState)/$(show cgpolicy-load.service Result)"
         check_contains "e2e-server.service is ordered after cgpolicy-load.service" \
                 cgpolicy-load.service "$(show e2e-server.service After)"
-        check_contains "e2e-server.service requires cgpolicy-load.service" \
-                cgpolicy-load.service "$(show e2e-server.service Requires)"
+        check_contains "e2e-server.service wants cgpolicy-load.service" \
+                cgpolicy-load.service "$(show e2e-server.service Wants)"
         local loaded started
         loaded=$(show cgpolicy-load.service ActiveEnterTimestampMonotonic)
         started=$(show e2e-server.service InactiveExitTimestampMonotonic)
@@ -233,6 +233,15 @@ sc_slice() {
         expect e2e-s2 connect tcp 127.0.0.1 9000 EPERM
         expect e2e-s2 connect tcp 127.0.0.1 443 OK
         systemctl stop e2e-s2.service
+        # The slice stopped and started again (a new cgroup): still policed, listed once.
+        check "systemctl stop e2e-pol.slice" systemctl stop e2e-pol.slice
+        check "e2e-s1.service starts again in the restarted slice" start_server e2e-s1.service e2e-s1
+        expect e2e-s1 connect tcp 127.0.0.1 443 OK
+        expect e2e-s1 connect tcp 127.0.0.1 9000 EPERM
+        check_eq "cgpolicy status lists e2e-pol.slice once, with its current cgroup" \
+                "1 $(stat -c %i /sys/fs/cgroup/e2e.slice/e2e-pol.slice 2>&1)" \
+                "$(cgpolicy status e2e-pol.slice | grep -c '^e2e-pol.slice') $(cgpolicy status e2e-pol.slice | sed -n 's/.*(id \([0-9]*\)).*/\1/p' | tr '\n' ' ' | sed 's/ $//')"
+        systemctl stop e2e-s1.service
 }
 
 # ---------------------------------------------------------------------------------------

@@ -48,7 +48,12 @@ if [ -f "$dest/.cgpolicy-e2e-complete" ]; then   # built by another run while we
 fi
 
 tmp=$(mktemp -d "$cache/tmp-rootfs-XXXXXX")
-cleanup() { [ -n "${tmp:-}" ] && rm -rf --one-file-system "$tmp"; }
+chmod 0755 "$tmp"       # it becomes the machine's /
+cleanup() {
+        if [ -n "${tmp:-}" ]; then
+                rm -rf --one-file-system "$tmp" "$tmp.log"
+        fi
+}
 trap cleanup EXIT
 
 url=$(mirror)

@@ -17,13 +17,16 @@
 #          start: it is taken after the first process is spawned, i.e. after the cgroup and
 #          its BPF programs are set up, and for a unit without ExecStartPre= after the main
 #          process is spawned, so it hides exactly the cost in question.)
-# Prints medians and the differences, in milliseconds.
+# Prints medians and the differences, in milliseconds. Two more units split the difference:
+# e2e-lat-bpfonly.service (the same six BPFProgram= lines written by hand: systemd's
+# attachment alone) and e2e-lat-prenop.service (ExecStartPre=+/bin/true: the cost of any
+# extra privileged process).
 set -eu
 n=${1:-20}
 declare -A wall exec
 
 for i in $(seq "$n"); do
-        for u in e2e-lat-plain e2e-lat-policed; do
+        for u in e2e-lat-plain e2e-lat-policed e2e-lat-bpfonly e2e-lat-prenop; do
                 m0=$(python3 -c 'import time; print(time.monotonic_ns() // 1000)')
                 t0=$(date +%s%N)
                 systemctl start "$u.service"
@@ -38,10 +41,12 @@ done
 median() { tr ' ' '\n' | grep . | sort -n | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 ms() { awk -v u="$1" 'BEGIN { printf "%.2f", u / 1000 }'; }
 
-wp=$(median <<<"${wall[e2e-lat-plain]}"); wq=$(median <<<"${wall[e2e-lat-policed]}")
-ep=$(median <<<"${exec[e2e-lat-plain]}"); eq=$(median <<<"${exec[e2e-lat-policed]}")
-echo "start latency, median of $n starts each ($(uname -r)):"
-echo "  systemctl start (wall):          plain $(ms "$wp") ms, policed $(ms "$wq") ms, difference $(ms $((${wq%.*} - ${wp%.*}))) ms"
-echo "  request -> active (systemd):     plain $(ms "$ep") ms, policed $(ms "$eq") ms, difference $(ms $((${eq%.*} - ${ep%.*}))) ms"
-echo "  raw wall us plain:   ${wall[e2e-lat-plain]}"
-echo "  raw wall us policed: ${wall[e2e-lat-policed]}"
+echo "start latency, median of $n starts each ($(uname -r)); wall = systemctl start, active = request -> ActiveEnterTimestamp:"
+wp=$(median <<<"${wall[e2e-lat-plain]}"); ap=$(median <<<"${exec[e2e-lat-plain]}")
+for u in e2e-lat-plain e2e-lat-policed e2e-lat-bpfonly e2e-lat-prenop; do
+        w=$(median <<<"${wall[$u]}"); a=$(median <<<"${exec[$u]}")
+        printf '  %-18s wall %7s ms (%+6s ms)   active %7s ms (%+6s ms)\n' "$u" "$(ms "$w")" "$(ms $((${w%.*} - ${wp%.*})))" "$(ms "$a")" "$(ms $((${a%.*} - ${ap%.*})))"
+done
+for u in e2e-lat-plain e2e-lat-policed; do
+        echo "  raw wall us $u: ${wall[$u]}"
+done

@@ -297,6 +297,12 @@ sc_audit() {
         check "e2e-audit.service (X-CgPolicyMode=audit) starts" start_server e2e-audit.service e2e-audit
         expect e2e-audit connect tcp 127.0.0.1 9000 OK
         expect e2e-audit connect tcp 127.0.0.1 443 OK
+        local n
+        n=$(cgpolicy status --json | /usr/lib/cgpolicy-e2e/status-count.py e2e-audit.service audit 2>&1)
+        if [ "$n" -ge 1 ] 2>/dev/null; then ok "audit: the would-be denial is counted ($n)"; else not_ok "audit: the would-be denial is counted" "$n" "$(cgpolicy status --json e2e-audit.service 2>&1)"; fi
+        n=$(cgpolicy status --json | /usr/lib/cgpolicy-e2e/status-count.py e2e-audit.service denied,refused 2>&1)
+        check_eq "audit: nothing counted as refused" 0 "$n"
+        check_contains "audit: cgpolicy denials lists the would-be denial" "e2e-audit.service" "$(timeout 10 cgpolicy denials 2>&1 | grep 9000)"
 }
 
 # ---------------------------------------------------------------------------------------

@@ -364,37 +364,6 @@ static int release_one(Maps *m, uint64_t id, const char *what) {
         return 0;
 }
 
-static int verb_release(int argc, char **argv) {
-        _cleanup_(target_done) Target t = {};
-        _cleanup_(maps_closep) Maps m = MAPS_NULL;
-        const char *unit = NULL, *slice = NULL;
-        int r;
-
-        for (int i = 1; i < argc; i++) {
-                const char *v;
-
-                if ((v = startswith(argv[i], "--unit=")))
-                        unit = v;
-                else if ((v = startswith(argv[i], "--slice=")))
-                        slice = v;
-                else {
-                        log_error("Unknown argument '%s' of 'release'.", argv[i]);
-                        return -EINVAL;
-                }
-        }
-
-        r = target_resolve(unit, slice, false, &t);
-        if (r == -ENOENT)
-                return 0;       /* a slice that is gone: nothing to release */
-        if (r < 0)
-                return r;
-
-        r = maps_open(&m, true);
-        if (r < 0)
-                return r;
-        return release_one(&m, t.id, t.unit);
-}
-
 typedef struct GcState {
         Maps *m;
         unsigned removed;
@@ -415,6 +384,44 @@ static int gc_one(uint64_t id, const struct cgp_cgroup *v, void *userdata) {
         log_debug("Removed the policy of cgroup %" PRIu64 ", which no longer exists.", id);
         s->removed++;
         return 0;
+}
+
+static int verb_release(int argc, char **argv) {
+        _cleanup_(target_done) Target t = {};
+        _cleanup_(maps_closep) Maps m = MAPS_NULL;
+        const char *unit = NULL, *slice = NULL;
+        int r;
+
+        for (int i = 1; i < argc; i++) {
+                const char *v;
+
+                if ((v = startswith(argv[i], "--unit=")))
+                        unit = v;
+                else if ((v = startswith(argv[i], "--slice=")))
+                        slice = v;
+                else {
+                        log_error("Unknown argument '%s' of 'release'.", argv[i]);
+                        return -EINVAL;
+                }
+        }
+
+        r = maps_open(&m, true);
+        if (r < 0)
+                return r;
+
+        r = target_resolve(unit, slice, false, &t);
+        if (r == -ENOENT) {
+                /* The slice's cgroup is gone already: systemd stops a slice before the
+                 * cgpolicy-apply@ unit ordered before it, and removes its cgroup. Its entries are
+                 * now those of a removed cgroup; remove every such entry. */
+                GcState s = { .m = &m };
+
+                return maps_foreach_cgroup(&m, gc_one, &s);
+        }
+        if (r < 0)
+                return r;
+
+        return release_one(&m, t.id, t.unit);
 }
 
 static int verb_gc(int argc, char **argv) {

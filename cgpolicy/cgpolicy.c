@@ -386,6 +386,36 @@ static int gc_one(uint64_t id, const struct cgp_cgroup *v, void *userdata) {
         return 0;
 }
 
+/* Releases every policy recorded (in the runtime directory) for the unit or slice NAME. */
+static int release_by_name(Maps *m, const char *name) {
+        _cleanup_(closedirp) DIR *d = NULL;
+        struct dirent *de;
+        int r = 0, k;
+
+        d = opendir(runtime_dir());
+        if (!d)
+                return errno == ENOENT ? 0 : log_error_errno(errno, "Cannot open %s: %m", runtime_dir());
+
+        while ((de = readdir(d))) {
+                _cleanup_(runtime_entry_done) RuntimeEntry e = {};
+                char *end;
+                uint64_t id;
+
+                if (de->d_name[0] == '.')
+                        continue;
+                errno = 0;
+                id = strtoull(de->d_name, &end, 10);
+                if (errno != 0 || *end != 0)
+                        continue;
+                if (runtime_read(id, &e) < 0 || !e.unit || strcmp(e.unit, name) != 0)
+                        continue;
+                k = release_one(m, id, name);
+                if (k < 0 && r == 0)
+                        r = k;
+        }
+        return r;
+}
+
 static int verb_release(int argc, char **argv) {
         _cleanup_(target_done) Target t = {};
         _cleanup_(maps_closep) Maps m = MAPS_NULL;
@@ -409,15 +439,21 @@ static int verb_release(int argc, char **argv) {
         if (r < 0)
                 return r;
 
-        r = target_resolve(unit, slice, false, &t);
-        if (r == -ENOENT) {
-                /* The slice's cgroup is gone already: systemd stops a slice before the
-                 * cgpolicy-apply@ unit ordered before it, and removes its cgroup. Its entries are
-                 * now those of a removed cgroup; remove every such entry. */
-                GcState s = { .m = &m };
-
-                return maps_foreach_cgroup(&m, gc_one, &s);
+        if (slice) {
+                r = cg_slice_path(slice, &t.cgroup);
+                if (r < 0)
+                        return log_error_errno(r, "Cannot find the cgroup of slice %s: %m", slice);
+                r = cg_fs_path(t.cgroup, &t.fs_path);
+                if (r < 0)
+                        return log_error_errno(r, "Cannot find cgroup %s in the cgroup2 mount: %m", t.cgroup);
+                if (access(t.fs_path, F_OK) < 0 && errno == ENOENT)
+                        /* systemd stops a slice before the cgpolicy-apply@ unit ordered before it,
+                         * and removes its cgroup first: find the entries by the slice's name. */
+                        return release_by_name(&m, slice);
+                target_done(&t);
         }
+
+        r = target_resolve(unit, slice, false, &t);
         if (r < 0)
                 return r;
 

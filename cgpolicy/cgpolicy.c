@@ -776,6 +776,9 @@ static int verb_check(int argc, char **argv) {
                 log_error("'check' needs at least one file.");
                 return -EINVAL;
         }
+        /* Diagnostics about files read like a compiler's: "FILE:LINE: KEY: what is wrong",
+         * without our name in front, so that editors and CI annotators pick them up. */
+        log_set_program_name(NULL);
         return check_unit_files(argv + 1, (size_t) argc - 1);
 }
 

@@ -387,19 +387,20 @@ static int gc_one(uint64_t id, const struct cgp_cgroup *v, void *userdata) {
 }
 
 /* Releases every policy recorded (in the runtime directory) for the unit or slice NAME. */
-static int release_by_name(Maps *m, const char *name) {
+/* Calls cb for the cgroup id of every record in the runtime directory; stops at the first
+ * negative return. A missing directory has no records. */
+static int runtime_foreach(int (*cb)(uint64_t id, void *userdata), void *userdata) {
         _cleanup_(closedirp) DIR *d = NULL;
         struct dirent *de;
-        int r = 0, k;
 
         d = opendir(runtime_dir());
         if (!d)
                 return errno == ENOENT ? 0 : log_error_errno(errno, "Cannot open %s: %m", runtime_dir());
 
         while ((de = readdir(d))) {
-                _cleanup_(runtime_entry_done) RuntimeEntry e = {};
                 char *end;
                 uint64_t id;
+                int r;
 
                 if (de->d_name[0] == '.')
                         continue;
@@ -407,13 +408,38 @@ static int release_by_name(Maps *m, const char *name) {
                 id = strtoull(de->d_name, &end, 10);
                 if (errno != 0 || *end != 0)
                         continue;
-                if (runtime_read(id, &e) < 0 || !e.unit || strcmp(e.unit, name) != 0)
-                        continue;
-                k = release_one(m, id, name);
-                if (k < 0 && r == 0)
-                        r = k;
+                r = cb(id, userdata);
+                if (r < 0)
+                        return r;
         }
-        return r;
+        return 0;
+}
+
+typedef struct ReleaseByName {
+        Maps *m;
+        const char *name;
+} ReleaseByName;
+
+static int release_if_named(uint64_t id, void *userdata) {
+        _cleanup_(runtime_entry_done) RuntimeEntry e = {};
+        ReleaseByName *rn = userdata;
+
+        if (runtime_read(id, &e) < 0 || !e.unit || strcmp(e.unit, rn->name) != 0)
+                return 0;
+        return release_one(rn->m, id, rn->name);
+}
+
+/* Releases every policy recorded (in the runtime directory) for the unit or slice NAME. */
+static int release_by_name(Maps *m, const char *name) {
+        return runtime_foreach(release_if_named, &(ReleaseByName) { .m = m, .name = name });
+}
+
+static int runtime_remove_if_unpoliced(uint64_t id, void *userdata) {
+        struct cgp_cgroup v;
+
+        if (maps_get_cgroup(userdata, id, &v) == 0)
+                runtime_remove(id);
+        return 0;
 }
 
 static int verb_release(int argc, char **argv) {
@@ -462,7 +488,6 @@ static int verb_release(int argc, char **argv) {
 
 static int verb_gc(int argc, char **argv) {
         _cleanup_(maps_closep) Maps m = MAPS_NULL;
-        _cleanup_(closedirp) DIR *d = NULL;
         GcState s = { .m = &m };
         unsigned orphans = 0;
         int r;
@@ -485,25 +510,9 @@ static int verb_gc(int argc, char **argv) {
                 return log_error_errno(r, "Cannot remove orphaned map entries: %m");
 
         /* Runtime records whose cgroup has no policy (any more). */
-        d = opendir(runtime_dir());
-        if (d) {
-                struct dirent *de;
-
-                while ((de = readdir(d))) {
-                        struct cgp_cgroup v;
-                        char *end;
-                        uint64_t id;
-
-                        if (de->d_name[0] == '.')
-                                continue;
-                        errno = 0;
-                        id = strtoull(de->d_name, &end, 10);
-                        if (errno != 0 || *end != 0)
-                                continue;
-                        if (maps_get_cgroup(&m, id, &v) == 0)
-                                runtime_remove(id);
-                }
-        }
+        r = runtime_foreach(runtime_remove_if_unpoliced, &m);
+        if (r < 0)
+                return r;
 
         log_info("Removed %u stale policies and %u orphaned map entries.", s.removed, orphans);
         return 0;

@@ -578,7 +578,7 @@ int ensure_attached(Maps *m, const char *fs_path, unsigned dirs_mask) {
                         return log_error_errno(errno, "Program %s is not pinned, cannot attach it to %s: %m", pin, fs_path);
                 if (bpf_prog_attach(pfd, cgfd, h->attach_type, BPF_F_ALLOW_MULTI) < 0)
                         return log_error_errno(errno, "Cannot attach %s to cgroup %s: %m", pin, fs_path);
-                log_notice("Attached %s to %s: it was not attached (systemd does not re-attach BPFProgram= on restart).",
+                log_notice("Attached %s to %s: it was not in force there (systemd 252 does not re-attach BPFProgram= after a restart, systemd#26845).",
                            h->name, fs_path);
                 attached++;
         }

@@ -14,8 +14,10 @@
  *   attached with no policy written for the unit).
  * - An instance (foo@bar.service) gets a drop-in of its own when it has a drop-in directory of
  *   its own; it hides the template's (same file name, more specific directory).
- * - A slice whose slice (parent) or an ancestor is policed gets no BPFProgram= lines either,
- *   for the same reason as a service in a policed slice.
+ * - BPFProgram= lines are written per direction (bind; connect and sendmsg): a unit gets those
+ *   of the directions it has rules for, minus the ones a slice above it already attaches (a
+ *   program attached twice on one path would run, and count, twice). So a service with bind
+ *   rules in a slice with only connect rules gets bind4/bind6 of its own. Slices likewise.
  * - cgpolicy's own units (cgpolicy-load.service, cgpolicy-apply@.service, cgpolicy-gc.service)
  *   are never policed, even by a type-wide service.d/ drop-in: the loader would require itself.
  * - Network keys on -.slice are refused with an error and ignored (resource keys are kept):
@@ -61,7 +63,8 @@ typedef struct FileCache {
 
 typedef struct SliceState {
         char *name;
-        bool loaded, policed, written;
+        bool loaded, written;
+        unsigned dirs;          /* directions whose programs this slice or an ancestor attaches */
 } SliceState;
 
 typedef struct Context {
@@ -336,9 +339,19 @@ static int write_args(FILE *f, const Policy *p) {
         return 0;
 }
 
-static void write_bpf(FILE *f, const Policy *p, bool all) {
+static unsigned policy_dirs(const Policy *p) {
+        unsigned mask = 0;
+
+        for (int d = 0; d < _POLICY_DIRECTION_MAX; d++)
+                if (p->error || policy_has_direction(p, d))
+                        mask |= 1u << d;
+        return mask;
+}
+
+/* BPFProgram= lines for the directions in mask. */
+static void write_bpf(FILE *f, unsigned mask) {
         for (int d = 0; d < _POLICY_DIRECTION_MAX; d++) {
-                if (!all && !policy_has_direction(p, d))
+                if (!(mask & (1u << d)))
                         continue;
                 for (size_t i = 0; i < ELEMENTSOF(bpf_hooks[d]) && bpf_hooks[d][i]; i++)
                         fprintf(f, "BPFProgram=%s:%s/%s\n", bpf_hooks[d][i], CGPOLICY_BPFFS_DIR, bpf_hooks[d][i]);
@@ -412,28 +425,19 @@ static SliceState *slice_state(Context *c, const char *name) {
 
 static int process_slice(Context *c, const char *name);
 
-/* Does this slice, or one above it, attach the programs? */
-static int slice_chain_policed(Context *c, const char *slice) {
-        _cleanup_free_ char *cur = strdup(slice);
+/* The directions whose programs this slice, or one above it, attaches: a mask of
+ * 1 << PolicyDirection, or a negative errno. */
+static int slice_chain_dirs(Context *c, const char *slice) {
+        SliceState *s;
+        int r;
 
-        while (cur) {
-                SliceState *s;
-                char *parent;
-                int r;
-
-                r = process_slice(c, cur);
-                if (r < 0)
-                        return r;
-                s = slice_state(c, cur);
-                if (!s)
-                        return log_oom();
-                if (s->policed)
-                        return 1;
-                parent = slice_parent(cur);
-                free(cur);
-                cur = parent;
-        }
-        return 0;
+        r = process_slice(c, slice);
+        if (r < 0)
+                return r;
+        s = slice_state(c, slice);
+        if (!s)
+                return log_oom();
+        return (int) s->dirs;
 }
 
 static int write_service(Context *c, const char *name, Loaded *l) {
@@ -441,7 +445,7 @@ static int write_service(Context *c, const char *name, Loaded *l) {
         const Policy *p = &l->up.policy;
         size_t size = 0;
         bool network = policy_has_network(p) || p->error;
-        bool attach = true;
+        unsigned attach = policy_dirs(p);
         FILE *f;
         int r;
 
@@ -452,10 +456,10 @@ static int write_service(Context *c, const char *name, Loaded *l) {
                 slice = l->up.slice && endswith(l->up.slice, ".slice") ? strdup(l->up.slice) : default_slice(name);
                 if (!slice)
                         return log_oom();
-                r = slice_chain_policed(c, slice);
+                r = slice_chain_dirs(c, slice);
                 if (r < 0)
                         return r;
-                attach = r == 0;
+                attach &= ~(unsigned) r;
         }
 
         f = open_memstream(&text, &size);
@@ -473,13 +477,12 @@ static int write_service(Context *c, const char *name, Loaded *l) {
         write_resources(f, p);
 
         if (p->error) {
-                write_bpf(f, p, true);
+                write_bpf(f, attach);
                 fprintf(f, "ExecStartPre=\nExecStartPre=+%s apply --unit=%%n", CGPOLICY_BINARY_PATH);
                 r = write_args(f, p);
                 fputs("\n", f);
         } else if (network) {
-                if (attach)
-                        write_bpf(f, p, false);
+                write_bpf(f, attach);
                 fprintf(f, "ExecStartPre=\nExecStartPre=+%s apply --unit=%%n", CGPOLICY_BINARY_PATH);
                 r = write_args(f, p);
                 fputs("\n", f);
@@ -501,7 +504,7 @@ static int write_service(Context *c, const char *name, Loaded *l) {
         return write_dropin(c, name, text, size);
 }
 
-static int write_slice(Context *c, const char *name, Loaded *l, bool attach) {
+static int write_slice(Context *c, const char *name, Loaded *l, unsigned attach) {
         _cleanup_free_ char *text = NULL, *apply_unit = NULL;
         const Policy *p = &l->up.policy;
         size_t size = 0;
@@ -523,10 +526,8 @@ static int write_slice(Context *c, const char *name, Loaded *l, bool attach) {
                 fprintf(f, "\n[Unit]\nRequires=%s\nAfter=%s\n", apply_unit, apply_unit);
         fputs("\n[Slice]\n", f);
         write_resources(f, p);
-        if (p->error)
-                write_bpf(f, p, true);
-        else if (network && attach)
-                write_bpf(f, p, false);
+        if (network)
+                write_bpf(f, attach);
         if (fclose(f) != 0)
                 return log_oom();
 
@@ -555,12 +556,12 @@ static int write_slice(Context *c, const char *name, Loaded *l, bool attach) {
         return write_dropin(c, apply_unit, text2, size);
 }
 
-/* Load (once) and write (once) a slice. */
+/* Load (once) and write (once) a slice, after the slices above it. */
 static int process_slice(Context *c, const char *name) {
         _cleanup_free_ char *parent = NULL;
         SliceState *s;
         Loaded l;
-        bool attach = true;
+        unsigned above = 0, own;
         int r;
 
         s = slice_state(c, name);
@@ -570,17 +571,21 @@ static int process_slice(Context *c, const char *name) {
                 return 0;
         s->loaded = true;
 
+        parent = slice_parent(name);
+        if (parent) {
+                r = slice_chain_dirs(c, parent);
+                if (r < 0)
+                        return r;
+                above = (unsigned) r;
+        }
+
         r = load_unit(c, name, &l);
         if (r < 0) {
                 loaded_done(&l);
                 return log_error_errno(r, "%s: failed to load: %m", name);
         }
-        if (!l.found || !l.has_keys) {
-                loaded_done(&l);
-                return 0;
-        }
-
-        if (streq(name, "-.slice") && (policy_has_network(&l.up.policy) || l.up.policy.error)) {
+        if (l.found && l.has_keys && streq(name, "-.slice") &&
+            (policy_has_network(&l.up.policy) || l.up.policy.error)) {
                 /* Everything runs below the root slice, also cgpolicy-apply@.service itself:
                  * a policy there would order -.slice after a unit inside it. */
                 log_error("-.slice: X-CgPolicy network and mode keys are not supported on the root slice, "
@@ -590,18 +595,7 @@ static int process_slice(Context *c, const char *name) {
                                 policy_reset_rules(&l.up.policy, d, a);
                 l.up.policy.error = mfree(l.up.policy.error);
         }
-
-        s->policed = policy_has_network(&l.up.policy) || l.up.policy.error;
-
-        parent = slice_parent(name);
-        if (parent && s->policed && !l.up.policy.error) {
-                r = slice_chain_policed(c, parent);
-                if (r < 0) {
-                        loaded_done(&l);
-                        return r;
-                }
-                attach = r == 0;
-        }
+        own = l.found && l.has_keys ? policy_dirs(&l.up.policy) : 0;
 
         /* Look the state up again: the recursion may have moved the array. */
         s = slice_state(c, name);
@@ -609,9 +603,11 @@ static int process_slice(Context *c, const char *name) {
                 loaded_done(&l);
                 return log_oom();
         }
-        if (!s->written) {
+        s->dirs = own | above;
+        if (l.found && l.has_keys && !s->written) {
                 s->written = true;
-                (void) write_slice(c, name, &l, attach);
+                /* A slice with a bad key attaches everything, whatever its ancestors do. */
+                (void) write_slice(c, name, &l, l.up.policy.error ? own : own & ~above);
         }
         loaded_done(&l);
         return 0;

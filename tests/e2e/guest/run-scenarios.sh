@@ -228,6 +228,24 @@ sc_slice() {
         done
         check_contains "the slice carries the BPFProgram= lines" "connect4:/sys/fs/bpf/cgpolicy/connect4" "$(show e2e-pol.slice BPFProgram)"
         check_eq "its services carry none (the slice's programs run for them)" "" "$(show e2e-s1.service BPFProgram)"
+        # A service with only bind rules in this connect-only slice: its own drop-in attaches
+        # bind4/bind6 (systemd does, at the first start: apply has nothing to repair).
+        check "e2e-s3.service (bind rules, in e2e-pol.slice) starts" start_server e2e-s3.service e2e-s3
+        check_eq "e2e-s3.service carries bind4/bind6, not the slice's connect programs" \
+                "bind4:/sys/fs/bpf/cgpolicy/bind4 bind6:/sys/fs/bpf/cgpolicy/bind6" \
+                "$(show e2e-s3.service BPFProgram | grep -o '[a-z0-9]*:/sys/fs/bpf/cgpolicy/[a-z0-9]*' | sort | tr '\n' ' ' | sed 's/ $//')"
+        check_contains "systemd attached bind4 to e2e-s3.service's cgroup" "bind4 " "$(attached e2e-s3.service)"
+        check_eq "cgpolicy apply had nothing to attach for e2e-s3.service" "" \
+                "$(journal_of e2e-s3.service | grep 'Attached ')"
+        expect e2e-s3 bind tcp 127.0.0.1 7100 OK
+        expect e2e-s3 bind tcp 127.0.0.1 7101 EPERM
+        expect e2e-s3 bind udp ::1 7100 EPERM
+        expect e2e-s3 connect tcp 127.0.0.1 443 OK
+        expect e2e-s3 connect tcp 127.0.0.1 9000 EPERM
+        check "systemctl restart e2e-s3.service" restart_server e2e-s3.service e2e-s3
+        expect e2e-s3 bind tcp 127.0.0.1 7101 EPERM
+        expect e2e-s3 connect tcp 127.0.0.1 9000 EPERM
+        systemctl stop e2e-s3.service
         # stop one: the other stays policed
         systemctl stop e2e-s1.service
         expect e2e-s2 connect tcp 127.0.0.1 9000 EPERM

@@ -8,7 +8,8 @@ set -euo pipefail
 build_pkgs=(meson ninja-build pkgconf clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev
             libsystemd-dev systemd scdoc python3)
 test_pkgs=(mandoc groff-base man-db iproute2 nftables util-linux systemd-container debootstrap
-           qemu-system-x86 qemu-utils e2fsprogs libclang-rt-14-dev procps kmod python3 prometheus)
+           qemu-system-x86 qemu-utils e2fsprogs libclang-rt-14-dev procps kmod python3 prometheus
+           dpkg-dev debhelper fakeroot build-essential lintian git)
 
 want=("${build_pkgs[@]}")
 [ "${1:-build}" = test ] && want+=("${test_pkgs[@]}")

@@ -5,12 +5,15 @@
  * "cgpolicy apply" run from inside the cgroup, and real processes in the cgroup whose calls
  * must fail with exactly the expected errno. Only loopback addresses are ever targets.
  *
- * Usage: test-enforce PATH-TO-CGPOLICY. Needs root; exits 77 (skip) without it unless $CI is
- * set, where a missing privilege is a failure. */
+ * Usage: test-enforce PATH-TO-CGPOLICY CHECK-STATUS-OUTPUT PROMTOOL: check-status-output.py and
+ * promtool check the machine output of "status" (PROMTOOL is "" when it is not installed, a
+ * failure). Needs root; exits 77 (skip) without it unless $CI is set, where a missing privilege
+ * is a failure. */
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -551,6 +554,227 @@ static void test_any(const char *mode) {
                 diag("%s", den ? den : "(none)");
 }
 
+/* ---- machine output: status --json against its documented schema, status --prometheus ---- */
+
+static const char *check_script, *promtool;
+
+/* Run argv with stdin from in_path (NULL: /dev/null); returns the exit status, stdout and
+ * stderr in *out. */
+static int run_cmd(const char *in_path, char **out, const char *const *argv) {
+        int pipefd[2], status;
+        char buf[65536];
+        size_t len = 0;
+        pid_t pid;
+
+        if (pipe2(pipefd, O_CLOEXEC) < 0)
+                abort();
+        pid = fork();
+        if (pid == 0) {
+                int fd = open(in_path ? in_path : "/dev/null", O_RDONLY | O_CLOEXEC);
+
+                if (fd < 0 || dup2(fd, STDIN_FILENO) < 0)
+                        _exit(126);
+                dup2(pipefd[1], STDOUT_FILENO);
+                dup2(pipefd[1], STDERR_FILENO);
+                execvp(argv[0], (char **) argv);
+                _exit(127);
+        }
+        close(pipefd[1]);
+        for (ssize_t k; (k = read(pipefd[0], buf + len, sizeof buf - 1 - len)) > 0; )
+                len += (size_t) k;
+        buf[len] = 0;
+        close(pipefd[0]);
+        waitpid(pid, &status, 0);
+        *out = strdup(buf);
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static char *read_file(const char *path) {
+        char *s = NULL;
+        size_t n = 0;
+        FILE *f = fopen(path, "re");
+
+        if (!f)
+                return NULL;
+        if (getdelim(&s, &n, 0, f) < 0)
+                s = mfree(s);
+        fclose(f);
+        return s;
+}
+
+static bool write_file(const char *path, const char *s) {
+        FILE *f = fopen(path, "we");
+        bool good;
+
+        if (!f)
+                return false;
+        good = fputs(s, f) >= 0;
+        return fclose(f) == 0 && good;
+}
+
+/* The values of the cgpolicy_requests_total samples of the unit whose label value (as written,
+ * escaped) is unit_label, for direction and verdict; returns how many samples there are. */
+static unsigned prom_requests(const char *text, const char *unit_label, const char *direction, const char *verdict,
+                              unsigned long long *ret) {
+        char head[256], tail[128];
+        unsigned n = 0;
+
+        snprintf(head, sizeof head, "cgpolicy_requests_total{unit=\"%s\",cgroup=\"", unit_label);
+        snprintf(tail, sizeof tail, "\",direction=\"%s\",verdict=\"%s\"} ", direction, verdict);
+        for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+                const char *eol = strchrnul(p, '\n'), *t;
+
+                if (strncmp(p, head, strlen(head)) != 0)
+                        continue;
+                t = strstr(p, tail);
+                if (!t || t > eol)
+                        continue;
+                *ret = strtoull(t + strlen(tail), NULL, 10);
+                n++;
+        }
+        return n;
+}
+
+static void expect_requests(const char *text, const char *what, const char *unit_label, const char *direction,
+                            const char *verdict, unsigned long long want) {
+        unsigned long long v = ULLONG_MAX;
+        unsigned n = prom_requests(text, unit_label, direction, verdict, &v);
+
+        ok(n == 1 && v == want, "prometheus: %s: cgpolicy_requests_total{unit=\"%s\",direction=\"%s\",verdict=\"%s\"} is %llu "
+           "(%u samples, value %llu)", what, unit_label, direction, verdict, want, n, v);
+}
+
+static void test_machine_output(void) {
+        static const char *const deny_connect[] = { "--connect-deny=any", NULL };
+        char dir[] = "/tmp/cgp-metrics-XXXXXX", json_path[64], prom_path[64], arg[96];
+        _cleanup_free_ char *json = NULL, *prom = NULL, *prom_stdout = NULL, *out = NULL;
+        struct stat st1 = {}, st2 = {};
+        int r;
+
+        /* A unit and cgroup name with a backslash and a double quote, which label values must
+         * escape. systemd's own cgroup names contain backslashes ("foo@a\x2db.service"). */
+        {
+                _cleanup_free_ char *cg = policed("esc\\x2d\"q", deny_connect);
+                expect(cg, "escaped names", OP_CONNECT, SOCK_STREAM, "127.0.0.1", PORT_OK, EPERM);
+        }
+        /* Two policies of one unit and cgroup path: a cgroup removed without release (a unit
+         * killed without ExecStopPost=), and the same path again (its next start). */
+        {
+                _cleanup_free_ char *cg = policed("dup", deny_connect);
+                expect(cg, "stale policy", OP_CONNECT, SOCK_STREAM, "127.0.0.1", PORT_OK, EPERM);
+                expect(cg, "stale policy", OP_CONNECT, SOCK_STREAM, "::1", PORT_OK, EPERM);
+                ok(rmdir(cg) == 0, "dup: cgroup removed without release");
+        }
+        {
+                _cleanup_free_ char *cg = policed("dup", deny_connect);
+                expect(cg, "new policy, same cgroup path", OP_CONNECT, SOCK_STREAM, "127.0.0.1", PORT_OK, EPERM);
+        }
+
+        if (!mkdtemp(dir)) {
+                ok(false, "machine output: temporary directory: %s", strerror(errno));
+                return;
+        }
+        snprintf(json_path, sizeof json_path, "%s/status.json", dir);
+        snprintf(prom_path, sizeof prom_path, "%s/cgpolicy.prom", dir);
+        snprintf(arg, sizeof arg, "--prometheus=%s", prom_path);
+
+        r = run_cgpolicy(NULL, &json, NULL, "status", "--json", NULL);
+        ok(r == 0 && json && write_file(json_path, json), "status --json succeeds (exit %d)", r);
+        r = run_cgpolicy(NULL, &out, NULL, "status", arg, NULL);
+        if (stat(prom_path, &st1) < 0)
+                st1 = (struct stat) {};
+        ok(r == 0 && st1.st_ino != 0 && (st1.st_mode & 07777) == 0644,
+           "status --prometheus=FILE writes FILE with mode 0644 (exit %d, mode %o) %s", r,
+           (unsigned) (st1.st_mode & 07777), out ? out : "");
+        prom = read_file(prom_path);
+        r = run_cgpolicy(NULL, &prom_stdout, NULL, "status", "--prometheus", NULL);
+        ok(r == 0 && prom && prom_stdout && streq(prom, prom_stdout), "status --prometheus prints the same to stdout");
+
+        /* The real Prometheus text parser and linter. */
+        if (promtool && *promtool) {
+                _cleanup_free_ char *o = NULL;
+                const char *const argv[] = { promtool, "check", "metrics", NULL };
+
+                r = run_cmd(prom_path, &o, argv);
+                ok(r == 0, "promtool check metrics accepts the file, without lint problems (exit %d)", r);
+                if (r != 0)
+                        diag("%s", o ? o : "");
+        } else
+                ok(false, "promtool check metrics: promtool is not installed (tools/deps.sh test installs Debian's prometheus)");
+
+        {
+                _cleanup_free_ char *o = NULL, *o2 = NULL;
+                const char *const argv[] = { "python3", check_script, "json", json_path, NULL };
+                const char *const argv2[] = { "python3", check_script, "prom", prom_path, json_path, NULL };
+
+                r = run_cmd(NULL, &o, argv);
+                ok(r == 0, "status --json has every field of the schema in cgpolicy(8) with its type, and no other (exit %d)", r);
+                if (r != 0)
+                        diag("%s\n%s", o ? o : "", json ? json : "");
+                r = run_cmd(NULL, &o2, argv2);
+                ok(r == 0, "status --prometheus has one series per unit and cgroup, equal to the JSON counters (exit %d)", r);
+                if (r != 0)
+                        diag("%s", o2 ? o2 : "");
+        }
+
+        /* Values the scenarios above produced (test_any: 5 connect and 2 bind denials). */
+        if (prom) {
+                char cg_label[600];
+
+                expect_requests(prom, "any (enforce)", "anyenforce.service", "connect", "denied", 5);
+                expect_requests(prom, "any (enforce)", "anyenforce.service", "bind", "denied", 2);
+                expect_requests(prom, "any (enforce)", "anyenforce.service", "connect", "audited", 0);
+                expect_requests(prom, "any (audit)", "anyaudit.service", "connect", "audited", 5);
+                expect_requests(prom, "any (audit)", "anyaudit.service", "bind", "audited", 2);
+                expect_requests(prom, "any (audit)", "anyaudit.service", "connect", "denied", 0);
+                expect_requests(prom, "escaped names", "esc\\\\x2d\\\"q.service", "connect", "denied", 1);
+                /* The stale policy (2 denials) is not written: one series, the current one's. */
+                expect_requests(prom, "one series for two policies of one cgroup path", "dup.service", "connect", "denied", 1);
+                ok(strstr(prom, "cgpolicy_unit_info{unit=\"anyaudit.service\",cgroup=\"") &&
+                   strstr(prom, "/anyaudit\",mode=\"audit\"} 1\n") &&
+                   strstr(prom, "/anyenforce\",mode=\"enforce\"} 1\n"),
+                   "prometheus: cgpolicy_unit_info has the mode of each unit");
+                snprintf(cg_label, sizeof cg_label, "cgroup=\"%s/esc\\\\x2d\\\"q\"", test_cg_rel);
+                ok(strstr(prom, cg_label), "prometheus: the cgroup label is escaped: %s", cg_label);
+                if (!strstr(prom, cg_label))
+                        diag("%s", prom);
+        }
+
+        /* Atomic replacement: a new file renamed over the old one, no temporary file left. */
+        {
+                _cleanup_(closedirp) DIR *d = NULL;
+                unsigned n = 0;
+
+                free(out);
+                out = NULL;
+                r = run_cgpolicy(NULL, &out, NULL, "status", arg, NULL);
+                if (stat(prom_path, &st2) < 0)
+                        st2 = (struct stat) {};
+                ok(r == 0 && st2.st_ino != 0 && st2.st_ino != st1.st_ino,
+                   "status --prometheus=FILE again replaces FILE by a new file (inode %llu → %llu)",
+                   (unsigned long long) st1.st_ino, (unsigned long long) st2.st_ino);
+                d = opendir(dir);
+                for (struct dirent *de; d && (de = readdir(d)); )
+                        if (!streq(de->d_name, ".") && !streq(de->d_name, ".."))
+                                n++;
+                ok(n == 2, "no temporary file is left next to FILE (%u files)", n);
+        }
+
+        /* Errors. */
+        free(out);
+        out = NULL;
+        r = run_cgpolicy(NULL, &out, NULL, "status", "--prometheus=/nonexistent-cgpolicy-dir/x.prom", NULL);
+        ok(r == 1 && out && strstr(out, "/nonexistent-cgpolicy-dir/"), "status --prometheus= into a missing directory fails with exit 1 and names it");
+        free(out);
+        out = NULL;
+        r = run_cgpolicy(NULL, &out, NULL, "status", "--json", "--prometheus", NULL);
+        ok(r == 2, "status --json --prometheus is a bad command line: exit 2 (got %d)", r);
+
+        (void) unlink(json_path);
+        (void) unlink(prom_path);
+        (void) rmdir(dir);
+}
+
 static void test_fail_closed(void) {
         _cleanup_free_ char *cg = make_cg("noapply");
         const char *s = "fail closed before apply";
@@ -836,11 +1060,13 @@ int main(int argc, char **argv) {
         char tmpl[] = "/tmp/cgp-bpffs-XXXXXX", rtmpl[] = "/tmp/cgp-run-XXXXXX", env[256];
         int r;
 
-        if (argc != 2) {
-                fprintf(stderr, "usage: %s PATH-TO-CGPOLICY\n", argv[0]);
+        if (argc != 4) {
+                fprintf(stderr, "usage: %s PATH-TO-CGPOLICY CHECK-STATUS-OUTPUT PROMTOOL\n", argv[0]);
                 return 2;
         }
         cgpolicy = argv[1];
+        check_script = argv[2];
+        promtool = argv[3];
 
         if (geteuid() != 0) {
                 if (!getenv("CI")) {
@@ -898,6 +1124,7 @@ int main(int argc, char **argv) {
         test_cidrs();
         test_any("enforce");
         test_any("audit");
+        test_machine_output();
         test_netns();
         test_delegate();
         test_attach_repair();

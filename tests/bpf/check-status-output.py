@@ -5,6 +5,9 @@
   check-status-output.py --fields
       print the JSON fields this script checks, "PATH TYPE" per line; the docs suite compares
       them with the JSON OUTPUT section of cgpolicy(8), so that page and check cannot differ
+  check-status-output.py --metrics
+      print the metrics this script checks, "NAME TYPE LABEL,LABEL…" ("-": no labels), for
+      the same comparison with PROMETHEUS METRICS
   check-status-output.py json STATUS.json
       the output of "status --json" has every documented field with its type and no other
   check-status-output.py prom STATUS.prom STATUS.json
@@ -51,12 +54,14 @@ SCHEMA = [
 DIRECTIONS = ("bind", "connect")
 # Prometheus verdict label → JSON counter object of a unit.
 VERDICTS = {"allowed": "allowed", "denied": "denied", "audited": "audited"}
-METRIC_TYPES = {
-    "cgpolicy_policed_cgroups": "gauge",
-    "cgpolicy_unit_info": "gauge",
-    "cgpolicy_requests_total": "counter",
-    "cgpolicy_no_policy_denied_total": "counter",
-    "cgpolicy_denials_logged_total": "counter",
+# The metrics of "cgpolicy status --prometheus", as cgpolicy(8) documents them: name → (type,
+# labels of every sample).
+METRICS = {
+    "cgpolicy_policed_cgroups": ("gauge", ()),
+    "cgpolicy_unit_info": ("gauge", ("unit", "cgroup", "mode")),
+    "cgpolicy_requests_total": ("counter", ("unit", "cgroup", "direction", "verdict")),
+    "cgpolicy_no_policy_denied_total": ("counter", ("direction",)),
+    "cgpolicy_denials_logged_total": ("counter", ()),
 }
 
 
@@ -185,7 +190,7 @@ def check_prom(text, doc, problems):
         problems.append(str(e))
         return
 
-    for name, typ in METRIC_TYPES.items():
+    for name, (typ, _) in METRICS.items():
         if types.get(name) != typ:
             problems.append(f"# TYPE {name} is {types.get(name)!r}, not {typ}")
         if not helps.get(name):
@@ -193,8 +198,10 @@ def check_prom(text, doc, problems):
     seen = set()
     by_name = {}
     for name, labels, value in samples:
-        if name not in METRIC_TYPES:
+        if name not in METRICS:
             problems.append(f"undocumented metric {name}")
+        elif set(labels) != set(METRICS[name][1]):
+            problems.append(f"{name}{labels}: the labels are not {', '.join(METRICS[name][1]) or 'none'}")
         key = (name, tuple(sorted(labels.items())))
         if key in seen:
             problems.append(f"series {name}{labels} written twice")
@@ -255,6 +262,10 @@ def main(argv):
     if argv[1:] == ["--fields"]:
         for path, typ in SCHEMA:
             print(path, typ)
+        return 0
+    if argv[1:] == ["--metrics"]:
+        for name, (typ, labels) in METRICS.items():
+            print(name, typ, ",".join(labels) or "-")
         return 0
     if len(argv) == 3 and argv[1] == "json":
         with open(argv[2], encoding="utf-8") as f:

@@ -9,7 +9,9 @@
  *   (b) cgpolicy, 10 connect rules (an allow-list that allows the benchmark's destinations),
  *   (c) cgpolicy, 10,000 connect rules (ports, port ranges, IPv4 and IPv6 prefixes with ports),
  *   (d) nftables: the 10 rules of (b), output chain, "socket cgroupv2" of the worker's cgroup,
- *   (e) nftables: the 10,000 rules of (c) as the same chain with sets.
+ *   (e) nftables: the 10,000 rules of (c) as the same chain with sets,
+ *   (f) a trivial program ("return 1") on the same six hooks: the floor of any sock_addr
+ *       program, to tell the cost of running a cgroup program at all from cgpolicy's own.
  * A network namespace per variant keeps the nftables table of (d) and (e) out of the paths of
  * (a)-(c): netfilter hooks are per namespace, and a table in a shared namespace would run its
  * "socket cgroupv2" match for every packet of every variant.
@@ -61,6 +63,7 @@
 #define TCP_PORT        47180
 #define UDP_PORT        47190
 #define NFT_TABLE       "cgpolicy_bench"
+#define IN_SET_ALLOWS_ALL(v) ((v) == V_NONE || (v) == V_TRIVIAL)
 #define NFT_CGROUP_DIR  "/sys/fs/cgroup"        /* nft resolves "socket cgroupv2" paths below it */
 
 enum {
@@ -69,6 +72,7 @@ enum {
         V_CGP10K,
         V_NFT10,
         V_NFT10K,
+        V_TRIVIAL,
         _V_MAX,
 };
 
@@ -78,9 +82,10 @@ static const char *const variant_name[_V_MAX] = {
         [V_CGP10K] = "(c) cgpolicy, 10,000 rules",
         [V_NFT10]  = "(d) nftables socket cgroupv2, 10 rules",
         [V_NFT10K] = "(e) nftables socket cgroupv2, 10,000 rules (sets)",
+        [V_TRIVIAL] = "(f) a trivial BPF program (return 1) on the same hooks",
 };
 
-static const char *const variant_cg[_V_MAX] = { "a", "b", "c", "d", "e" };
+static const char *const variant_cg[_V_MAX] = { "a", "b", "c", "d", "e", "f" };
 
 /* A worker: a process in one cgroup and one network namespace that runs batches on request.
  * A request is a byte on cmd ('t' TCP connect()+close(), 'u' UDP sendto()); the answer on res
@@ -278,6 +283,30 @@ static void rm_cgroup_tree(const char *path) {
                 fprintf(stderr, "warning: could not remove cgroup %s: %m\n", path);
 }
 
+/* Cgroups of earlier runs that were killed (SIGKILL leaves no chance to clean up):
+ * cgpolicy-bench-PID where no process PID exists any more. */
+static void rm_stale_cgroups(const char *cg_mount) {
+        _cleanup_(closedirp) DIR *d = opendir(cg_mount);
+
+        if (!d)
+                return;
+        for (struct dirent *de; (de = readdir(d)); ) {
+                const char *e = startswith(de->d_name, "cgpolicy-bench-");
+                _cleanup_free_ char *p = NULL;
+                char *end;
+                long pid;
+
+                if (!e || de->d_type != DT_DIR)
+                        continue;
+                pid = strtol(e, &end, 10);
+                if (*end || pid <= 0 || kill((pid_t) pid, 0) == 0 || errno != ESRCH)
+                        continue;
+                p = xasprintf("%s/%s", cg_mount, de->d_name);
+                fprintf(stderr, "removing %s, left over by a killed run\n", p);
+                rm_cgroup_tree(p);
+        }
+}
+
 static int nft_in(const Bench *b, int netns, const char *cmd) {
         char *argv[] = { (char *) "nft", (char *) cmd, NULL };
         return run_argv(b, argv, NULL, netns, NULL);
@@ -380,19 +409,20 @@ static int apply_in(const Bench *b, const char *cg, const char *unit, void (*rul
         return r;
 }
 
+static const struct {
+        const char *name;
+        enum bpf_attach_type type;
+} hooks[] = {
+        { "bind4", BPF_CGROUP_INET4_BIND },
+        { "bind6", BPF_CGROUP_INET6_BIND },
+        { "connect4", BPF_CGROUP_INET4_CONNECT },
+        { "connect6", BPF_CGROUP_INET6_CONNECT },
+        { "sendmsg4", BPF_CGROUP_UDP4_SENDMSG },
+        { "sendmsg6", BPF_CGROUP_UDP6_SENDMSG },
+};
+
 /* The six pinned programs on cg, as systemd attaches BPFProgram= (BPF_F_ALLOW_MULTI). */
 static int attach_all(const Bench *b, const char *cg) {
-        static const struct {
-                const char *name;
-                enum bpf_attach_type type;
-        } hooks[] = {
-                { "bind4", BPF_CGROUP_INET4_BIND },
-                { "bind6", BPF_CGROUP_INET6_BIND },
-                { "connect4", BPF_CGROUP_INET4_CONNECT },
-                { "connect6", BPF_CGROUP_INET6_CONNECT },
-                { "sendmsg4", BPF_CGROUP_UDP4_SENDMSG },
-                { "sendmsg6", BPF_CGROUP_UDP6_SENDMSG },
-        };
         _cleanup_close_ int cgfd = open(cg, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
         if (cgfd < 0)
@@ -405,6 +435,34 @@ static int attach_all(const Bench *b, const char *cg) {
                         return -errno;
                 if (bpf_prog_attach(pfd, cgfd, hooks[i].type, BPF_F_ALLOW_MULTI) < 0)
                         return -errno;
+        }
+        return 0;
+}
+
+/* A program that allows everything ("r0 = 1; exit") on the same six hooks of cg, multi. The
+ * fds of its connect4 and sendmsg4 instances go to ret_fds[0] and [1] (for statistics). */
+static int attach_trivial(const char *cg, int ret_fds[2]) {
+        static const struct bpf_insn insns[] = {
+                { .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 1 },
+                { .code = BPF_JMP | BPF_EXIT },
+        };
+        _cleanup_close_ int cgfd = open(cg, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+        if (cgfd < 0)
+                return -errno;
+        for (size_t i = 0; i < ELEMENTSOF(hooks); i++) {
+                LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = hooks[i].type);
+                _cleanup_close_ int pfd = bpf_prog_load(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, "bench_trivial", "GPL",
+                                                        insns, ELEMENTSOF(insns), &opts);
+
+                if (pfd < 0)
+                        return pfd;
+                if (bpf_prog_attach(pfd, cgfd, hooks[i].type, BPF_F_ALLOW_MULTI) < 0)
+                        return -errno;
+                if (streq(hooks[i].name, "connect4"))
+                        ret_fds[0] = TAKE_FD(pfd);
+                else if (streq(hooks[i].name, "sendmsg4"))
+                        ret_fds[1] = TAKE_FD(pfd);
         }
         return 0;
 }
@@ -463,11 +521,16 @@ static int start_server(void) {
                 return -errno;
         if (pid == 0) {
                 struct pollfd p[2] = { { fd, POLLIN, 0 }, { ufd, POLLIN, 0 } };
+                cpu_set_t set;
                 char buf[64];
 
                 child_setup();
                 if (getppid() == 1)
                         _exit(0);
+                /* Off the worker's CPU (the last one), so that it does not preempt the worker. */
+                CPU_ZERO(&set);
+                CPU_SET(0, &set);
+                (void) sched_setaffinity(0, sizeof set, &set);
                 for (;;) {
                         if (poll(p, 2, -1) <= 0)
                                 continue;
@@ -720,10 +783,8 @@ static int nft_setup(Bench *b, size_t v) {
 
 /* ---- kernel statistics and memory ---- */
 
-/* run_time_ns and run_cnt of a pinned program (while BPF statistics are enabled). */
-static void prog_stats(const Bench *b, const char *name, uint64_t *ret_ns, uint64_t *ret_cnt) {
-        _cleanup_free_ char *pin = xasprintf("%s/cgpolicy/%s", b->bpffs, name);
-        _cleanup_close_ int fd = bpf_obj_get(pin);
+/* run_time_ns and run_cnt of a program (while BPF statistics are enabled). */
+static void prog_fd_stats(int fd, uint64_t *ret_ns, uint64_t *ret_cnt) {
         struct bpf_prog_info info = {};
         __u32 len = sizeof info;
 
@@ -732,6 +793,14 @@ static void prog_stats(const Bench *b, const char *name, uint64_t *ret_ns, uint6
                 *ret_ns = info.run_time_ns;
                 *ret_cnt = info.run_cnt;
         }
+}
+
+/* The same, of the pinned program NAME, or with fd >= 0, of that program. */
+static void prog_stats(const Bench *b, const char *name, int fd, uint64_t *ret_ns, uint64_t *ret_cnt) {
+        _cleanup_free_ char *pin = xasprintf("%s/cgpolicy/%s", b->bpffs, name);
+        _cleanup_close_ int pfd = fd >= 0 ? -EBADF : bpf_obj_get(pin);
+
+        prog_fd_stats(fd >= 0 ? fd : pfd, ret_ns, ret_cnt);
 }
 
 /* The kernel memory of a pinned map as the kernel accounts it: the "memlock" line of its
@@ -863,6 +932,7 @@ int main(int argc, char **argv) {
         struct sigaction sa = { .sa_handler = on_signal };      /* no SA_RESTART: EINTR */
         struct utsname u;
         char *cg[_V_MAX];
+        int trivial_fd[2] = { -EBADF, -EBADF };
         time_t now = time(NULL);
         char date[64];
         int r;
@@ -872,10 +942,12 @@ int main(int argc, char **argv) {
                 return 2;
         }
         b.cgpolicy = argv[1];
-        rounds = arg_uint(argc, argv, 2, 101);
-        b.n_tcp = arg_uint(argc, argv, 3, 1000);
-        b.n_udp = arg_uint(argc, argv, 4, 10000);
-        n_apply = arg_uint(argc, argv, 5, 51);
+        /* Short batches (a few ms): on a shared machine most of them run without being
+         * preempted, and a batch that was is one outlier among many. */
+        rounds = arg_uint(argc, argv, 2, 1001);
+        b.n_tcp = arg_uint(argc, argv, 3, 100);
+        b.n_udp = arg_uint(argc, argv, 4, 1000);
+        n_apply = arg_uint(argc, argv, 5, 101);
         for (size_t v = 0; v < _V_MAX; v++)
                 b.w[v] = (Worker) { .cmd = -EBADF, .res = -EBADF, .netns = -EBADF };
         if (geteuid() != 0) {
@@ -888,6 +960,8 @@ int main(int argc, char **argv) {
         r = cg_find_mount(&b.cg_mount, &b.cg_root);
         if (r < 0)
                 die("no cgroup2 mount in /proc/self/mountinfo: %s", strerror(-r));
+
+        rm_stale_cgroups(b.cg_mount);
 
         /* A mount namespace of our own for the bpffs: it cannot outlive the benchmark. */
         if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
@@ -945,6 +1019,8 @@ int main(int argc, char **argv) {
                 cg[v] = make_cg(&b, variant_cg[v]);
         if ((r = attach_all(&b, cg[V_CGP10])) < 0 || (r = attach_all(&b, cg[V_CGP10K])) < 0)
                 die("attaching the programs failed: %s", strerror(-r));
+        if ((r = attach_trivial(cg[V_TRIVIAL], trivial_fd)) < 0)
+                die("loading or attaching the trivial program failed: %s", strerror(-r));
         if (apply_in(&b, cg[V_CGP10], "b.service", rules10, NULL, NULL) != 0 ||
             apply_in(&b, cg[V_CGP10K], "c.service", rules10000, NULL, NULL) != 0)
                 die("cgpolicy apply failed");
@@ -959,9 +1035,11 @@ int main(int argc, char **argv) {
         for (size_t v = 0; v < _V_MAX; v++) {
                 int e = worker_probe(&b.w[v]);
 
-                if (e != (v == V_NONE ? 0 : EPERM))
+                int want = IN_SET_ALLOWS_ALL(v) ? 0 : EPERM;
+
+                if (e != want)
                         die("variant %s: sendto(127.0.0.1:9) gave errno %d, expected %d",
-                            variant_cg[v], e, v == V_NONE ? 0 : EPERM);
+                            variant_cg[v], e, want);
         }
 
         for (size_t v = 0; v < _V_MAX; v++) {
@@ -987,19 +1065,23 @@ int main(int argc, char **argv) {
         /* The programs' own run time per call, from the kernel's BPF statistics, enabled only
          * for this phase (they cost a little themselves) and only while we hold the fd. */
         {
+                static const size_t with_prog[] = { V_CGP10, V_CGP10K, V_TRIVIAL };
                 _cleanup_close_ int stats = bpf_enable_stats(BPF_STATS_RUN_TIME);
 
-                for (size_t v = V_CGP10; stats >= 0 && v <= V_CGP10K; v++) {
+                for (size_t j = 0; stats >= 0 && j < ELEMENTSOF(with_prog); j++) {
+                        size_t v = with_prog[j];
+                        int cfd = v == V_TRIVIAL ? trivial_fd[0] : -EBADF;
+                        int sfd = v == V_TRIVIAL ? trivial_fd[1] : -EBADF;
                         uint64_t c0, n0, c1, n1, s0, m0, s1, m1;
 
-                        prog_stats(&b, "connect4", &c0, &n0);
-                        prog_stats(&b, "sendmsg4", &s0, &m0);
-                        for (int i = 0; i < 5; i++) {
+                        prog_stats(&b, "connect4", cfd, &c0, &n0);
+                        prog_stats(&b, "sendmsg4", sfd, &s0, &m0);
+                        for (int i = 0; i < 20; i++) {
                                 (void) worker_batch(&b.w[v], 't');
                                 (void) worker_batch(&b.w[v], 'u');
                         }
-                        prog_stats(&b, "connect4", &c1, &n1);
-                        prog_stats(&b, "sendmsg4", &s1, &m1);
+                        prog_stats(&b, "connect4", cfd, &c1, &n1);
+                        prog_stats(&b, "sendmsg4", sfd, &s1, &m1);
                         prog_connect[v] = n1 > n0 ? (double) (c1 - c0) / (double) (n1 - n0) : -1;
                         prog_sendmsg[v] = m1 > m0 ? (double) (s1 - s0) / (double) (m1 - m0) : -1;
                 }
@@ -1009,8 +1091,8 @@ int main(int argc, char **argv) {
         /* "cgpolicy apply" as the drop-in runs it: ExecStartPre=+ in the unit's fresh cgroup,
          * the programs attached already (systemd attaches BPFProgram= before ExecStartPre).
          * Next to it, in the same cgroup, the bare start of the same binary (--version) and of
- * true(1), the floor of any process start. The
-         * applied units stay, for the memory figures. */
+         * true(1), the floor of any process start. The applied units stay, for the memory
+         * figures. */
         t_apply = calloc(n_apply, sizeof(double));
         t_apply_exec = calloc(n_apply, sizeof(double));
         t_version = calloc(n_apply, sizeof(double));
@@ -1076,7 +1158,8 @@ int main(int argc, char **argv) {
         for (size_t v = 0; v < _V_MAX; v++)
                 printf("| %s | %.0f | %.0f |\n", variant_name[v], mt[v], mu[v]);
 
-        printf("\n| ratio | TCP | UDP | paired by round: TCP | UDP | target |\n| --- | ---: | ---: | ---: | ---: | --- |\n");
+        printf("\n| ratio | TCP | UDP | paired by round: TCP | UDP | of the p10s: TCP | UDP | target |\n"
+               "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n");
         {
                 static const struct {
                         const char *name;
@@ -1090,13 +1173,17 @@ int main(int argc, char **argv) {
                         { "(c)/(e)", V_CGP10K, V_NFT10K, "<= 1" },
                         { "(d)/(a)", V_NFT10, V_NONE, "" },
                         { "(e)/(a)", V_NFT10K, V_NONE, "" },
+                        { "(f)/(a)", V_TRIVIAL, V_NONE, "" },
+                        { "(b)/(f)", V_CGP10, V_TRIVIAL, "" },
                 };
                 for (size_t i = 0; i < ELEMENTSOF(ratios); i++) {
                         size_t x = ratios[i].x, y = ratios[i].y;
 
-                        printf("| %s | %.3f | %.3f | %.3f | %.3f | %s |\n", ratios[i].name,
+                        printf("| %s | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f | %s |\n", ratios[i].name,
                                mt[x] / mt[y], mu[x] / mu[y],
                                paired_ratio(tcp[x], tcp[y], rounds), paired_ratio(udp[x], udp[y], rounds),
+                               quantile(tcp[x], rounds, 0.1) / quantile(tcp[y], rounds, 0.1),
+                               quantile(udp[x], rounds, 0.1) / quantile(udp[y], rounds, 0.1),
                                ratios[i].target);
                 }
         }
@@ -1106,8 +1193,9 @@ int main(int argc, char **argv) {
                        quantile(tcp[v], rounds, 0.1), quantile(tcp[v], rounds, 0.9),
                        quantile(udp[v], rounds, 0.1), quantile(udp[v], rounds, 0.9));
         printf("\n\nprogram run time per call (BPF statistics): 10 rules connect4 %.0f ns, sendmsg4 %.0f ns; "
-               "10,000 rules connect4 %.0f ns, sendmsg4 %.0f ns\n",
-               prog_connect[V_CGP10], prog_sendmsg[V_CGP10], prog_connect[V_CGP10K], prog_sendmsg[V_CGP10K]);
+               "10,000 rules connect4 %.0f ns, sendmsg4 %.0f ns; trivial program connect4 %.0f ns, sendmsg4 %.0f ns\n",
+               prog_connect[V_CGP10], prog_sendmsg[V_CGP10], prog_connect[V_CGP10K], prog_sendmsg[V_CGP10K],
+               prog_connect[V_TRIVIAL], prog_sendmsg[V_TRIVIAL]);
 
         printf("\nmemory (fdinfo memlock): all maps, no policy: %lld bytes (fixed)\n", fixed);
         printf("per unit, preallocated share of cgp_cgroups and cgp_counters: %lld bytes\n", slot);
@@ -1136,5 +1224,7 @@ int main(int argc, char **argv) {
 
         for (size_t v = 0; v < _V_MAX; v++)
                 free(cg[v]);
+        safe_close_fd(trivial_fd[0]);
+        safe_close_fd(trivial_fd[1]);
         return 0;
 }

@@ -679,7 +679,7 @@ static const char *entry_mode(const StatusEntry *x) {
         return x->audit ? "audit" : "enforce";
 }
 
-static void status_print_text(FILE *f, const Status *s) {
+static int status_print_text(FILE *f, const Status *s) {
         for (size_t k = 0; k < s->n; k++) {
                 const StatusEntry *x = &s->entries[k];
 
@@ -719,6 +719,7 @@ static void status_print_text(FILE *f, const Status *s) {
                 else
                         fputs("No policed units.\n", f);
         }
+        return 0;
 }
 
 /* The schema is documented in cgpolicy(8), JSON OUTPUT; tests/bpf/check-status-output.py checks
@@ -731,7 +732,7 @@ static void json_dir_counters(FILE *f, const char *name, uint64_t bind, uint64_t
                 (unsigned long long) bind, (unsigned long long) connect);
 }
 
-static void status_print_json(FILE *f, const Status *s) {
+static int status_print_json(FILE *f, const Status *s) {
         fprintf(f, "{\"schema_version\":%d,\"denials_logged\":%llu,", STATUS_JSON_SCHEMA_VERSION,
                 (unsigned long long) s->denials_logged);
         json_dir_counters(f, "no_policy_denied", s->no_policy[CGP_DIR_BIND].refused, s->no_policy[CGP_DIR_CONNECT].refused);
@@ -769,6 +770,7 @@ static void status_print_json(FILE *f, const Status *s) {
                 fputc('}', f);
         }
         fputs(s->n > 0 ? "\n]}\n" : "]}\n", f);
+        return 0;
 }
 
 static const char *const cgp_dir_names[CGP_DIR_MAX] = {
@@ -798,11 +800,13 @@ static bool prom_same_series(const StatusEntry *a, const StatusEntry *b) {
  * moment (the cgroup of a unit killed without ExecStopPost= and the new one of its next start,
  * until "cgpolicy gc"); a series may appear only once, so only the first one whose cgroup
  * still exists (else the first one) is written. */
-static void status_print_prometheus(FILE *f, const Status *s) {
+static int status_print_prometheus(FILE *f, const Status *s) {
         _cleanup_free_ bool *skip = calloc(s->n ? s->n : 1, sizeof(bool));
         size_t n_series = 0;
 
-        for (size_t i = 0; skip && i < s->n; i++) {
+        if (!skip)
+                return log_oom();
+        for (size_t i = 0; i < s->n; i++) {
                 size_t keep = SIZE_MAX;
 
                 if (skip[i])
@@ -821,7 +825,7 @@ static void status_print_prometheus(FILE *f, const Status *s) {
                 }
         }
         for (size_t i = 0; i < s->n; i++)
-                if (!skip || !skip[i])
+                if (!skip[i])
                         n_series++;
 
         fputs("# HELP cgpolicy_policed_cgroups Number of cgroups with a cgpolicy network policy.\n"
@@ -831,7 +835,7 @@ static void status_print_prometheus(FILE *f, const Status *s) {
         fputs("# HELP cgpolicy_unit_info The policy mode of a policed unit (enforce or audit); always 1.\n"
               "# TYPE cgpolicy_unit_info gauge\n", f);
         for (size_t i = 0; i < s->n; i++) {
-                if (skip && skip[i])
+                if (skip[i])
                         continue;
                 fputs("cgpolicy_unit_info", f);
                 prom_entry_labels(f, &s->entries[i]);
@@ -845,7 +849,7 @@ static void status_print_prometheus(FILE *f, const Status *s) {
         for (size_t i = 0; i < s->n; i++) {
                 const StatusEntry *x = &s->entries[i];
 
-                if (skip && skip[i])
+                if (skip[i])
                         continue;
                 for (int d = 0; d < CGP_DIR_MAX; d++) {
                         const struct { const char *verdict; uint64_t value; } v[] = {
@@ -874,12 +878,13 @@ static void status_print_prometheus(FILE *f, const Status *s) {
               "written to the recent-denials log since the maps were created.\n"
               "# TYPE cgpolicy_denials_logged_total counter\n", f);
         fprintf(f, "cgpolicy_denials_logged_total %llu\n", (unsigned long long) s->denials_logged);
+        return 0;
 }
 
 /* Writes the output to PATH atomically, as node_exporter's textfile collector needs: into a
  * temporary file in the same directory whose name does not end in ".prom" (so that the
  * collector ignores it), then renamed over PATH. Mode 0644: the collector runs as another user. */
-static int status_write_file(const char *path, const Status *s, void (*print)(FILE *f, const Status *s)) {
+static int status_write_file(const char *path, const Status *s, int (*print)(FILE *f, const Status *s)) {
         _cleanup_free_ char *tmp = NULL;
         _cleanup_fclose_ FILE *f = NULL;
         const char *slash = strrchr(path, '/');
@@ -897,7 +902,11 @@ static int status_write_file(const char *path, const Status *s, void (*print)(FI
                 (void) unlink(tmp);
                 return log_error_errno(r, "Cannot write %s: %m", tmp);
         }
-        print(f, s);
+        r = print(f, s);
+        if (r < 0) {
+                (void) unlink(tmp);
+                return r;
+        }
         if (fflush(f) != 0 || ferror(f)) {
                 r = errno > 0 ? -errno : -EIO;
                 (void) unlink(tmp);
@@ -914,7 +923,7 @@ static int status_write_file(const char *path, const Status *s, void (*print)(FI
 static int verb_status(int argc, char **argv) {
         _cleanup_(maps_closep) Maps m = MAPS_NULL;
         _cleanup_(status_done) Status s = { .m = &m };
-        void (*print)(FILE *f, const Status *s) = status_print_text;
+        int (*print)(FILE *f, const Status *s) = status_print_text;
         const char *output = NULL, *v;
         int r;
 
@@ -956,7 +965,9 @@ static int verb_status(int argc, char **argv) {
                 if (r < 0)
                         return r;
         } else {
-                print(stdout, &s);
+                r = print(stdout, &s);
+                if (r < 0)
+                        return r;
                 if (fflush(stdout) != 0 || ferror(stdout))
                         return log_error_errno(EIO, "Cannot write the output: %m");
         }

@@ -657,6 +657,12 @@ static void test_machine_output(void) {
                 _cleanup_free_ char *cg = policed("esc\\x2d\"q", deny_connect);
                 expect(cg, "escaped names", OP_CONNECT, SOCK_STREAM, "127.0.0.1", PORT_OK, EPERM);
         }
+        /* A byte that is not UTF-8 in a cgroup and unit name: JSON and the Prometheus format
+         * must be UTF-8, the byte becomes U+FFFD. */
+        {
+                _cleanup_free_ char *cg = policed("bad\xffutf8", deny_connect);
+                expect(cg, "non-UTF-8 name", OP_CONNECT, SOCK_STREAM, "127.0.0.1", PORT_OK, EPERM);
+        }
         /* Two policies of one unit and cgroup path: a cgroup removed without release (a unit
          * killed without ExecStopPost=), and the same path again (its next start). */
         {
@@ -680,6 +686,7 @@ static void test_machine_output(void) {
 
         r = run_cgpolicy(NULL, &json, NULL, "status", "--json", NULL);
         ok(r == 0 && json && write_file(json_path, json), "status --json succeeds (exit %d)", r);
+        ok(json && strstr(json, "\"unit\":\"bad\xef\xbf\xbdutf8.service\""), "status --json writes a byte that is not UTF-8 as U+FFFD");
         r = run_cgpolicy(NULL, &out, NULL, "status", arg, NULL);
         if (stat(prom_path, &st1) < 0)
                 st1 = (struct stat) {};
@@ -728,6 +735,7 @@ static void test_machine_output(void) {
                 expect_requests(prom, "any (audit)", "anyaudit.service", "bind", "audited", 2);
                 expect_requests(prom, "any (audit)", "anyaudit.service", "connect", "denied", 0);
                 expect_requests(prom, "escaped names", "esc\\\\x2d\\\"q.service", "connect", "denied", 1);
+                expect_requests(prom, "non-UTF-8 name", "bad\xef\xbf\xbdutf8.service", "connect", "denied", 1);
                 /* The stale policy (2 denials) is not written: one series, the current one's. */
                 expect_requests(prom, "one series for two policies of one cgroup path", "dup.service", "connect", "denied", 1);
                 ok(strstr(prom, "cgpolicy_unit_info{unit=\"anyaudit.service\",cgroup=\"") &&

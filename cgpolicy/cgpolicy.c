@@ -34,6 +34,11 @@
 
 #define EXIT_USAGE 2
 
+/* What a verb returns for a bad command line, for main() to exit with EXIT_USAGE. Out of the
+ * errno range on purpose: an EINVAL from the kernel (bpf_prog_attach(), say) or from
+ * check_unit_files() ("a file has an error") is a failure, exit status 1. */
+#define ERR_USAGE (-4096)
+
 static void policy_donep(Policy *p) {
         policy_done(p);
 }
@@ -197,6 +202,10 @@ static int target_resolve(const char *unit, const char *slice, bool create, Targ
 
         if (slice) {
                 r = cg_slice_path(slice, &t.cgroup);
+                if (r == -EINVAL) {
+                        log_error("'%s' is not a slice name.", slice);
+                        return ERR_USAGE;
+                }
                 if (r < 0)
                         return log_error_errno(r, "Cannot find the cgroup of slice %s: %m", slice);
                 if (create) {
@@ -240,7 +249,7 @@ static int target_resolve(const char *unit, const char *slice, bool create, Targ
 static int verb_load(int argc, char **argv) {
         if (argc > 1) {
                 log_error("'load' takes no arguments.");
-                return -EINVAL;
+                return ERR_USAGE;
         }
         return bpf_load_and_pin();
 }
@@ -269,7 +278,7 @@ static int verb_apply(int argc, char **argv) {
                         r = policy_arg_parse(&p, argv[i], &reason);
                         if (r == 0) {
                                 log_error("Unknown argument '%s' of 'apply'.", argv[i]);
-                                return -EINVAL;
+                                return ERR_USAGE;
                         }
                         if (r == -ENOMEM)
                                 return log_oom();
@@ -458,7 +467,7 @@ static int verb_release(int argc, char **argv) {
                         slice = v;
                 else {
                         log_error("Unknown argument '%s' of 'release'.", argv[i]);
-                        return -EINVAL;
+                        return ERR_USAGE;
                 }
         }
 
@@ -468,6 +477,10 @@ static int verb_release(int argc, char **argv) {
 
         if (slice) {
                 r = cg_slice_path(slice, &t.cgroup);
+                if (r == -EINVAL) {
+                        log_error("'%s' is not a slice name.", slice);
+                        return ERR_USAGE;
+                }
                 if (r < 0)
                         return log_error_errno(r, "Cannot find the cgroup of slice %s: %m", slice);
                 r = cg_fs_path(t.cgroup, &t.fs_path);
@@ -495,7 +508,7 @@ static int verb_gc(int argc, char **argv) {
 
         if (argc > 1) {
                 log_error("'gc' takes no arguments.");
-                return -EINVAL;
+                return ERR_USAGE;
         }
 
         r = maps_open(&m, true);
@@ -932,24 +945,24 @@ static int verb_status(int argc, char **argv) {
                     (v = startswith(argv[i], "--prometheus="))) {
                         if (print != status_print_text) {
                                 log_error("'status' takes only one of --json and --prometheus.");
-                                return -EINVAL;
+                                return ERR_USAGE;
                         }
                         print = streq(argv[i], "--json") ? status_print_json : status_print_prometheus;
                         if (startswith(argv[i], "--prometheus=")) {
                                 output = argv[i] + strlen("--prometheus=");
                                 if (!*output) {
                                         log_error("--prometheus= needs a file name.");
-                                        return -EINVAL;
+                                        return ERR_USAGE;
                                 }
                         }
                 } else if (argv[i][0] == '-') {
                         log_error("Unknown option '%s' of 'status'.", argv[i]);
-                        return -EINVAL;
+                        return ERR_USAGE;
                 } else if (!s.filter)
                         s.filter = argv[i];
                 else {
                         log_error("'status' takes at most one unit.");
-                        return -EINVAL;
+                        return ERR_USAGE;
                 }
         }
 
@@ -1073,7 +1086,7 @@ static int verb_denials(int argc, char **argv) {
                         follow = true;
                 else {
                         log_error("Unknown argument '%s' of 'denials'.", argv[i]);
-                        return -EINVAL;
+                        return ERR_USAGE;
                 }
         }
 
@@ -1099,7 +1112,7 @@ static int verb_denials(int argc, char **argv) {
 static int verb_check(int argc, char **argv) {
         if (argc < 2) {
                 log_error("'check' needs at least one file.");
-                return -EINVAL;
+                return ERR_USAGE;
         }
         /* Diagnostics about files read like a compiler's: "FILE:LINE: KEY: what is wrong",
          * without our name in front, so that editors and CI annotators pick them up. */
@@ -1152,9 +1165,7 @@ int main(int argc, char **argv) {
                 if (!streq(argv[i], verbs[v].name))
                         continue;
                 r = verbs[v].run(argc - i, argv + i);
-                /* Verbs return -EINVAL only for a bad command line; check_unit_files() uses it
-                 * for "a file has an error", which is a failure. */
-                if (r == -EINVAL && !(streq(argv[i], "check") && argc - i >= 2))
+                if (r == ERR_USAGE)
                         return EXIT_USAGE;
                 return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
         }

@@ -5,8 +5,11 @@
 #
 #   tests/e2e/vm.sh BUILD_DIR          TAP on stdout
 #
-# The cached Debian 12 rootfs (lib/rootfs.sh), with the project installed from BUILD_DIR and
-# the scenario units of tests/e2e/units/, becomes a raw ext4 image (mkfs.ext4 -d). qemu
+# The project is tested as the Debian package: tests/package/build-deb.sh builds the .deb
+# from this source tree into BUILD_DIR/deb (or reuses the one the package suite built
+# there), and it is installed with "dpkg -i" in a chroot into an overlay of the cached
+# Debian 12 rootfs (lib/rootfs.sh). With the scenario units of tests/e2e/units/, that tree
+# becomes a raw ext4 image (mkfs.ext4 -d). qemu
 # boots it under TCG with the rootfs's own kernel and initrd; e2e-vm-test.service runs the
 # scenarios at boot, writes TAP to the second serial port (a file here) and powers the
 # VM off (SuccessAction=poweroff, FailureAction=poweroff-force). A hard timeout bounds
@@ -27,7 +30,8 @@ build=${1:-}
 build=$(cd "$build" && pwd)
 vm_timeout=${CGPOLICY_E2E_VM_TIMEOUT:-420}
 
-e2e_require_root_and_tools qemu-system-x86_64 mkfs.ext4 debootstrap meson python3 timeout flock
+e2e_require_root_and_tools qemu-system-x86_64 mkfs.ext4 debootstrap meson python3 timeout flock \
+        dpkg-buildpackage chroot
 
 start=$(date +%s)
 work=$(mktemp -d /var/tmp/cgpolicy-e2e-vm.XXXXXX)
@@ -49,8 +53,12 @@ trap 'exit 130' INT TERM
 
 lower=$(e2e_rootfs) || { echo "Bail out! building the rootfs failed"; exit 1; }
 e2e_log "rootfs $lower (ready after $(( $(date +%s) - start )) s)"
+t=$(date +%s)
+deb=$("$e2e_dir/../package/build-deb.sh" "$build/deb" 2>"$work/build-deb.log") || {
+        echo "Bail out! building the Debian package failed"; sed 's/^/# /' "$work/build-deb.log"; exit 1; }
+e2e_log "package $deb (ready after $(( $(date +%s) - t )) s)"
 e2e_overlay_root "$lower" "$work" "$root" || { echo "Bail out! cannot set up $root"; exit 1; }
-e2e_prepare_root "$build" "$root" vm || { echo "Bail out! installing the project into the rootfs failed"; exit 1; }
+e2e_prepare_root "$build" "$root" vm "$deb" || { echo "Bail out! installing the package into the rootfs failed"; exit 1; }
 ln -sf /usr/lib/systemd/system/e2e-vm-test.service "$root/etc/systemd/system/multi-user.target.wants/e2e-vm-test.service"
 [ -n "${CGPOLICY_E2E_SCENARIOS:-}" ] && echo "$CGPOLICY_E2E_SCENARIOS" >"$root/usr/lib/cgpolicy-e2e/vm-scenarios"
 [ -n "${CGPOLICY_E2E_LATENCY:-}" ] && touch "$root/usr/lib/cgpolicy-e2e/vm-latency"

@@ -128,6 +128,35 @@ attached() {
         }' | sort
 }
 
+# in_cgroup UNIT OP PROTO ADDR PORT: carries out one probe operation in a process moved into
+# the cgroup of UNIT's running processes (a daemon we cannot ask to do it), so its socket
+# is created there and policed like the daemon's own; prints OK or the errno name.
+in_cgroup() {
+        local dir
+        dir=$(cgroup_dir "$1") || { echo "NOCGROUP"; return; }
+        sh -c 'echo $$ >"$1/cgroup.procs" || exit 1; exec "$2" once "$3" "$4" "$5" "$6"' \
+                sh "$dir" "$probe" "$2" "$3" "$4" "$5" 2>&1 | sed 's/^probe: .*: //'
+}
+
+# expect_in UNIT OP PROTO ADDR PORT RESULT
+expect_in() {
+        check_eq "in $1's cgroup: $2 $3 [$4]:$5 -> $6" "$6" "$(in_cgroup "$1" "$2" "$3" "$4" "$5")"
+}
+
+# http_status URL [HOST]: the HTTP status code of a GET (000 when there is no answer).
+http_status() {
+        python3 - "$@" <<'PY'
+import sys, urllib.request, urllib.error
+req = urllib.request.Request(sys.argv[1], headers={"Host": sys.argv[2]} if len(sys.argv) > 2 else {})
+try:
+    print(urllib.request.urlopen(req, timeout=10).status)
+except urllib.error.HTTPError as e:
+    print(e.code)
+except Exception as e:
+    print("000", e)
+PY
+}
+
 # Every pinned path under the cgpolicy bpffs directory.
 pins() { find /sys/fs/bpf -mindepth 1 2>/dev/null | sort; }
 

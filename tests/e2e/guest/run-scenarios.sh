@@ -400,6 +400,129 @@ sc_resources() {
 }
 
 # ---------------------------------------------------------------------------------------
+# The Debian package (VM suite: installed with "dpkg -i" in a chroot into the image, where
+# no systemd ran): installed, intact, set up by its maintainer scripts.
+sc_package() {
+        local deb
+        deb=$(cat /usr/lib/cgpolicy-e2e/installed-from-deb 2>/dev/null)
+        if [ -z "$deb" ]; then not_ok "cgpolicy was installed from its .deb (not meson install)"; return; fi
+        diag "installed from $deb:" "$(cat /usr/lib/cgpolicy-e2e/dpkg-install.log)"
+        check_eq "dpkg: cgpolicy is installed" "install ok installed" "$(dpkg-query -W -f='${Status}' cgpolicy 2>&1)"
+        check "dpkg --verify cgpolicy: every file as packaged" dpkg --verify cgpolicy
+        check_eq "dpkg -i in the chroot printed no error or warning" "" "$(grep -iE 'error|warning' /usr/lib/cgpolicy-e2e/dpkg-install.log)"
+        check_eq "postinst (in the chroot) enabled cgpolicy-gc.timer" enabled "$(systemctl is-enabled cgpolicy-gc.timer 2>&1)"
+        local g
+        g=$(dpkg -L cgpolicy | grep '/system-generators/cgpolicy-generator$')
+        check "the package's generator is $g, executable" test -x "$g"
+        check "the packaged generator's output is there: $gen/e2e-server.service.d/zz-cgpolicy.conf" \
+                test -f "$gen/e2e-server.service.d/zz-cgpolicy.conf"
+}
+
+# ---------------------------------------------------------------------------------------
+# Two real Debian daemons under their ready drop-ins from /usr/share/cgpolicy/dropins,
+# installed the way the drop-ins' headers tell an administrator to.
+sc_daemons() {
+        local d
+        for d in nginx redis-server; do
+                check_eq "$d.service is installed (Debian's package) and not running yet" inactive "$(show $d.service ActiveState)"
+        done
+        # Unpoliced first: joining the daemon's cgroup refuses nothing by itself.
+        check "nginx.service starts without a policy" systemctl start nginx.service
+        expect_in nginx.service connect tcp 127.0.0.1 9000 OK
+        check_eq "nginx.service has no BPFProgram= yet" "" "$(show nginx.service BPFProgram)"
+        : >/var/log/nginx/error.log
+        http_status http://127.0.0.1/ proxy.e2e >/dev/null
+        check_not_contains "without the policy nginx reaches the upstream 127.0.0.1:9000 (no EPERM in error.log)" \
+                "Operation not permitted" "$(cat /var/log/nginx/error.log)"
+
+        for d in nginx redis-server; do
+                mkdir -p /etc/systemd/system/$d.service.d
+                cp /usr/share/cgpolicy/dropins/$d.service.conf /etc/systemd/system/$d.service.d/cgpolicy.conf
+                check "cgpolicy check /etc/systemd/system/$d.service.d/cgpolicy.conf" \
+                        cgpolicy check /etc/systemd/system/$d.service.d/cgpolicy.conf
+        done
+        check "systemctl daemon-reload" systemctl daemon-reload
+        check "systemctl stop nginx && systemctl start nginx" sh -c 'systemctl stop nginx && systemctl start nginx'
+        check "systemctl start redis-server" systemctl start redis-server.service
+        for d in nginx redis-server; do
+                check_eq "$d.service is running" active/running "$(show $d.service ActiveState)/$(show $d.service SubState)"
+                check "$d.service has the generated drop-in" test -f "$gen/$d.service.d/zz-cgpolicy.conf"
+                check_contains "bpftool: connect4 is attached to $d.service's cgroup" "connect4 " "$(attached $d.service)"
+                check_not_contains "$d.service: systemd found the pinned programs" "does not exist" "$(journal_of $d.service)"
+        done
+
+        # Their normal function, over loopback, from an unpoliced client.
+        check_eq "nginx serves GET http://127.0.0.1/ (200)" 200 "$(http_status http://127.0.0.1/)"
+        check_eq "nginx serves GET http://[::1]/ (200)" 200 "$(http_status 'http://[::1]/')"
+        check_eq "redis-server answers PING on 127.0.0.1:6379" PONG "$(timeout 10 redis-cli -h 127.0.0.1 -p 6379 ping 2>&1)"
+        check_eq "redis-server answers PING on [::1]:6379" PONG "$(timeout 10 redis-cli -h ::1 -p 6379 ping 2>&1)"
+        check_eq "redis-server stores and returns a value" "OK e2e" \
+                "$(timeout 10 redis-cli -h 127.0.0.1 set cgpolicy e2e 2>&1) $(timeout 10 redis-cli -h 127.0.0.1 get cgpolicy 2>&1)"
+
+        # nginx itself, proxying to an upstream its policy does not allow, is refused.
+        : >/var/log/nginx/error.log
+        check_eq "nginx proxying to 127.0.0.1:9000 (not allowed) answers 502" 502 "$(http_status http://127.0.0.1/ proxy.e2e)"
+        check_contains "nginx's error.log: connect() to the upstream failed with EPERM" \
+                "connect() to 127.0.0.1:9000 failed (1: Operation not permitted)" "$(cat /var/log/nginx/error.log)"
+
+        # Connects outside their policies, from inside their cgroups: EPERM.
+        expect_in nginx.service connect tcp 127.0.0.1 6379 EPERM       # the web server cannot reach Redis
+        expect_in nginx.service connect tcp ::1 9000 EPERM
+        expect_in nginx.service connect tcp ::ffff:127.0.0.1 9000 EPERM
+        expect_in nginx.service bind tcp 127.0.0.1 8081 EPERM
+        expect_in nginx.service sendto udp 127.0.0.1 53 OK               # DNS is allowed
+        expect_in redis-server.service connect tcp 127.0.0.1 80 EPERM
+        expect_in redis-server.service connect tcp 127.0.0.1 9000 EPERM
+        expect_in redis-server.service sendto udp 127.0.0.1 53 EPERM
+        expect_in redis-server.service bind tcp ::1 6380 EPERM
+
+        local st
+        st=$(cgpolicy status 2>&1)
+        diag "cgpolicy status:" "$st"
+        check_contains "cgpolicy status lists nginx.service" nginx.service "$st"
+        check_contains "cgpolicy status lists redis-server.service" redis-server.service "$st"
+        check_contains "cgpolicy denials shows nginx.service's refused connect to 9000" 9000 \
+                "$(timeout 10 cgpolicy denials 2>&1 | grep nginx.service)"
+}
+
+# ---------------------------------------------------------------------------------------
+# VM suite, last: "dpkg -r cgpolicy" with systemd running. No pinned object is left, the
+# generated drop-ins are gone (postrm reloaded systemd), running units are not stopped, and
+# systemd detached the programs from their cgroups at that reload: the policies are lifted,
+# and no cgpolicy program or map is left in the kernel.
+sc_remove() {
+        local out
+        [ -s /usr/lib/cgpolicy-e2e/installed-from-deb ] || { not_ok "cgpolicy was installed from its .deb"; return; }
+        check "the pins exist before removal" test -e /sys/fs/bpf/cgpolicy/connect4
+        out=$(dpkg -r cgpolicy 2>&1)
+        check_eq "dpkg -r cgpolicy succeeds" 0 "$?"
+        diag "$out"
+        check_eq "dpkg: cgpolicy is removed" "deinstall ok config-files" "$(dpkg-query -W -f='${Status}' cgpolicy 2>&1)"
+        check_eq "no pinned object left: /sys/fs/bpf/cgpolicy is gone" gone "$([ -e /sys/fs/bpf/cgpolicy ] && echo present || echo gone)"
+        check_eq "nothing left in /sys/fs/bpf" "" "$(pins)"
+        check_eq "no runtime state left: /run/cgpolicy is gone" gone "$([ -e /run/cgpolicy ] && echo present || echo gone)"
+        check_eq "the cgpolicy binary is gone" gone "$([ -e /usr/bin/cgpolicy ] && echo present || echo gone)"
+        check_eq "postrm reloaded systemd: no generated drop-in left" "" "$(find /run/systemd/generator* -name zz-cgpolicy.conf 2>&1)"
+        check_eq "e2e-server.service no longer has BPFProgram=" "" "$(show e2e-server.service BPFProgram)"
+        check_eq "e2e-server.service was not stopped" active "$(show e2e-server.service ActiveState)"
+        check_eq "systemd detached the programs from e2e-server.service's cgroup" "" "$(attached e2e-server.service)"
+        expect e2e-server connect tcp 127.0.0.1 9000 OK        # the policy is lifted with the package
+        local i progs maps
+        for i in $(seq 50); do
+                progs=$(bpftool prog show 2>&1 | grep -c ' name cgpolicy_')
+                maps=$(bpftool map show 2>&1 | grep -c ' name cgp_')
+                [ "$progs$maps" = 00 ] && break
+                sleep 0.2
+        done
+        check_eq "no cgpolicy program or map is left in the kernel (bpftool prog/map show)" "0 programs, 0 maps" "$progs programs, $maps maps"
+        if ran daemons; then
+                check_eq "nginx.service was not stopped" active "$(show nginx.service ActiveState)"
+                check_eq "it still serves" 200 "$(http_status http://127.0.0.1/)"
+        fi
+        check "dpkg --purge cgpolicy succeeds" dpkg --purge cgpolicy
+}
+
+# ---------------------------------------------------------------------------------------
 # Proves the machinery only (boot, probe, report): no cgpolicy involved.
 sc_smoke() {
         check_eq "PID 1 is systemd" systemd "$(cat /proc/1/comm)"
@@ -414,9 +537,9 @@ sc_smoke() {
 if [ $# -gt 0 ]; then
         scenarios=("$@")
 elif [ "$mode" = vm ]; then
-        scenarios=(boot show resources network_core restart prestart bad status)
+        scenarios=(boot package show resources network_core restart prestart bad daemons status remove)
 else
-        scenarios=(boot show network restart prestart bad template slice live loader_restart audit status stop)
+        scenarios=(boot show network restart prestart bad template slice live loader_restart audit daemons status stop)
 fi
 
 ran() { [[ " ${scenarios[*]} " == *" $1 "* ]]; }      # ran SCENARIO: is it in this run?

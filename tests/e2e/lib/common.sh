@@ -53,20 +53,35 @@ e2e_rmdir_cgroup() {
 # The cached rootfs (built once, see lib/rootfs.sh).
 e2e_rootfs() { "$e2e_dir/lib/rootfs.sh"; }
 
-# e2e_prepare_root BUILD_DIR ROOT MODE: ROOT (a writable copy of the cached rootfs) gets
-# the project (meson install --destdir, so the build must be configured with --prefix=/usr
-# for its units to name the right paths), the guest side of the suites and the scenario
-# units of MODE (nspawn, vm or demo).
+# e2e_prepare_root BUILD_DIR ROOT MODE [DEB]: ROOT (a writable copy of the cached rootfs)
+# gets the project, the guest side of the suites and the scenario units of MODE (nspawn, vm
+# or demo). The project: with DEB, that Debian package, installed with "dpkg -i" in a chroot
+# into ROOT (no systemd runs there, so its maintainer scripts must not call systemctl; the
+# output lands in ROOT/usr/lib/cgpolicy-e2e/dpkg-install.log for the guest's checks);
+# without, "meson install --destdir" of BUILD_DIR (which must be configured with
+# --prefix=/usr for its units to name the right paths).
 e2e_prepare_root() {
-        local build=$1 root=$2 mode=$3 prefix
-        prefix=$(meson introspect --buildoptions "$build" 2>/dev/null |
-                 python3 -c 'import json,sys; print([o["value"] for o in json.load(sys.stdin) if o["name"]=="prefix"][0])')
-        if [ "$prefix" != /usr ]; then
-                echo "# $build is configured with --prefix=$prefix; the e2e suites install it as a system package and need --prefix=/usr" >&2
-                return 1
-        fi
-        meson install -C "$build" --destdir "$root" --no-rebuild --quiet >/dev/null || return 1
+        local build=$1 root=$2 mode=$3 deb=${4:-} prefix
         install -d "$root/usr/lib/cgpolicy-e2e"
+        if [ -n "$deb" ]; then
+                install -m 0644 "$deb" "$root/var/cache/cgpolicy.deb" || return 1
+                if ! chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C.UTF-8 \
+                                dpkg -i /var/cache/cgpolicy.deb >"$root/usr/lib/cgpolicy-e2e/dpkg-install.log" 2>&1; then
+                        echo "# dpkg -i $(basename "$deb") in the rootfs failed:" >&2
+                        sed 's/^/#   /' "$root/usr/lib/cgpolicy-e2e/dpkg-install.log" >&2
+                        return 1
+                fi
+                rm -f "$root/var/cache/cgpolicy.deb"
+                basename "$deb" >"$root/usr/lib/cgpolicy-e2e/installed-from-deb"
+        else
+                prefix=$(meson introspect --buildoptions "$build" 2>/dev/null |
+                         python3 -c 'import json,sys; print([o["value"] for o in json.load(sys.stdin) if o["name"]=="prefix"][0])')
+                if [ "$prefix" != /usr ]; then
+                        echo "# $build is configured with --prefix=$prefix; the e2e suites install it as a system package and need --prefix=/usr" >&2
+                        return 1
+                fi
+                meson install -C "$build" --destdir "$root" --no-rebuild --quiet >/dev/null || return 1
+        fi
         install -m 0755 "$e2e_dir"/guest/*.py "$e2e_dir"/guest/*.sh "$root/usr/lib/cgpolicy-e2e/"
         [ "$mode" = demo ] || cp -a "$e2e_dir/units/common/." "$root/"
         [ -d "$e2e_dir/units/$mode" ] && cp -a "$e2e_dir/units/$mode/." "$root/"

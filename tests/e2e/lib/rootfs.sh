@@ -13,8 +13,11 @@
 # URI of the bookworm suite in /etc/apt/sources.list*), so no other network is used.
 set -euo pipefail
 
+# nginx and redis-server: real daemons run under the ready drop-ins of dropins/ (the
+# "daemons" scenario); redis-server brings redis-tools (redis-cli).
 packages=(systemd systemd-sysv udev dbus iproute2 python3 procps kmod bpftool
-          libbpf1 libelf1 zlib1g libsystemd0 linux-image-amd64 initramfs-tools)
+          libbpf1 libelf1 zlib1g libsystemd0 linux-image-amd64 initramfs-tools
+          nginx redis-server)
 
 cache=${CGPOLICY_E2E_CACHE:-/var/cache/cgpolicy-e2e}
 self=$(readlink -f "${BASH_SOURCE[0]}")
@@ -75,6 +78,9 @@ ln -sf /dev/null "$tmp/etc/systemd/system/apt-daily-upgrade.timer"
 ln -sf /dev/null "$tmp/etc/systemd/system/dpkg-db-backup.timer"
 ln -sf /dev/null "$tmp/etc/systemd/system/e2scrub_all.timer"
 ln -sf /dev/null "$tmp/etc/systemd/system/fstrim.timer"
+# The daemons start when a scenario starts them, not at boot (debootstrap installs
+# packages with a policy-rc.d that refuses every start, so none ran on this machine).
+systemctl --root="$tmp" disable --quiet nginx.service redis-server.service
 mkdir -p "$tmp/etc/systemd/journald.conf.d"
 printf '[Journal]\nStorage=volatile\n' >"$tmp/etc/systemd/journald.conf.d/e2e.conf"
 passwd -R "$tmp" -d root >/dev/null
@@ -86,8 +92,11 @@ ls "$tmp"/boot/vmlinuz-* "$tmp"/boot/initrd.img-* >/dev/null
 touch "$tmp/.cgpolicy-e2e-complete"
 mv "$tmp" "$dest"
 tmp=
-# Older cached builds are of no use any more.
+# Older cached builds are of no use any more, unless a run still has one mounted (as the
+# lower directory of its overlay).
 for old in "$cache"/rootfs-*; do
-        [ "$old" = "$dest" ] || rm -rf --one-file-system "$old"
+        [ "$old" = "$dest" ] && continue
+        grep -qF "lowerdir=$old," /proc/self/mountinfo && continue
+        rm -rf --one-file-system "$old"
 done
 echo "$dest"

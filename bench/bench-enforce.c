@@ -13,11 +13,11 @@
  *   (f) a trivial program ("return 1") on the same six hooks: the floor of any sock_addr
  *       program, to tell the cost of running a cgroup program at all from cgpolicy's own.
  * A network namespace per variant keeps the nftables table of (d) and (e) out of the paths of
- * (a)-(c): netfilter hooks are per namespace, and a table in a shared namespace would run its
+ * the others: netfilter hooks are per namespace, and a table in a shared namespace would run its
  * "socket cgroupv2" match for every packet of every variant.
  *
- * The variants run in many short batches, rotating within every round (a b c d e, b c d e a,
- * …), so that drift of the machine (other load, frequency) hits all of them alike; the
+ * The variants run in many short batches, rotating within every round (a b c d e f,
+ * b c d e f a, …), so that drift of the machine (other load, frequency) hits all of them alike; the
  * figures are medians over the batches. It also reports the programs' own run time per call
  * (kernel BPF statistics), the kernel memory of the maps per policed unit, and the wall time
  * of "cgpolicy apply" run as the generated drop-in runs it (ExecStartPre=+, from inside the
@@ -26,7 +26,8 @@
  * Cleanup: the bpffs is mounted in a private mount namespace (it goes away with the process in
  * any case); the cgroups (cgpolicy-bench-PID), the nftables tables and the worker processes
  * are removed at exit, also after SIGINT/SIGTERM/SIGHUP; the workers and their servers die
- * with the benchmark (PR_SET_PDEATHSIG) even when it is killed.
+ * with the benchmark (PR_SET_PDEATHSIG) even when it is killed, and the next run removes the
+ * cgroups a killed run left.
  *
  * Usage: bench-enforce PATH-TO-CGPOLICY [ROUNDS [TCP-PER-BATCH [UDP-PER-BATCH [APPLY-RUNS]]]]
  * (root; nft in $PATH). */
@@ -63,7 +64,6 @@
 #define TCP_PORT        47180
 #define UDP_PORT        47190
 #define NFT_TABLE       "cgpolicy_bench"
-#define IN_SET_ALLOWS_ALL(v) ((v) == V_NONE || (v) == V_TRIVIAL)
 #define NFT_CGROUP_DIR  "/sys/fs/cgroup"        /* nft resolves "socket cgroupv2" paths below it */
 
 enum {
@@ -84,6 +84,9 @@ static const char *const variant_name[_V_MAX] = {
         [V_NFT10K] = "(e) nftables socket cgroupv2, 10,000 rules (sets)",
         [V_TRIVIAL] = "(f) a trivial BPF program (return 1) on the same hooks",
 };
+
+/* Variants whose policy refuses nothing. */
+#define VARIANT_ALLOWS_ALL(v) ((v) == V_NONE || (v) == V_TRIVIAL)
 
 static const char *const variant_cg[_V_MAX] = { "a", "b", "c", "d", "e", "f" };
 
@@ -501,7 +504,8 @@ static const struct sockaddr_in udp_dst = {
 };
 
 /* The loopback server of a worker's network namespace: accepts and closes TCP connections,
- * drains UDP. It stays in the benchmark's own cgroup. */
+ * drains UDP. It stays in the cgroup the benchmark was started in (forked before the worker
+ * joins its variant's cgroup). */
 static int start_server(void) {
         _cleanup_close_ int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         _cleanup_close_ int ufd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -1035,7 +1039,7 @@ int main(int argc, char **argv) {
         for (size_t v = 0; v < _V_MAX; v++) {
                 int e = worker_probe(&b.w[v]);
 
-                int want = IN_SET_ALLOWS_ALL(v) ? 0 : EPERM;
+                int want = VARIANT_ALLOWS_ALL(v) ? 0 : EPERM;
 
                 if (e != want)
                         die("variant %s: sendto(127.0.0.1:9) gave errno %d, expected %d",

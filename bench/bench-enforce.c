@@ -27,7 +27,7 @@
  * any case); the cgroups (cgpolicy-bench-PID), the nftables tables and the worker processes
  * are removed at exit, also after SIGINT/SIGTERM/SIGHUP; the workers and their servers die
  * with the benchmark (PR_SET_PDEATHSIG) even when it is killed, and the next run removes the
- * cgroups a killed run left.
+ * cgroup and the /tmp directories a killed run left.
  *
  * Usage: bench-enforce PATH-TO-CGPOLICY [ROUNDS [TCP-PER-BATCH [UDP-PER-BATCH [APPLY-RUNS]]]]
  * (root; nft in $PATH). */
@@ -286,27 +286,54 @@ static void rm_cgroup_tree(const char *path) {
                 fprintf(stderr, "warning: could not remove cgroup %s: %m\n", path);
 }
 
-/* Cgroups of earlier runs that were killed (SIGKILL leaves no chance to clean up):
- * cgpolicy-bench-PID where no process PID exists any more. */
-static void rm_stale_cgroups(const char *cg_mount) {
-        _cleanup_(closedirp) DIR *d = opendir(cg_mount);
+/* The PID in NAME = PREFIX + PID + SUFFIX when that run is over (no process PID exists any
+ * more), else 0. */
+static pid_t dead_run_pid(const char *name, const char *prefix, const char *suffix) {
+        const char *e = startswith(name, prefix);
+        char *end;
+        long pid;
 
-        if (!d)
-                return;
-        for (struct dirent *de; (de = readdir(d)); ) {
-                const char *e = startswith(de->d_name, "cgpolicy-bench-");
+        if (!e)
+                return 0;
+        pid = strtol(e, &end, 10);
+        if (end == e || !streq(end, suffix) || pid <= 0)
+                return 0;
+        /* Our own PID: a run before us that had it, since we have created nothing yet. */
+        if (pid != getpid() && (kill((pid_t) pid, 0) == 0 || errno != ESRCH))
+                return 0;
+        return (pid_t) pid;
+}
+
+/* What earlier runs that were killed (SIGKILL leaves no chance to clean up) left: the cgroups
+ * cgpolicy-bench-PID and the directories /tmp/cgpolicy-bench-PID-{bpffs,run}, where no process
+ * PID exists any more. (Their bpffs was mounted in their own mount namespace only.) */
+static void rm_stale(const Bench *b) {
+        _cleanup_(closedirp) DIR *d = opendir(b->cg_mount), *t = opendir("/tmp");
+
+        for (struct dirent *de; d && (de = readdir(d)); ) {
                 _cleanup_free_ char *p = NULL;
-                char *end;
-                long pid;
 
-                if (!e || de->d_type != DT_DIR)
+                if (de->d_type != DT_DIR || !dead_run_pid(de->d_name, "cgpolicy-bench-", ""))
                         continue;
-                pid = strtol(e, &end, 10);
-                if (*end || pid <= 0 || kill((pid_t) pid, 0) == 0 || errno != ESRCH)
-                        continue;
-                p = xasprintf("%s/%s", cg_mount, de->d_name);
+                p = xasprintf("%s/%s", b->cg_mount, de->d_name);
                 fprintf(stderr, "removing %s, left over by a killed run\n", p);
                 rm_cgroup_tree(p);
+        }
+        for (struct dirent *de; t && (de = readdir(t)); ) {
+                _cleanup_free_ char *p = NULL;
+
+                if (de->d_type != DT_DIR)
+                        continue;
+                p = xasprintf("/tmp/%s", de->d_name);
+                if (dead_run_pid(de->d_name, "cgpolicy-bench-", "-bpffs")) {
+                        fprintf(stderr, "removing %s, left over by a killed run\n", p);
+                        (void) rmdir(p);        /* empty unless mounted: then it stays */
+                } else if (dead_run_pid(de->d_name, "cgpolicy-bench-", "-run")) {
+                        char *argv[] = { (char *) "rm", (char *) "-rf", p, NULL };
+
+                        fprintf(stderr, "removing %s, left over by a killed run\n", p);
+                        (void) run_argv(b, argv, NULL, -1, NULL);
+                }
         }
 }
 
@@ -924,7 +951,6 @@ static unsigned arg_uint(int argc, char **argv, int i, unsigned def) {
 
 int main(int argc, char **argv) {
         static Bench b = {};
-        char bpffs_tmpl[] = "/tmp/cgpolicy-bench-bpffs-XXXXXX", run_tmpl[] = "/tmp/cgpolicy-bench-run-XXXXXX";
         _cleanup_free_ char *env_bpffs = NULL;
         _cleanup_free_ double *tcp[_V_MAX] = {}, *udp[_V_MAX] = {};
         _cleanup_free_ double *t_apply = NULL, *t_apply_exec = NULL, *t_version = NULL, *t_version_exec = NULL,
@@ -965,7 +991,7 @@ int main(int argc, char **argv) {
         if (r < 0)
                 die("no cgroup2 mount in /proc/self/mountinfo: %s", strerror(-r));
 
-        rm_stale_cgroups(b.cg_mount);
+        rm_stale(&b);
 
         /* A mount namespace of our own for the bpffs: it cannot outlive the benchmark. */
         if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
@@ -980,16 +1006,19 @@ int main(int argc, char **argv) {
         sigaction(SIGHUP, &sa, NULL);
         signal(SIGPIPE, SIG_IGN);
 
-        if (!mkdtemp(bpffs_tmpl))
-                die("mkdtemp: %m");
-        if (mount("bpf", bpffs_tmpl, "bpf", 0, NULL) < 0) {
-                (void) rmdir(bpffs_tmpl);
-                die("mount bpffs: %m");
+        /* Named by our PID, so that a later run can tell them from those of a live run. */
+        snprintf(b.bpffs, sizeof b.bpffs, "/tmp/cgpolicy-bench-%d-bpffs", (int) getpid());
+        if (mkdir(b.bpffs, 0700) < 0) {
+                b.bpffs[0] = 0;
+                die("mkdir /tmp/cgpolicy-bench-%d-bpffs: %m", (int) getpid());
         }
-        snprintf(b.bpffs, sizeof b.bpffs, "%s", bpffs_tmpl);
-        if (!mkdtemp(run_tmpl))
-                die("mkdtemp: %m");
-        snprintf(b.rundir, sizeof b.rundir, "%s", run_tmpl);
+        if (mount("bpf", b.bpffs, "bpf", 0, NULL) < 0)
+                die("mount bpffs: %m");     /* cleanup: umount2() fails, rmdir() */
+        snprintf(b.rundir, sizeof b.rundir, "/tmp/cgpolicy-bench-%d-run", (int) getpid());
+        if (mkdir(b.rundir, 0700) < 0) {
+                b.rundir[0] = 0;
+                die("mkdir /tmp/cgpolicy-bench-%d-run: %m", (int) getpid());
+        }
         env_bpffs = xasprintf("%s/cgpolicy", b.bpffs);
         setenv("CGPOLICY_BPFFS_DIR", env_bpffs, 1);
         setenv("CGPOLICY_RUNTIME_DIR", b.rundir, 1);

@@ -350,6 +350,16 @@ static void bench_cleanup(void) {
         bench_to_clean = NULL;
 
         workers_stop(b);
+        /* The servers die with their workers and, orphaned, come to us (child subreaper):
+         * reap them, for at most two seconds. */
+        for (int i = 0; i < 200; i++) {
+                pid_t pid = waitpid(-1, NULL, WNOHANG);
+
+                if (pid < 0 && errno == ECHILD)
+                        break;
+                if (pid <= 0)
+                        usleep(10000);
+        }
         if (b->base)
                 rm_cgroup_tree(b->base);
         if (b->bpffs[0]) {
@@ -997,6 +1007,8 @@ int main(int argc, char **argv) {
         if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
                 die("mount namespace: %m");
 
+        /* Orphaned servers of dead workers become our children, so that cleanup can reap them. */
+        (void) prctl(PR_SET_CHILD_SUBREAPER, 1);
         bench_to_clean = &b;
         if (atexit(bench_cleanup) != 0)
                 die("atexit failed");

@@ -155,13 +155,16 @@ static void check_interrupted(void) {
                 die("interrupted by signal %d, cleaning up", (int) interrupted);
 }
 
-/* In every forked child: default signal dispositions, and die with the benchmark. */
-static void child_setup(void) {
+/* In every forked child: default signal dispositions, and die with the parent (the PID that
+ * forked it), also when it died before the prctl(). */
+static void child_setup(pid_t parent) {
         static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGPIPE };
 
         for (size_t i = 0; i < ELEMENTSOF(sigs); i++)
                 signal(sigs[i], SIG_DFL);
         (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+                _exit(1);
 }
 
 static char *xasprintf(const char *fmt, ...) _printf_(1, 2);
@@ -206,8 +209,8 @@ static int wait_exit_status(pid_t pid) {
 static int run_argv_timed(const Bench *b, char **argv, const char *cg, int netns,
                           uint64_t *ret_ns, uint64_t *ret_exec_ns) {
         uint64_t t0 = now_ns(), t_exec = 0, t1;
+        pid_t pid, parent = getpid();
         int p[2], r;
-        pid_t pid;
 
         if (pipe2(p, O_CLOEXEC) < 0)
                 return -errno;
@@ -221,7 +224,7 @@ static int run_argv_timed(const Bench *b, char **argv, const char *cg, int netns
         if (pid == 0) {
                 int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
 
-                child_setup();
+                child_setup(parent);
                 close(p[0]);
                 if (null >= 0)
                         (void) dup2(null, STDOUT_FILENO);
@@ -547,7 +550,7 @@ static int start_server(void) {
         _cleanup_close_ int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         _cleanup_close_ int ufd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
         int one = 1, bufsize = 4 << 20;
-        pid_t pid;
+        pid_t pid, parent = getpid();
 
         if (fd < 0 || ufd < 0)
                 return -errno;
@@ -565,9 +568,7 @@ static int start_server(void) {
                 cpu_set_t set;
                 char buf[64];
 
-                child_setup();
-                if (getppid() == 1)
-                        _exit(0);
+                child_setup(parent);
                 /* Off the worker's CPU (the last one), so that it does not preempt the worker. */
                 CPU_ZERO(&set);
                 CPU_SET(0, &set);
@@ -615,15 +616,13 @@ static double batch_udp(int ufd, unsigned n) {
         return (double) (now_ns() - t0) / n;
 }
 
-static _Noreturn void worker_main(const Bench *b, size_t v, const char *cg, int cmd, int res) {
+static _Noreturn void worker_main(const Bench *b, size_t v, const char *cg, int cmd, int res, pid_t parent) {
         _cleanup_close_ int ufd = -EBADF;
         cpu_set_t set;
         double ready = 0;
         char c;
 
-        child_setup();
-        if (getppid() == 1)
-                _exit(1);
+        child_setup(parent);
         for (size_t i = 0; i < v; i++) {        /* the earlier workers' pipes */
                 (void) close(b->w[i].cmd);
                 (void) close(b->w[i].res);
@@ -666,6 +665,7 @@ static _Noreturn void worker_main(const Bench *b, size_t v, const char *cg, int 
 
 static int worker_start(Bench *b, size_t v, const char *cg) {
         Worker *w = &b->w[v];
+        pid_t parent = getpid();
         int c[2], r[2];
         double ready = -1;
         char ns[64];
@@ -683,7 +683,7 @@ static int worker_start(Bench *b, size_t v, const char *cg) {
         if (w->pid == 0) {
                 close(c[1]);
                 close(r[0]);
-                worker_main(b, v, cg, c[0], r[1]);
+                worker_main(b, v, cg, c[0], r[1], parent);
         }
         close(c[0]);
         close(r[1]);

@@ -344,6 +344,21 @@ sc_status() {
         diag "cgpolicy denials:" "$den"
         check_contains "cgpolicy denials shows e2e-server.service's refused attempts" e2e-server.service "$den"
         check_contains "cgpolicy denials shows refused port 9000" 9000 "$den"
+
+        # The metrics unit, as an administrator with prometheus-node-exporter has it: skipped
+        # without the textfile directory, writing cgpolicy.prom with it.
+        local prom=/var/lib/prometheus/node-exporter/cgpolicy.prom v
+        rm -rf /var/lib/prometheus/node-exporter
+        systemctl start cgpolicy-metrics.service
+        check_eq "cgpolicy-metrics.service is skipped without the textfile directory" "no" \
+                "$(systemctl show -P ConditionResult cgpolicy-metrics.service)"
+        mkdir -p /var/lib/prometheus/node-exporter
+        check "cgpolicy-metrics.service runs with the directory" systemctl start cgpolicy-metrics.service
+        v=$(awk '/^cgpolicy_requests_total\{unit="e2e-server.service",.*direction="connect",verdict="denied"\}/ { print $2 }' "$prom" 2>&1)
+        if [ "$v" -gt 0 ] 2>/dev/null; then ok "$prom: e2e-server.service has $v denied connects"
+        else not_ok "$prom: e2e-server.service has denied connects" "$v" "$(cat "$prom" 2>&1)"; fi
+        check_eq "$prom is world-readable for the node exporter" 644 "$(stat -c %a "$prom" 2>&1)"
+        rm -rf /var/lib/prometheus/node-exporter
 }
 
 # ---------------------------------------------------------------------------------------

@@ -564,7 +564,14 @@ static size_t utf8_valid_len(const unsigned char *p) {
 
 #define UTF8_REPLACEMENT "\xef\xbf\xbd"        /* U+FFFD, for each byte that is not UTF-8 */
 
-static void json_string(FILE *f, const char *s) {
+typedef enum QuoteStyle {
+        QUOTE_JSON,             /* \" \\ and \u00XX for control characters */
+        QUOTE_PROMETHEUS,       /* a label value of the text exposition format: \" \\ and \n */
+} QuoteStyle;
+
+/* s in double quotes, escaped for style; each byte that is not part of valid UTF-8 becomes
+ * U+FFFD, so that the output is valid UTF-8 whatever a unit or cgroup name holds. */
+static void quoted_string(FILE *f, const char *s, QuoteStyle style) {
         fputc('"', f);
         for (const unsigned char *p = (const unsigned char *) (s ? s : ""); *p; ) {
                 size_t n = utf8_valid_len(p);
@@ -576,7 +583,9 @@ static void json_string(FILE *f, const char *s) {
                 }
                 if (*p == '"' || *p == '\\')
                         fprintf(f, "\\%c", *p);
-                else if (*p < 0x20)
+                else if (style == QUOTE_PROMETHEUS && *p == '\n')
+                        fputs("\\n", f);
+                else if (style == QUOTE_JSON && *p < 0x20)
                         fprintf(f, "\\u%04x", *p);
                 else
                         fwrite(p, 1, n, f);
@@ -585,27 +594,12 @@ static void json_string(FILE *f, const char *s) {
         fputc('"', f);
 }
 
-/* A label value of the Prometheus text exposition format: backslash, double quote and line
- * feed are escaped as \\, \" and \n. */
-static void prom_label_value(FILE *f, const char *s) {
-        fputc('"', f);
-        for (const unsigned char *p = (const unsigned char *) (s ? s : ""); *p; ) {
-                size_t n = utf8_valid_len(p);
+static void json_string(FILE *f, const char *s) {
+        quoted_string(f, s, QUOTE_JSON);
+}
 
-                if (n == 0) {
-                        fputs(UTF8_REPLACEMENT, f);
-                        p++;
-                        continue;
-                }
-                if (*p == '\\' || *p == '"')
-                        fprintf(f, "\\%c", *p);
-                else if (*p == '\n')
-                        fputs("\\n", f);
-                else
-                        fwrite(p, 1, n, f);
-                p += n;
-        }
-        fputc('"', f);
+static void prom_label_value(FILE *f, const char *s) {
+        quoted_string(f, s, QUOTE_PROMETHEUS);
 }
 
 typedef struct StatusEntry {

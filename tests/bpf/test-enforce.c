@@ -131,15 +131,48 @@ static char *make_cg(const char *name) {
         return p;
 }
 
+/* Run argv (argv[0] found in $PATH) in cgroup cg (NULL: this one), with extra_env ("NAME=VALUE"
+ * or NULL) added and stdin from in_path (NULL: /dev/null); returns the exit status (128+signal
+ * when killed) and the combined stdout and stderr in buf. */
+static int run_argv(const char *cg, const char *extra_env, const char *in_path, const char *const *argv,
+                    char *buf, size_t size) {
+        int pipefd[2], status;
+        size_t len = 0;
+        pid_t pid;
+
+        if (pipe2(pipefd, O_CLOEXEC) < 0)
+                abort();
+        pid = fork();
+        if (pid == 0) {
+                int fd = open(in_path ? in_path : "/dev/null", O_RDONLY | O_CLOEXEC);
+
+                if (fd < 0 || dup2(fd, STDIN_FILENO) < 0)
+                        _exit(126);
+                dup2(pipefd[1], STDOUT_FILENO);
+                dup2(pipefd[1], STDERR_FILENO);
+                if (cg && join_cgroup(cg) < 0)
+                        _exit(125);
+                if (extra_env)
+                        putenv((char *) extra_env);
+                execvp(argv[0], (char **) argv);
+                _exit(127);
+        }
+        close(pipefd[1]);
+        for (ssize_t k; (k = read(pipefd[0], buf + len, size - 1 - len)) > 0; )
+                len += (size_t) k;
+        buf[len] = 0;
+        close(pipefd[0]);
+        waitpid(pid, &status, 0);
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
 /* Run cgpolicy ARGS... inside cgroup cg (NULL: the test's own); returns the exit status, the
  * combined output in *out (may be NULL). extra_env: "NAME=VALUE" or NULL. */
 static int run_cgpolicy(const char *cg, char **out, const char *extra_env, ...) {
         const char *argv[32] = { cgpolicy };
-        int n = 1, pipefd[2], status;
-        va_list ap;
-        pid_t pid;
         char buf[65536];
-        size_t len = 0;
+        va_list ap;
+        int n = 1, r;
 
         va_start(ap, extra_env);
         for (const char *a; n < 31 && (a = va_arg(ap, const char *)); )
@@ -147,31 +180,14 @@ static int run_cgpolicy(const char *cg, char **out, const char *extra_env, ...) 
         va_end(ap);
         argv[n] = NULL;
 
-        if (pipe2(pipefd, O_CLOEXEC) < 0)
-                abort();
-        pid = fork();
-        if (pid == 0) {
-                dup2(pipefd[1], STDOUT_FILENO);
-                dup2(pipefd[1], STDERR_FILENO);
-                if (cg && join_cgroup(cg) < 0)
-                        _exit(125);
-                if (extra_env)
-                        putenv((char *) extra_env);
-                execv(cgpolicy, (char **) argv);
-                _exit(127);
-        }
-        close(pipefd[1]);
-        for (ssize_t k; (k = read(pipefd[0], buf + len, sizeof buf - 1 - len)) > 0; )
-                len += (size_t) k;
-        buf[len] = 0;
-        close(pipefd[0]);
-        waitpid(pid, &status, 0);
+        r = run_argv(cg, extra_env, NULL, argv, buf, sizeof buf);
         if (out)
                 *out = strdup(buf);
-        else if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0))
+        else if (r != 0)
                 diag("cgpolicy %s: %s", argv[1], buf);
-        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        return r;
 }
+
 
 static int hook_type(const char *name) {
         static const struct { const char *n; int t; } t[] = {
@@ -561,32 +577,12 @@ static const char *check_script, *promtool;
 /* Run argv with stdin from in_path (NULL: /dev/null); returns the exit status, stdout and
  * stderr in *out. */
 static int run_cmd(const char *in_path, char **out, const char *const *argv) {
-        int pipefd[2], status;
         char buf[65536];
-        size_t len = 0;
-        pid_t pid;
+        int r;
 
-        if (pipe2(pipefd, O_CLOEXEC) < 0)
-                abort();
-        pid = fork();
-        if (pid == 0) {
-                int fd = open(in_path ? in_path : "/dev/null", O_RDONLY | O_CLOEXEC);
-
-                if (fd < 0 || dup2(fd, STDIN_FILENO) < 0)
-                        _exit(126);
-                dup2(pipefd[1], STDOUT_FILENO);
-                dup2(pipefd[1], STDERR_FILENO);
-                execvp(argv[0], (char **) argv);
-                _exit(127);
-        }
-        close(pipefd[1]);
-        for (ssize_t k; (k = read(pipefd[0], buf + len, sizeof buf - 1 - len)) > 0; )
-                len += (size_t) k;
-        buf[len] = 0;
-        close(pipefd[0]);
-        waitpid(pid, &status, 0);
+        r = run_argv(NULL, NULL, in_path, argv, buf, sizeof buf);
         *out = strdup(buf);
-        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        return r;
 }
 
 static char *read_file(const char *path) {

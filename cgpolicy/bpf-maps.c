@@ -549,6 +549,22 @@ int hook_is_effective(Maps *m, int cgroup_fd, const Hook *h) {
         return 0;
 }
 
+int check_pinned(unsigned dirs_mask) {
+        for (size_t i = 0; i < ELEMENTSOF(hooks); i++) {
+                _cleanup_free_ char *pin = NULL;
+                _cleanup_close_ int pfd = -EBADF;
+
+                if (!(dirs_mask & (1u << hooks[i].dir)))
+                        continue;
+                if (asprintf(&pin, "%s/%s", pin_dir(), hooks[i].name) < 0)
+                        return log_oom();
+                pfd = bpf_obj_get(pin);
+                if (pfd < 0)
+                        return log_error_errno(errno, "Program %s is not pinned: %m", pin);
+        }
+        return 0;
+}
+
 int ensure_attached(Maps *m, const char *fs_path, unsigned dirs_mask) {
         _cleanup_close_ int cgfd = -EBADF;
         int attached = 0, r;

@@ -74,6 +74,9 @@ int maps_delete_orphans(Maps *m, unsigned *ret_deleted);
 /* Make sure our programs for the directions in dirs_mask (1 << CGP_DIR_*) are effective on the
  * cgroup at fs_path (attached there or on an ancestor with multi); attach those that are not,
  * as systemd attaches BPFProgram= (BPF_F_ALLOW_MULTI). Returns the number attached. */
+/* Are the programs of the directions in dirs_mask (1 << CGP_DIR_*) pinned? 0, or a negative errno
+ * (logged). */
+int check_pinned(unsigned dirs_mask);
 int ensure_attached(Maps *m, const char *fs_path, unsigned dirs_mask);
 
 /* Is one of our programs for hook h effective on the cgroup? 1 yes, 0 no. */

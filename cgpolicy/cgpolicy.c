@@ -188,6 +188,7 @@ typedef struct Target {
         char *cgroup;           /* cgroup path */
         char *fs_path;
         uint64_t id;
+        bool created;           /* the slice's cgroup did not exist: systemd has not realized it */
 } Target;
 
 static void target_done(Target *t) {
@@ -214,6 +215,7 @@ static int target_resolve(const char *unit, const char *slice, bool create, Targ
                         r = cg_create(t.cgroup);
                         if (r < 0)
                                 return log_error_errno(r, "Cannot create cgroup %s of %s: %m", t.cgroup, slice);
+                        t.created = r > 0;
                 }
         } else {
                 r = cg_self_target(&t.cgroup);
@@ -341,10 +343,25 @@ static int verb_apply(int argc, char **argv) {
                 log_warning_errno(r, "Cannot record the policy of %s in %s (status will not show it): %m",
                                   t.unit, runtime_dir());
 
-        /* The unit must not start unpoliced: our programs must be effective on its cgroup. */
+        /* The unit must not start unpoliced: our programs must be effective on its cgroup.
+         * Except for a slice whose cgroup we just created: systemd has not realized it yet and
+         * attaches the BPFProgram= lines of the slice's drop-in when it does, before any unit in
+         * it starts (they are ordered after the slice, the slice after us), provided the
+         * programs are pinned, which is checked here. Attaching them here as well would make
+         * systemd's attach fail ("Invalid argument": the kernel refuses the same program twice
+         * on one cgroup) at every start of a unit in the slice. */
         for (int d = 0; d < _POLICY_DIRECTION_MAX; d++)
                 if (policy_has_direction(&p, d))
                         dirs |= 1u << (d == POLICY_BIND ? CGP_DIR_BIND : CGP_DIR_CONNECT);
+        if (t.created) {
+                r = check_pinned(dirs);
+                if (r < 0)
+                        return log_error_errno(r, "%s: the cgpolicy programs are not pinned; refusing to start "
+                                               "the slice unpoliced.", t.unit);
+                log_debug("%s: created cgroup %s; systemd attaches the programs when it realizes the slice.",
+                          t.unit, t.cgroup);
+                return 0;
+        }
         r = ensure_attached(&m, t.fs_path, dirs);
         if (r < 0)
                 return log_error_errno(r, "%s: the cgpolicy programs are not attached to %s and cannot be attached; "

@@ -219,8 +219,11 @@ int cg_create(const char *cgroup_path) {
                 if (*p != '/' && !end)
                         continue;
                 *p = 0;
-                if (mkdir(fs, 0755) < 0 && errno != EEXIST)
-                        return -errno;
+                if (mkdir(fs, 0755) < 0) {
+                        if (errno != EEXIST)
+                                return -errno;
+                } else if (end)
+                        return 1;
                 if (end)
                         break;
                 *p = '/';

@@ -28,7 +28,8 @@ int cg_slice_path(const char *slice, char **ret);
 /* The fs path of a cgroup path. */
 int cg_fs_path(const char *cgroup_path, char **ret);
 
-/* mkdir -p of a cgroup path (for slices systemd has not realized yet). */
+/* mkdir -p of a cgroup path (for slices systemd has not realized yet): 1 when it created the
+ * cgroup itself, 0 when it existed already. */
 int cg_create(const char *cgroup_path);
 
 /* The cgroup id (kernfs node id) of a fs path. */

@@ -1010,14 +1010,19 @@ static void test_slice(void) {
         struct stat st;
         int r;
 
+        static const char *const connect_hooks[] = { "connect4", "connect6", "sendmsg4", "sendmsg6", NULL };
+        char slice[700];
+
         snprintf(env, sizeof env, "CGPOLICY_CGROUP_ROOT=%s", test_cg_rel);
+        snprintf(slice, sizeof slice, "%s/pol.slice/pol-web.slice", test_cg);
         r = run_cgpolicy(NULL, NULL, env, "apply", "--slice=pol-web.slice", "--connect-deny=any", "--connect-allow=tcp:47080", NULL);
         ok(r == 0, "apply --slice=pol-web.slice succeeds");
-        {
-                char p[700];
-                snprintf(p, sizeof p, "%s/pol.slice/pol-web.slice", test_cg);
-                ok(stat(p, &st) == 0 && S_ISDIR(st.st_mode), "apply --slice created pol.slice/pol-web.slice");
-        }
+        ok(stat(slice, &st) == 0 && S_ISDIR(st.st_mode), "apply --slice created pol.slice/pol-web.slice");
+        /* systemd has not realized the slice: it attaches the slice's BPFProgram= when it does,
+         * and would fail to ("Invalid argument") had apply attached the same programs first. */
+        ok(n_effective(slice, "connect4") == 0 && n_effective(slice, "sendmsg6") == 0,
+           "apply --slice leaves attaching to systemd on a slice cgroup it created");
+        ok(attach(slice, connect_hooks) == 0, "systemd's attach of the slice's BPFProgram= then succeeds");
         svc = make_cg("pol.slice/pol-web.slice/app.service");
         expect(svc, "service in policed slice", OP_CONNECT, SOCK_STREAM, "127.0.0.1", PORT_NO, EPERM);
         expect(svc, "service in policed slice", OP_CONNECT, SOCK_STREAM, "127.0.0.1", PORT_OK, 0);
@@ -1027,6 +1032,20 @@ static void test_slice(void) {
         r = run_cgpolicy(NULL, NULL, env, "release", "--slice=pol-web.slice", NULL);
         ok(r == 0, "release --slice succeeds");
         expect(svc, "after slice release", OP_CONNECT, SOCK_STREAM, "127.0.0.1", PORT_OK, EPERM);
+
+        /* A slice systemd realized without the programs (the pins did not exist yet when it
+         * did): apply --slice attaches them itself, the slice must not run unpoliced. */
+        for (const char *const *h = connect_hooks; *h; h++)
+                (void) detach(slice, *h);
+        ok(n_effective(svc, "connect4") == 0, "slice realized without the programs");
+        r = run_cgpolicy(NULL, NULL, env, "apply", "--slice=pol-web.slice", "--connect-deny=any", "--connect-allow=tcp:47080", NULL);
+        ok(r == 0 && n_effective(slice, "connect4") == 1 && n_effective(slice, "sendmsg6") == 1 &&
+           n_effective(slice, "bind4") == 0,
+           "apply --slice attaches the connect programs to an existing slice cgroup without them");
+        expect(svc, "slice repaired", OP_CONNECT, SOCK_STREAM, "127.0.0.1", PORT_NO, EPERM);
+        expect(svc, "slice repaired", OP_CONNECT, SOCK_STREAM, "127.0.0.1", PORT_OK, 0);
+        r = run_cgpolicy(NULL, NULL, env, "release", "--slice=pol-web.slice", NULL);
+        ok(r == 0, "release --slice succeeds again");
 }
 
 static void test_incompatible_layout(void) {

@@ -227,6 +227,9 @@ sc_slice() {
                 expect $s sendto udp ::1 123 EPERM
         done
         check_contains "the slice carries the BPFProgram= lines" "connect4:/sys/fs/bpf/cgpolicy/connect4" "$(show e2e-pol.slice BPFProgram)"
+        check_contains "connect4 is attached to the slice's cgroup" "connect4 " "$(attached e2e-pol.slice)"
+        check_eq "systemd attached them without an error (cgpolicy-apply@ left it to systemd)" "" \
+                "$(journal_of e2e-pol.slice | grep 'bpf-foreign: Attaching')"
         check_eq "its services carry none (the slice's programs run for them)" "" "$(show e2e-s1.service BPFProgram)"
         # A service with only bind rules in this connect-only slice: its own drop-in attaches
         # bind4/bind6 (systemd does, at the first start: apply has nothing to repair).
@@ -501,6 +504,33 @@ sc_daemons() {
 }
 
 # ---------------------------------------------------------------------------------------
+# VM suite: "dpkg -i" of the package again with systemd running and policed services up
+# (an upgrade for the maintainer scripts: postinst configure with the old version). postinst
+# reloads systemd and re-runs the loader, which keeps the maps: nothing is restarted and every
+# running service keeps its policy.
+sc_upgrade() {
+        local inv out
+        [ -f /usr/lib/cgpolicy-e2e/cgpolicy.deb ] || { not_ok "the .deb is in the image"; return; }
+        inv=$(show e2e-server.service InvocationID)
+        out=$(dpkg -i /usr/lib/cgpolicy-e2e/cgpolicy.deb 2>&1)
+        check_eq "dpkg -i of the package over itself succeeds (systemd running)" 0 "$?"
+        diag "$out"
+        check_eq "dpkg: cgpolicy is installed" "install ok installed" "$(dpkg-query -W -f='${Status}' cgpolicy 2>&1)"
+        check_eq "cgpolicy-load.service is still active" active "$(show cgpolicy-load.service ActiveState)"
+        check "the pins are there" test -e /sys/fs/bpf/cgpolicy/connect4
+        check_eq "e2e-server.service was not restarted (same InvocationID)" "$inv" "$(show e2e-server.service InvocationID)"
+        expect e2e-server connect tcp 127.0.0.1 9000 EPERM
+        expect e2e-server connect tcp 127.0.0.1 443 OK
+        if ran daemons; then
+                expect_in nginx.service connect tcp 127.0.0.1 6379 EPERM
+                check_eq "nginx still serves" 200 "$(http_status http://127.0.0.1/)"
+                check "nginx stopped and started after the upgrade" sh -c 'systemctl stop nginx && systemctl start nginx'
+                expect_in nginx.service connect tcp 127.0.0.1 6379 EPERM
+                check_eq "nginx serves" 200 "$(http_status http://127.0.0.1/)"
+        fi
+}
+
+# ---------------------------------------------------------------------------------------
 # VM suite, last: "dpkg -r cgpolicy" with systemd running. No pinned object is left, the
 # generated drop-ins are gone (postrm reloaded systemd), running units are not stopped, and
 # systemd detached the programs from their cgroups at that reload: the policies are lifted,
@@ -552,7 +582,7 @@ sc_smoke() {
 if [ $# -gt 0 ]; then
         scenarios=("$@")
 elif [ "$mode" = vm ]; then
-        scenarios=(boot package show resources network_core restart prestart bad daemons status remove)
+        scenarios=(boot package show resources network_core restart prestart bad daemons status upgrade remove)
 else
         scenarios=(boot show network restart prestart bad template slice live loader_restart audit daemons status stop)
 fi

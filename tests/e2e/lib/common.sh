@@ -71,7 +71,8 @@ e2e_prepare_root() {
                         sed 's/^/#   /' "$root/usr/lib/cgpolicy-e2e/dpkg-install.log" >&2
                         return 1
                 fi
-                rm -f "$root/var/cache/cgpolicy.deb"
+                # Kept for the "upgrade" scenario (dpkg -i again, with systemd running).
+                mv "$root/var/cache/cgpolicy.deb" "$root/usr/lib/cgpolicy-e2e/cgpolicy.deb"
                 basename "$deb" >"$root/usr/lib/cgpolicy-e2e/installed-from-deb"
         else
                 prefix=$(meson introspect --buildoptions "$build" 2>/dev/null |

@@ -39,7 +39,13 @@ key=$({ sha256sum <"$tmp/src.tar"; echo "DEB_BUILD_OPTIONS=${DEB_BUILD_OPTIONS:-
 exec 9>"$outdir/.lock"
 flock 9
 
-find_deb() { ls "$outdir"/cgpolicy_*.deb 2>/dev/null | grep -v dbgsym | head -n1; }
+find_deb() {    # the package's .deb (cgpolicy-dbgsym_*.deb does not match)
+        local f
+        for f in "$outdir"/cgpolicy_*.deb; do
+                [ -f "$f" ] && { echo "$f"; return 0; }
+        done
+        return 0
+}
 
 if [ "$(cat "$outdir/source-key" 2>/dev/null)" = "$key" ] && [ -n "$(find_deb)" ]; then
         echo "build-deb: reusing $(find_deb) (same source)" >&2

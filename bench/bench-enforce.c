@@ -889,7 +889,9 @@ static long long map_entries(const Bench *b, const char *name) {
         return n;
 }
 
-static const char *const tries[] = { "cgp_ports", "cgp_addrs", "cgp_portsets" };
+/* The maps that grow with the rules: the three tries and the exact port map (a hash allocated
+ * on demand, holding the single-port entries of cgp_ports again). */
+static const char *const tries[] = { "cgp_ports", "cgp_addrs", "cgp_portsets", "cgp_port_exact" };
 
 static long long tries_memlock(const Bench *b) {
         long long s = 0;

@@ -6,7 +6,9 @@
  * the entries the compiler produced and compares every verdict with policy_allows().
  *
  * The includer defines, before including this file, three lookups returning a pointer to the
- * value of the longest matching prefix, or NULL:
+ * value of the longest matching prefix, or NULL, and one exact lookup of a full-length port key
+ * among the full-length entries of the port trie:
+ *   CGP_LOOKUP_PORT_EXACT(lctx, const struct cgp_port_key *) → const struct cgp_match *
  *   CGP_LOOKUP_PORT(lctx, const struct cgp_port_key *)       → const struct cgp_match *
  *   CGP_LOOKUP_ADDR(lctx, const struct cgp_addr_key *)       → const struct cgp_addr_value *
  *   CGP_LOOKUP_PORTSET(lctx, const struct cgp_portset_key *) → const struct cgp_match *
@@ -18,8 +20,9 @@
 #define __always_inline inline __attribute__((__always_inline__))
 #endif
 
-#if !defined(CGP_LOOKUP_PORT) || !defined(CGP_LOOKUP_ADDR) || !defined(CGP_LOOKUP_PORTSET)
-#error "define CGP_LOOKUP_PORT, CGP_LOOKUP_ADDR and CGP_LOOKUP_PORTSET before including cgpolicy-match.h"
+#if !defined(CGP_LOOKUP_PORT_EXACT) || !defined(CGP_LOOKUP_PORT) || !defined(CGP_LOOKUP_ADDR) || \
+    !defined(CGP_LOOKUP_PORTSET)
+#error "define CGP_LOOKUP_PORT_EXACT, CGP_LOOKUP_PORT, CGP_LOOKUP_ADDR and CGP_LOOKUP_PORTSET before including cgpolicy-match.h"
 #endif
 
 /* One request, normalized: IPv4-mapped IPv6 addresses (::ffff:a.b.c.d) become AF_INET. */
@@ -117,7 +120,11 @@ static __always_inline __u32 cgp_match_bits(void *lctx, __u32 policy, __u32 flag
                 const struct cgp_match *m;
 
                 cgp_port_key_init(&pk, policy, req);
-                m = CGP_LOOKUP_PORT(lctx, &pk);
+                /* A full-length entry is the longest match when there is one; it carries the
+                 * bits of the blocks covering it (pushed down at compile time). */
+                m = CGP_LOOKUP_PORT_EXACT(lctx, &pk);
+                if (!m)
+                        m = CGP_LOOKUP_PORT(lctx, &pk);
                 if (m)
                         bits |= m->bits;
                 if (bits & CGP_MATCH_ALLOW)

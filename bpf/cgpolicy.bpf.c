@@ -40,6 +40,17 @@ struct {
         __type(value, struct cgp_match);
 } cgp_ports SEC(".maps");
 
+/* The full-length (single port) entries of cgp_ports again, for a lookup whose cost does not
+ * depend on the size of the trie. cgp_ports keeps them too, so programs of an older load that
+ * look only there (running units keep their programs across "cgpolicy load") still see them. */
+struct {
+        __uint(type, BPF_MAP_TYPE_HASH);
+        __uint(max_entries, CGP_MAX_TRIE_ENTRIES);
+        __uint(map_flags, BPF_F_NO_PREALLOC);
+        __type(key, struct cgp_port_key);
+        __type(value, struct cgp_match);
+} cgp_port_exact SEC(".maps");
+
 struct {
         __uint(type, BPF_MAP_TYPE_LPM_TRIE);
         __uint(max_entries, CGP_MAX_TRIE_ENTRIES);
@@ -82,6 +93,7 @@ struct {
  * dead code and denial records carry no pid/comm. */
 const volatile __u32 cgp_have_task_helpers = 1;
 
+#define CGP_LOOKUP_PORT_EXACT(lctx, k) ((const struct cgp_match *) bpf_map_lookup_elem(&cgp_port_exact, (k)))
 #define CGP_LOOKUP_PORT(lctx, k)    ((const struct cgp_match *) bpf_map_lookup_elem(&cgp_ports, (k)))
 #define CGP_LOOKUP_ADDR(lctx, k)    ((const struct cgp_addr_value *) bpf_map_lookup_elem(&cgp_addrs, (k)))
 #define CGP_LOOKUP_PORTSET(lctx, k) ((const struct cgp_match *) bpf_map_lookup_elem(&cgp_portsets, (k)))

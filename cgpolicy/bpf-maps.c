@@ -37,6 +37,7 @@ const char *const map_names[_MAP_MAX] = {
         [MAP_COUNTERS] = "cgp_counters",
         [MAP_DENIALS]  = "cgp_denials",
         [MAP_STATE]    = "cgp_state",
+        [MAP_PORT_EXACT] = "cgp_port_exact",
 };
 
 const char *pin_dir(void) {
@@ -404,9 +405,14 @@ int maps_write_policy(Maps *m, const CompiledPolicy *c) {
         r = zero_counters(m, c->policy);
         if (r < 0)
                 return r;
-        for (size_t i = 0; i < c->n_ports; i++)
+        for (size_t i = 0; i < c->n_ports; i++) {
                 if (bpf_map_update_elem(m->fd[MAP_PORTS], &c->ports[i].key, &c->ports[i].value, BPF_ANY) < 0)
                         return -errno;
+                /* Single ports also into the exact map, which the programs ask first. */
+                if (c->ports[i].key.prefixlen == CGP_PORT_KEY_FIXED_BITS + 16 &&
+                    bpf_map_update_elem(m->fd[MAP_PORT_EXACT], &c->ports[i].key, &c->ports[i].value, BPF_ANY) < 0)
+                        return -errno;
+        }
         for (size_t i = 0; i < c->n_portsets; i++)
                 if (bpf_map_update_elem(m->fd[MAP_PORTSETS], &c->portsets[i].key, &c->portsets[i].value, BPF_ANY) < 0)
                         return -errno;
@@ -487,6 +493,9 @@ int maps_delete_policy(Maps *m, uint32_t policy) {
         r = trie_delete_if(m->fd[MAP_PORTSETS], sizeof(struct cgp_portset_key), policy_is, &policy, NULL);
         if (r < 0)
                 return r;
+        r = trie_delete_if(m->fd[MAP_PORT_EXACT], sizeof(struct cgp_port_key), policy_is, &policy, NULL);
+        if (r < 0)
+                return r;
         r = trie_delete_if(m->fd[MAP_PORTS], sizeof(struct cgp_port_key), policy_is, &policy, NULL);
         if (r < 0)
                 return r;
@@ -512,6 +521,9 @@ int maps_delete_orphans(Maps *m, unsigned *ret_deleted) {
         if (r < 0)
                 return r;
         r = trie_delete_if(m->fd[MAP_PORTSETS], sizeof(struct cgp_portset_key), policy_unused, used, ret_deleted);
+        if (r < 0)
+                return r;
+        r = trie_delete_if(m->fd[MAP_PORT_EXACT], sizeof(struct cgp_port_key), policy_unused, used, ret_deleted);
         if (r < 0)
                 return r;
         return trie_delete_if(m->fd[MAP_PORTS], sizeof(struct cgp_port_key), policy_unused, used, ret_deleted);

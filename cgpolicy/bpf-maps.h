@@ -19,6 +19,7 @@ typedef enum MapIndex {
         MAP_COUNTERS,
         MAP_DENIALS,
         MAP_STATE,
+        MAP_PORT_EXACT,
         _MAP_MAX,
 } MapIndex;
 
@@ -29,7 +30,7 @@ typedef struct Maps {
         int n_cpus;
 } Maps;
 
-#define MAPS_NULL { .fd = { -EBADF, -EBADF, -EBADF, -EBADF, -EBADF, -EBADF, -EBADF, -EBADF }, .dir_fd = -EBADF }
+#define MAPS_NULL { .fd = { -EBADF, -EBADF, -EBADF, -EBADF, -EBADF, -EBADF, -EBADF, -EBADF, -EBADF }, .dir_fd = -EBADF }
 
 typedef struct Hook {
         const char *name;       /* pin name = systemd's BPFProgram= attach type */
@@ -71,12 +72,13 @@ int maps_foreach_cgroup(Maps *m, int (*cb)(uint64_t id, const struct cgp_cgroup 
 /* Policy ids present in the tries that no cgroup refers to (leftovers of a crash). */
 int maps_delete_orphans(Maps *m, unsigned *ret_deleted);
 
-/* Make sure our programs for the directions in dirs_mask (1 << CGP_DIR_*) are effective on the
- * cgroup at fs_path (attached there or on an ancestor with multi); attach those that are not,
- * as systemd attaches BPFProgram= (BPF_F_ALLOW_MULTI). Returns the number attached. */
 /* Are the programs of the directions in dirs_mask (1 << CGP_DIR_*) pinned? 0, or a negative errno
  * (logged). */
 int check_pinned(unsigned dirs_mask);
+
+/* Make sure our programs for the directions in dirs_mask (1 << CGP_DIR_*) are effective on the
+ * cgroup at fs_path (attached there or on an ancestor with multi); attach those that are not,
+ * as systemd attaches BPFProgram= (BPF_F_ALLOW_MULTI). Returns the number attached. */
 int ensure_attached(Maps *m, const char *fs_path, unsigned dirs_mask);
 
 /* Is one of our programs for hook h effective on the cgroup? 1 yes, 0 no. */

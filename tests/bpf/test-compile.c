@@ -18,7 +18,22 @@
 
 typedef struct Emu {
         const CompiledPolicy *c;
+        unsigned exact_hits;    /* lookups the exact port map answered */
 } Emu;
+
+/* The exact port map (cgp_port_exact) holds the full-length entries of the port trie; a hash
+ * lookup compares the whole key. */
+static const struct cgp_match *emu_lookup_exact(Emu *emu, const struct cgp_port_key *k) {
+        for (size_t i = 0; i < emu->c->n_ports; i++) {
+                const CgpPortEntry *e = &emu->c->ports[i];
+
+                if (e->key.prefixlen == CGP_PORT_KEY_FIXED_BITS + 16 && memcmp(&e->key, k, sizeof(*k)) == 0) {
+                        emu->exact_hits++;
+                        return &e->value;
+                }
+        }
+        return NULL;
+}
 
 static const void *emu_lookup(const void *entries, size_t n, size_t entry_size, size_t key_size, const void *key) {
         const uint8_t *best = NULL;
@@ -39,6 +54,7 @@ static const void *emu_lookup(const void *entries, size_t n, size_t entry_size, 
         return best ? best + key_size : NULL;
 }
 
+#define CGP_LOOKUP_PORT_EXACT(lctx, k) emu_lookup_exact((Emu *) (lctx), (k))
 #define CGP_LOOKUP_PORT(lctx, k)                                                                        \
         ((const struct cgp_match *) emu_lookup(((Emu *) (lctx))->c->ports, ((Emu *) (lctx))->c->n_ports,   \
                                                sizeof(CgpPortEntry), sizeof(struct cgp_port_key), (k)))
@@ -237,9 +253,11 @@ static Policy parse(const char *const *args) {
         return p;
 }
 
-static bool judge(const CompiledPolicy *c, int dir, int protocol, const char *addr, uint16_t port) {
+static bool judge_hits(const CompiledPolicy *c, int dir, int protocol, const char *addr, uint16_t port,
+                       unsigned *ret_exact_hits) {
         struct cgp_request req;
         Emu emu = { .c = c };
+        bool allowed;
         __u32 w[4] = {};
         int family = strchr(addr, ':') ? CGP_AF_INET6 : CGP_AF_INET;
 
@@ -248,7 +266,14 @@ static bool judge(const CompiledPolicy *c, int dir, int protocol, const char *ad
         cgp_request_init(&req, dir, protocol, family, w, port);
         if (!(c->flags & CGP_F_HAS_DIR(dir)))
                 return true;
-        return cgp_policy_allows(&emu, c->policy, c->flags, &req);
+        allowed = cgp_policy_allows(&emu, c->policy, c->flags, &req);
+        if (ret_exact_hits)
+                *ret_exact_hits = emu.exact_hits;
+        return allowed;
+}
+
+static bool judge(const CompiledPolicy *c, int dir, int protocol, const char *addr, uint16_t port) {
+        return judge_hits(c, dir, protocol, addr, port, NULL);
 }
 
 static void test_fixed(void) {
@@ -272,6 +297,15 @@ static void test_fixed(void) {
         ok(!judge(&c, CGP_DIR_CONNECT, IPPROTO_UDP, "fd12::1", 8101), "udp to [fd12::1]:8101 refused");
         ok(!judge(&c, CGP_DIR_CONNECT, IPPROTO_UDP, "fe80::1", 8050), "udp to [fe80::1]:8050 refused");
         ok(!judge(&c, CGP_DIR_CONNECT, IPPROTO_UDP, "127.0.0.1", 443), "udp 443 refused (rule is tcp)");
+        {
+                unsigned hits = 0;
+                bool allowed;
+
+                allowed = judge_hits(&c, CGP_DIR_CONNECT, IPPROTO_TCP, "::1", 443, &hits);
+                ok(allowed && hits == 1, "connect tcp 443: allowed, answered by the exact port lookup (%u hit)", hits);
+                allowed = judge_hits(&c, CGP_DIR_CONNECT, IPPROTO_TCP, "::1", 444, &hits);
+                ok(!allowed && hits == 0, "connect tcp 444: no exact entry, the trie's \"any\" block refuses (%u hits)", hits);
+        }
         compiled_policy_done(&c);
         policy_done(&p);
 }
@@ -313,7 +347,12 @@ static void test_big(void) {
         policy_add_rule(&p, POLICY_CONNECT, POLICY_DENY, &r);
         k = policy_compile(&p, 3, &c);
         ok(k == 0 && c.n_ports <= 2 * 10000 + 6, "10,000 tcp port rules (both families) compile into %zu entries", c.n_ports);
-        ok(judge(&c, CGP_DIR_CONNECT, IPPROTO_TCP, "127.0.0.1", 19999), "port 19999 allowed among 10,000 rules");
+        {
+                unsigned hits = 0;
+                bool allowed = judge_hits(&c, CGP_DIR_CONNECT, IPPROTO_TCP, "127.0.0.1", 19999, &hits);
+
+                ok(allowed && hits == 1, "port 19999 allowed among 10,000 rules, by the exact port lookup (%u hit)", hits);
+        }
         ok(!judge(&c, CGP_DIR_CONNECT, IPPROTO_TCP, "127.0.0.1", 20000), "port 20000 refused among 10,000 rules");
         compiled_policy_done(&c);
         policy_done(&p);

@@ -936,14 +936,38 @@ static void test_reload_live(void) {
         }
 }
 
+/* Entries of a pinned map, counted with get_next_key (key_size bytes at most 64). */
+static unsigned map_count(const char *name) {
+        char pin[256];
+        uint8_t k1[64], k2[64];
+        _cleanup_close_ int fd = -EBADF;
+        unsigned n = 0;
+
+        snprintf(pin, sizeof pin, "%s/cgpolicy/maps/%s", bpffs, name);
+        fd = bpf_obj_get(pin);
+        if (fd < 0)
+                return 0;
+        for (void *prev = NULL; bpf_map_get_next_key(fd, prev, k2) == 0; n++) {
+                memcpy(k1, k2, sizeof k1);
+                prev = k1;
+        }
+        return n;
+}
+
 static void test_release_gc(void) {
         static const char *const rules[] = { "--connect-deny=any", "--connect-allow=tcp:47080", NULL };
         _cleanup_free_ char *cg = policed("rel", rules), *gone = policed("gone", rules);
         _cleanup_free_ char *st = NULL, *st2 = NULL;
+        unsigned exact0, exact1, exact2;
         int r;
 
+        /* tcp:47080, both families: two entries of each policy in the exact port map. */
+        exact0 = map_count("cgp_port_exact");
         r = run_cgpolicy(cg, NULL, NULL, "release", "--unit=rel.service", NULL);
         ok(r == 0, "release from inside the cgroup succeeds");
+        exact1 = map_count("cgp_port_exact");
+        ok(exact0 >= 4 && exact1 == exact0 - 2, "release removed the policy's two exact port entries (%u -> %u)",
+           exact0, exact1);
         /* Programs still attached, policy gone: fail closed again. */
         expect(cg, "after release", OP_CONNECT, SOCK_STREAM, "127.0.0.1", PORT_OK, EPERM);
         r = run_cgpolicy(NULL, &st, NULL, "status", NULL);
@@ -956,6 +980,8 @@ static void test_release_gc(void) {
         r = run_cgpolicy(NULL, &st2, NULL, "status", NULL);
         ok(st2 && !strstr(st2, "gone.service") && strstr(st2, "allowlist.service"),
            "gc removed the policy of the removed cgroup and kept the others");
+        exact2 = map_count("cgp_port_exact");
+        ok(exact2 == exact1 - 2, "gc removed its two exact port entries (%u -> %u)", exact1, exact2);
         {
                 _cleanup_(closedirp) DIR *d = opendir(rundir);
                 unsigned n = 0;

@@ -483,20 +483,33 @@ static bool policy_is(uint32_t policy, void *userdata) {
         return policy == *(uint32_t *) userdata;
 }
 
+/* The entries of every policy that pred selects, from all four maps: address entries first
+ * (they refer to the port sets), the exact port entries before the trie's. */
+static int policies_delete_if(Maps *m, bool (*pred)(uint32_t policy, void *userdata), void *userdata,
+                              unsigned *ret_deleted) {
+        static const struct {
+                MapIndex map;
+                size_t key_size;
+        } order[] = {
+                { MAP_ADDRS,      sizeof(struct cgp_addr_key) },
+                { MAP_PORTSETS,   sizeof(struct cgp_portset_key) },
+                { MAP_PORT_EXACT, sizeof(struct cgp_port_key) },
+                { MAP_PORTS,      sizeof(struct cgp_port_key) },
+        };
+        int r;
+
+        for (size_t i = 0; i < ELEMENTSOF(order); i++) {
+                r = trie_delete_if(m->fd[order[i].map], order[i].key_size, pred, userdata, ret_deleted);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 int maps_delete_policy(Maps *m, uint32_t policy) {
         int r;
 
-        /* Address entries first: they refer to the port sets. */
-        r = trie_delete_if(m->fd[MAP_ADDRS], sizeof(struct cgp_addr_key), policy_is, &policy, NULL);
-        if (r < 0)
-                return r;
-        r = trie_delete_if(m->fd[MAP_PORTSETS], sizeof(struct cgp_portset_key), policy_is, &policy, NULL);
-        if (r < 0)
-                return r;
-        r = trie_delete_if(m->fd[MAP_PORT_EXACT], sizeof(struct cgp_port_key), policy_is, &policy, NULL);
-        if (r < 0)
-                return r;
-        r = trie_delete_if(m->fd[MAP_PORTS], sizeof(struct cgp_port_key), policy_is, &policy, NULL);
+        r = policies_delete_if(m, policy_is, &policy, NULL);
         if (r < 0)
                 return r;
         return zero_counters(m, policy);
@@ -517,16 +530,7 @@ int maps_delete_orphans(Maps *m, unsigned *ret_deleted) {
         r = maps_foreach_cgroup(m, mark_used, used);
         if (r < 0)
                 return r;
-        r = trie_delete_if(m->fd[MAP_ADDRS], sizeof(struct cgp_addr_key), policy_unused, used, ret_deleted);
-        if (r < 0)
-                return r;
-        r = trie_delete_if(m->fd[MAP_PORTSETS], sizeof(struct cgp_portset_key), policy_unused, used, ret_deleted);
-        if (r < 0)
-                return r;
-        r = trie_delete_if(m->fd[MAP_PORT_EXACT], sizeof(struct cgp_port_key), policy_unused, used, ret_deleted);
-        if (r < 0)
-                return r;
-        return trie_delete_if(m->fd[MAP_PORTS], sizeof(struct cgp_port_key), policy_unused, used, ret_deleted);
+        return policies_delete_if(m, policy_unused, used, ret_deleted);
 }
 
 static int prog_is_ours(Maps *m, __u32 prog_id) {

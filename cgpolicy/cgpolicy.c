@@ -197,18 +197,28 @@ static void target_done(Target *t) {
         t->fs_path = mfree(t->fs_path);
 }
 
+/* The cgroup path of a slice; ERR_USAGE for a name that is not a slice's. */
+static int slice_cgroup(const char *slice, char **ret) {
+        int r;
+
+        r = cg_slice_path(slice, ret);
+        if (r == -EINVAL) {
+                log_error("'%s' is not a slice name.", slice);
+                return ERR_USAGE;
+        }
+        if (r < 0)
+                return log_error_errno(r, "Cannot find the cgroup of slice %s: %m", slice);
+        return 0;
+}
+
 static int target_resolve(const char *unit, const char *slice, bool create, Target *ret) {
         _cleanup_(target_done) Target t = {};
         int r;
 
         if (slice) {
-                r = cg_slice_path(slice, &t.cgroup);
-                if (r == -EINVAL) {
-                        log_error("'%s' is not a slice name.", slice);
-                        return ERR_USAGE;
-                }
+                r = slice_cgroup(slice, &t.cgroup);
                 if (r < 0)
-                        return log_error_errno(r, "Cannot find the cgroup of slice %s: %m", slice);
+                        return r;
                 if (create) {
                         /* systemd reuses an existing directory when it realizes the slice, so
                          * the id the policy is keyed by stays valid. */
@@ -493,13 +503,9 @@ static int verb_release(int argc, char **argv) {
                 return r;
 
         if (slice) {
-                r = cg_slice_path(slice, &t.cgroup);
-                if (r == -EINVAL) {
-                        log_error("'%s' is not a slice name.", slice);
-                        return ERR_USAGE;
-                }
+                r = slice_cgroup(slice, &t.cgroup);
                 if (r < 0)
-                        return log_error_errno(r, "Cannot find the cgroup of slice %s: %m", slice);
+                        return r;
                 r = cg_fs_path(t.cgroup, &t.fs_path);
                 if (r < 0)
                         return log_error_errno(r, "Cannot find cgroup %s in the cgroup2 mount: %m", t.cgroup);

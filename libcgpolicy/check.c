@@ -7,6 +7,7 @@
 #include "check.h"
 #include "log.h"
 #include "macro.h"
+#include "strv.h"
 #include "unit-file.h"
 
 void unit_policy_init(UnitPolicy *u, UnitKind kind) {
@@ -64,23 +65,6 @@ static const char *kind_section(UnitKind k) {
         return k == UNIT_KIND_SERVICE ? "Service" : k == UNIT_KIND_SLICE ? "Slice" : NULL;
 }
 
-static int strv_append(char ***l, size_t *n, const char *s) {
-        char **x, *c;
-
-        c = strdup(s);
-        if (!c)
-                return -ENOMEM;
-        x = reallocarray(*l, *n + 2, sizeof(char *));
-        if (!x) {
-                free(c);
-                return -ENOMEM;
-        }
-        *l = x;
-        x[(*n)++] = c;
-        x[*n] = NULL;
-        return 0;
-}
-
 static int on_assignment(const char *filename, unsigned line, const char *section,
                          const char *key, const char *value, void *userdata) {
         UnitPolicy *u = userdata;
@@ -122,7 +106,7 @@ static int on_assignment(const char *filename, unsigned line, const char *sectio
                         u->exec_start_pre_reset = true;
                         return 0;
                 }
-                return strv_append(&u->exec_start_pre, &u->n_exec_start_pre, value);
+                return strv_extend(&u->exec_start_pre, &u->n_exec_start_pre, value);
         }
 
         if (streq(key, "Slice")) {

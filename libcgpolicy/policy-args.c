@@ -7,6 +7,7 @@
 
 #include "macro.h"
 #include "policy-args.h"
+#include "strv.h"
 
 static const struct {
         const char *option;
@@ -18,22 +19,6 @@ static const struct {
         { "--connect-allow=", POLICY_CONNECT, POLICY_ALLOW },
         { "--connect-deny=",  POLICY_CONNECT, POLICY_DENY },
 };
-
-static int strv_push(char ***l, size_t *n, char *s) {
-        char **x;
-
-        if (!s)
-                return -ENOMEM;
-        x = reallocarray(*l, *n + 2, sizeof(char *));
-        if (!x) {
-                free(s);
-                return -ENOMEM;
-        }
-        *l = x;
-        x[(*n)++] = s;
-        x[*n] = NULL;
-        return 0;
-}
 
 static char *concat(const char *a, const char *b) {
         char *s;

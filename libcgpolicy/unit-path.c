@@ -12,6 +12,7 @@
 
 #include "log.h"
 #include "macro.h"
+#include "strv.h"
 #include "unit-path.h"
 
 static const char *const default_path[] = {
@@ -46,22 +47,6 @@ struct UnitTree {
         unsigned n_dirs;
 };
 
-static int strv_add(char ***l, size_t *n, const char *s) {
-        char **x, *c = strdup(s);
-
-        if (!c)
-                return -ENOMEM;
-        x = reallocarray(*l, *n + 2, sizeof(char *));
-        if (!x) {
-                free(c);
-                return -ENOMEM;
-        }
-        *l = x;
-        x[(*n)++] = c;
-        x[*n] = NULL;
-        return 0;
-}
-
 int unit_search_path(char ***ret) {
         _cleanup_strv_free_ char **l = NULL;
         const char *e = getenv("SYSTEMD_UNIT_PATH");
@@ -84,7 +69,7 @@ int unit_search_path(char ***ret) {
                                 _cleanup_free_ char *d = strndup(p, k);
                                 if (!d)
                                         return -ENOMEM;
-                                r = strv_add(&l, &n, d);
+                                r = strv_extend(&l, &n, d);
                                 if (r < 0)
                                         return r;
                         }
@@ -96,7 +81,7 @@ int unit_search_path(char ***ret) {
 
         if (append_default)
                 for (size_t i = 0; i < ELEMENTSOF(default_path); i++) {
-                        r = strv_add(&l, &n, default_path[i]);
+                        r = strv_extend(&l, &n, default_path[i]);
                         if (r < 0)
                                 return r;
                 }
@@ -413,7 +398,7 @@ int unit_tree_scan(char * const *dirs, UnitTree **ret) {
                                 }
                         }
                         if (!skip) {
-                                r = strv_add(&t->names, &t->n_names, name);
+                                r = strv_extend(&t->names, &t->n_names, name);
                                 if (r < 0) {
                                         unit_tree_free(t);
                                         return r;
@@ -478,7 +463,7 @@ static int dropin_keys(const char *name, char ***ret, size_t *ret_n) {
         size_t n = 0;
         int r;
 
-        r = strv_add(&l, &n, name);
+        r = strv_extend(&l, &n, name);
         if (r < 0)
                 return r;
 
@@ -488,7 +473,7 @@ static int dropin_keys(const char *name, char ***ret, size_t *ret_n) {
                 r = unit_name_template(name, &tmpl);
                 if (r < 0)
                         return r;
-                r = strv_add(&l, &n, tmpl);
+                r = strv_extend(&l, &n, tmpl);
                 if (r < 0)
                         return r;
         } else if (!unit_name_is_template(name)) {
@@ -510,7 +495,7 @@ static int dropin_keys(const char *name, char ***ret, size_t *ret_n) {
                         len = (size_t) (dash - name);
                         if (asprintf(&k, "%.*s-%s", (int) len, name, suffix) < 0)
                                 return -ENOMEM;
-                        r = strv_add(&l, &n, k);
+                        r = strv_extend(&l, &n, k);
                         if (r < 0)
                                 return r;
                 }

@@ -17,7 +17,9 @@
 #include <string.h>
 
 #include "log.h"
+#include "macro.h"
 #include "policy.h"
+#include "strv.h"
 
 static bool key_accepted(const char *key) {
         const PolicySource src = { .filename = "docs-keys", .line = 1, .key = key };
@@ -35,23 +37,14 @@ static int cmp(const void *a, const void *b) {
 }
 
 static int add(char ***keys, size_t *n, const char *k, size_t len) {
-        char *s = strndup(k, len), **x;
+        _cleanup_free_ char *s = strndup(k, len);
 
         if (!s)
                 return -1;
         for (size_t i = 0; i < *n; i++)
-                if (streq((*keys)[i], s)) {
-                        free(s);
+                if (streq((*keys)[i], s))
                         return 0;
-                }
-        x = reallocarray(*keys, *n + 1, sizeof(char *));
-        if (!x) {
-                free(s);
-                return -1;
-        }
-        *keys = x;
-        x[(*n)++] = s;
-        return 0;
+        return strv_push(keys, n, TAKE_PTR(s)) < 0 ? -1 : 0;
 }
 
 int main(int argc, char *argv[]) {

@@ -351,13 +351,25 @@ static int mark_used(uint64_t id, const struct cgp_cgroup *v, void *userdata) {
         return 0;
 }
 
-int maps_alloc_policy(Maps *m, uint32_t avoid, uint32_t *ret) {
+/* The policy ids some cgroup refers to: *ret[id] is 1 for those (CGP_MAX_POLICIES bytes). */
+static int used_policies(Maps *m, uint8_t **ret) {
         _cleanup_free_ uint8_t *used = calloc(CGP_MAX_POLICIES, 1);
         int r;
 
         if (!used)
                 return -ENOMEM;
         r = maps_foreach_cgroup(m, mark_used, used);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(used);
+        return 0;
+}
+
+int maps_alloc_policy(Maps *m, uint32_t avoid, uint32_t *ret) {
+        _cleanup_free_ uint8_t *used = NULL;
+        int r;
+
+        r = used_policies(m, &used);
         if (r < 0)
                 return r;
         for (uint32_t i = 1; i < CGP_MAX_POLICIES; i++)
@@ -522,12 +534,10 @@ static bool policy_unused(uint32_t policy, void *userdata) {
 }
 
 int maps_delete_orphans(Maps *m, unsigned *ret_deleted) {
-        _cleanup_free_ uint8_t *used = calloc(CGP_MAX_POLICIES, 1);
+        _cleanup_free_ uint8_t *used = NULL;
         int r;
 
-        if (!used)
-                return -ENOMEM;
-        r = maps_foreach_cgroup(m, mark_used, used);
+        r = used_policies(m, &used);
         if (r < 0)
                 return r;
         return policies_delete_if(m, policy_unused, used, ret_deleted);

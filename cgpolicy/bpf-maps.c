@@ -255,11 +255,10 @@ int bpf_load_and_pin(void) {
 }
 
 void maps_close(Maps *m) {
-        for (int i = 0; i < _MAP_MAX; i++)
-                if (m->fd[i] >= 0)
-                        m->fd[i] = (close(m->fd[i]), -EBADF);
-        if (m->dir_fd >= 0)
-                m->dir_fd = (close(m->dir_fd), -EBADF);      /* releases the flock */
+        for (size_t i = 0; i < _MAP_MAX; i++)
+                closep(&m->fd[i]);
+        closep(&m->dir_fd);     /* releases the flock */
+        *m = (Maps) MAPS_NULL;
 }
 
 int maps_open(Maps *m, bool lock) {

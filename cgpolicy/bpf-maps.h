@@ -30,7 +30,9 @@ typedef struct Maps {
         int n_cpus;
 } Maps;
 
-#define MAPS_NULL { .fd = { -EBADF, -EBADF, -EBADF, -EBADF, -EBADF, -EBADF, -EBADF, -EBADF, -EBADF }, .dir_fd = -EBADF }
+/* Nothing open: every fd is -EBADF, whatever the number of maps. Declare a Maps as
+ * "_cleanup_(maps_close) Maps m = MAPS_NULL;". */
+#define MAPS_NULL { .fd = { [0 ... _MAP_MAX - 1] = -EBADF }, .dir_fd = -EBADF }
 
 typedef struct Hook {
         const char *name;       /* pin name = systemd's BPFProgram= attach type */
@@ -46,9 +48,10 @@ const char *pin_dir(void);
 /* "cgpolicy load". */
 int bpf_load_and_pin(void);
 
-/* Open the pinned maps (checking the layout version). With lock, take an exclusive flock on
- * the pin directory until maps_close(). */
+/* Open the pinned maps (checking the layout version) into m, which is MAPS_NULL. With lock,
+ * take an exclusive flock on the pin directory until maps_close(). */
 int maps_open(Maps *m, bool lock);
+/* Close what is open and make m MAPS_NULL again; for _cleanup_(maps_close). */
 void maps_close(Maps *m);
 
 /* Used policy ids, as a bitmap of CGP_MAX_POLICIES bits. */

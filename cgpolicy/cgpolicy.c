@@ -43,10 +43,6 @@ static void policy_donep(Policy *p) {
         policy_done(p);
 }
 
-static void maps_closep(Maps *m) {
-        maps_close(m);
-}
-
 static void compiled_policy_donep(CompiledPolicy *c) {
         compiled_policy_done(c);
 }
@@ -269,7 +265,7 @@ static int verb_load(int argc, char **argv) {
 static int verb_apply(int argc, char **argv) {
         _cleanup_(policy_donep) Policy p;
         _cleanup_(target_done) Target t = {};
-        _cleanup_(maps_closep) Maps m = MAPS_NULL;
+        _cleanup_(maps_close) Maps m = MAPS_NULL;
         _cleanup_(compiled_policy_donep) CompiledPolicy c = {};
         const char *unit = NULL, *slice = NULL;
         struct cgp_cgroup old = {};
@@ -481,7 +477,7 @@ static int runtime_remove_if_unpoliced(uint64_t id, void *userdata) {
 
 static int verb_release(int argc, char **argv) {
         _cleanup_(target_done) Target t = {};
-        _cleanup_(maps_closep) Maps m = MAPS_NULL;
+        _cleanup_(maps_close) Maps m = MAPS_NULL;
         const char *unit = NULL, *slice = NULL;
         int r;
 
@@ -524,7 +520,7 @@ static int verb_release(int argc, char **argv) {
 }
 
 static int verb_gc(int argc, char **argv) {
-        _cleanup_(maps_closep) Maps m = MAPS_NULL;
+        _cleanup_(maps_close) Maps m = MAPS_NULL;
         GcState s = { .m = &m };
         unsigned orphans = 0;
         int r;
@@ -951,7 +947,7 @@ static int status_write_file(const char *path, const Status *s, int (*print)(FIL
 }
 
 static int verb_status(int argc, char **argv) {
-        _cleanup_(maps_closep) Maps m = MAPS_NULL;
+        _cleanup_(maps_close) Maps m = MAPS_NULL;
         _cleanup_(status_done) Status s = { .m = &m };
         int (*print)(FILE *f, const Status *s) = status_print_text;
         const char *output = NULL, *v;
@@ -1093,7 +1089,7 @@ static int denials_print_new(Maps *m, uint64_t *last) {
 }
 
 static int verb_denials(int argc, char **argv) {
-        _cleanup_(maps_closep) Maps m = MAPS_NULL;
+        _cleanup_(maps_close) Maps m = MAPS_NULL;
         bool follow = false;
         uint64_t last = 0;
         int r;

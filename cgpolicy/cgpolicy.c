@@ -31,6 +31,7 @@
 #include "policy-args.h"
 #include "policy-compile.h"
 #include "policy.h"
+#include "runtime.h"
 
 #define EXIT_USAGE 2
 
@@ -45,12 +46,6 @@ static void policy_donep(Policy *p) {
 
 static void compiled_policy_donep(CompiledPolicy *c) {
         compiled_policy_done(c);
-}
-
-static const char *runtime_dir(void) {
-        const char *e = getenv("CGPOLICY_RUNTIME_DIR");
-
-        return e && *e ? e : CGPOLICY_RUNTIME_DIR;
 }
 
 static int help(void) {
@@ -80,101 +75,6 @@ static int help(void) {
                "errors, programs could not be attached); 2 invalid command line.\n",
                program_invocation_short_name, CGPOLICY_BPFFS_DIR, CGPOLICY_RUNTIME_DIR);
         return 0;
-}
-
-/* ---- runtime state: RUNTIME_DIR/<cgroup id>, KEY=VALUE lines ---- */
-
-typedef struct RuntimeEntry {
-        uint64_t cgroup_id;
-        char *unit;
-        char *cgroup;
-        uint32_t policy;
-        char **args;            /* policy arguments, canonical (policy_to_args()) */
-} RuntimeEntry;
-
-static void runtime_entry_done(RuntimeEntry *e) {
-        e->unit = mfree(e->unit);
-        e->cgroup = mfree(e->cgroup);
-        e->args = strv_free(e->args);
-}
-
-static int runtime_write(uint64_t cgroup_id, const char *unit, const char *cgroup, uint32_t policy, const Policy *p) {
-        _cleanup_free_ char *path = NULL, *tmp = NULL;
-        _cleanup_strv_free_ char **args = NULL;
-        _cleanup_fclose_ FILE *f = NULL;
-        int r;
-
-        r = mkdir(runtime_dir(), 0755);
-        if (r < 0 && errno != EEXIST)
-                return -errno;
-        if (asprintf(&path, "%s/%" PRIu64, runtime_dir(), cgroup_id) < 0 ||
-            asprintf(&tmp, "%s/.%" PRIu64 ".tmp", runtime_dir(), cgroup_id) < 0)
-                return -ENOMEM;
-        r = policy_to_args(p, &args);
-        if (r < 0)
-                return r;
-
-        f = fopen(tmp, "we");
-        if (!f)
-                return -errno;
-        fprintf(f, "UNIT=%s\nCGROUP=%s\nPOLICY=%" PRIu32 "\n", unit, cgroup, policy);
-        STRV_FOREACH(a, args)
-                fprintf(f, "ARG=%s\n", *a);
-        if (fflush(f) != 0 || ferror(f)) {
-                (void) unlink(tmp);
-                return -EIO;
-        }
-        if (rename(tmp, path) < 0) {
-                r = -errno;
-                (void) unlink(tmp);
-                return r;
-        }
-        return 0;
-}
-
-static int runtime_read(uint64_t cgroup_id, RuntimeEntry *ret) {
-        _cleanup_free_ char *path = NULL, *line = NULL;
-        _cleanup_fclose_ FILE *f = NULL;
-        size_t size = 0, n = 0;
-
-        *ret = (RuntimeEntry) { .cgroup_id = cgroup_id };
-        if (asprintf(&path, "%s/%" PRIu64, runtime_dir(), cgroup_id) < 0)
-                return -ENOMEM;
-        f = fopen(path, "re");
-        if (!f)
-                return -errno;
-
-        while (getline(&line, &size, f) > 0) {
-                const char *v;
-
-                line[strcspn(line, "\n")] = 0;
-                if ((v = startswith(line, "UNIT=")))
-                        free(ret->unit), ret->unit = strdup(v);
-                else if ((v = startswith(line, "CGROUP=")))
-                        free(ret->cgroup), ret->cgroup = strdup(v);
-                else if ((v = startswith(line, "POLICY=")))
-                        ret->policy = (uint32_t) strtoul(v, NULL, 10);
-                else if ((v = startswith(line, "ARG="))) {
-                        char **l = reallocarray(ret->args, n + 2, sizeof(char *));
-
-                        if (!l)
-                                return -ENOMEM;
-                        ret->args = l;
-                        l[n] = strdup(v);
-                        if (!l[n])
-                                return -ENOMEM;
-                        l[++n] = NULL;
-                }
-        }
-        return 0;
-}
-
-static void runtime_remove(uint64_t cgroup_id) {
-        char path[PATH_MAX];
-
-        snprintf(path, sizeof path, "%s/%" PRIu64, runtime_dir(), cgroup_id);
-        if (unlink(path) < 0 && errno != ENOENT)
-                log_debug_errno(errno, "Cannot remove %s: %m", path);
 }
 
 /* ---- target cgroup of apply/release ---- */
@@ -418,36 +318,6 @@ static int gc_one(uint64_t id, const struct cgp_cgroup *v, void *userdata) {
         s->removed++;
         return 0;
 }
-
-/* Releases every policy recorded (in the runtime directory) for the unit or slice NAME. */
-/* Calls cb for the cgroup id of every record in the runtime directory; stops at the first
- * negative return. A missing directory has no records. */
-static int runtime_foreach(int (*cb)(uint64_t id, void *userdata), void *userdata) {
-        _cleanup_(closedirp) DIR *d = NULL;
-        struct dirent *de;
-
-        d = opendir(runtime_dir());
-        if (!d)
-                return errno == ENOENT ? 0 : log_error_errno(errno, "Cannot open %s: %m", runtime_dir());
-
-        while ((de = readdir(d))) {
-                char *end;
-                uint64_t id;
-                int r;
-
-                if (de->d_name[0] == '.')
-                        continue;
-                errno = 0;
-                id = strtoull(de->d_name, &end, 10);
-                if (errno != 0 || *end != 0)
-                        continue;
-                r = cb(id, userdata);
-                if (r < 0)
-                        return r;
-        }
-        return 0;
-}
-
 typedef struct ReleaseByName {
         Maps *m;
         const char *name;

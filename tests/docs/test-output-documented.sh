@@ -55,8 +55,8 @@ check "cgpolicy(8) documents JSON fields ($(printf '%s\n' "$page_fields" | grep 
         test -n "$page_fields" -a -n "$page_metrics"
 check "cgpolicy(8) states schema_version $page_version, the check expects $code_version" \
         test -n "$page_version" -a "$page_version" = "$code_version"
-check "cgpolicy.c writes schema_version $code_version" \
-        grep -qE "^#define STATUS_JSON_SCHEMA_VERSION $code_version\$" "$(dirname "$script")/../../cgpolicy/cgpolicy.c"
+check "status-output.c writes schema_version $code_version" \
+        grep -qE "^#define STATUS_JSON_SCHEMA_VERSION $code_version\$" "$(dirname "$script")/../../cgpolicy/status-output.c"
 
 while read -r line; do
         check "JSON field checked by the bpf suite is documented: $line" in_list "$line" "$page_fields"

@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bpf-maps.h"
+#include "policy.h"
+
+/* What "cgpolicy status" shows: the policed cgroups of the maps with their runtime records
+ * (unit, cgroup path, rules) and counters. status-output.h prints it. */
+
+typedef struct StatusEntry {
+        uint64_t cgroup_id;
+        char *unit;             /* NULL: no runtime record */
+        char *cgroup;
+        bool audit;
+        bool have_rules;
+        Policy rules;
+        struct cgp_counter cnt[CGP_DIR_MAX];
+} StatusEntry;
+
+typedef struct Status {
+        const char *filter;     /* the unit asked for, NULL: all */
+        StatusEntry *entries;
+        size_t n;
+        struct cgp_counter no_policy[CGP_DIR_MAX];     /* policy 0: refused, no policy found */
+        uint64_t denials_logged;
+} Status;
+
+/* Collect the policed cgroups of m into *ret, only those of unit filter when it is not NULL,
+ * and the counters of requests without a policy. Errors are logged. Free *ret with
+ * status_done(). */
+int status_collect(Maps *m, const char *filter, Status *ret);
+void status_done(Status *s);

@@ -5,7 +5,9 @@
  * validates unit files. See cgpolicy(8) and HACKING.md.
  *
  * Exit status: 0 success; 1 failure (also: "apply --error=", a bad rule, "check" found an
- * error, the programs could not be attached); 2 bad command line. */
+ * error, the programs could not be attached); 2 bad command line, which is what parse_argv()
+ * returns -EINVAL for. Once the verb runs, every error is a failure: an EINVAL from the kernel
+ * (bpf_prog_attach(), say) or from check_unit_files() ("a file has an error") as well. */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -35,20 +37,26 @@
 #include "runtime.h"
 #include "status.h"
 #include "status-output.h"
+#include "verbs.h"
 
 #define EXIT_USAGE 2
 
-/* What a verb returns for a bad command line, for main() to exit with EXIT_USAGE. Out of the
- * errno range on purpose: an EINVAL from the kernel (bpf_prog_attach(), say) or from
- * check_unit_files() ("a file has an error") is a failure, exit status 1. */
-#define ERR_USAGE (-4096)
+/* The command line: the verb and its options, filled by parse_argv() before the verb runs. */
+typedef struct Args {
+        const Verb *verb;
+        const char *unit;               /* apply, release: --unit= */
+        const char *slice;              /* apply, release: --slice= */
+        Policy policy;                  /* apply: --mode=, --error=, the rules */
+        const char *filter;             /* status: UNIT */
+        StatusFormat format;            /* status: --json, --prometheus */
+        const char *output;             /* status: --prometheus=FILE */
+        bool follow;                    /* denials: --follow */
+        char **files;                   /* check: FILE... */
+        size_t n_files;
+} Args;
 
-static void policy_donep(Policy *p) {
-        policy_done(p);
-}
-
-static void compiled_policy_donep(CompiledPolicy *c) {
-        compiled_policy_done(c);
+static void args_done(Args *args) {
+        policy_done(&args->policy);
 }
 
 static int help(void) {
@@ -96,15 +104,11 @@ static void target_done(Target *t) {
         t->fs_path = mfree(t->fs_path);
 }
 
-/* The cgroup path of a slice; ERR_USAGE for a name that is not a slice's. */
+/* The cgroup path of a slice (whose name parse_argv() checked). */
 static int slice_cgroup(const char *slice, char **ret) {
         int r;
 
         r = cg_slice_path(slice, ret);
-        if (r == -EINVAL) {
-                log_error("'%s' is not a slice name.", slice);
-                return ERR_USAGE;
-        }
         if (r < 0)
                 return log_error_errno(r, "Cannot find the cgroup of slice %s: %m", slice);
         return 0;
@@ -157,56 +161,74 @@ static int target_resolve(const char *unit, const char *slice, bool create, Targ
 
 /* ---- verbs ---- */
 
-static int verb_load(int argc, char **argv) {
-        if (argc > 1) {
-                log_error("'load' takes no arguments.");
-                return ERR_USAGE;
-        }
+static int verb_load(void *userdata) {
         return bpf_load_and_pin();
 }
 
-static int verb_apply(int argc, char **argv) {
-        _cleanup_(policy_donep) Policy p;
+/* --unit=NAME and --slice=NAME, the target of apply and release: true when arg is one of them. */
+static bool parse_target_arg(Args *args, const char *arg) {
+        const char *v;
+
+        if ((v = startswith(arg, "--unit=")))
+                args->unit = v;
+        else if ((v = startswith(arg, "--slice=")))
+                args->slice = v;
+        else
+                return false;
+        return true;
+}
+
+static int parse_slice_name(const char *slice) {
+        if (slice && !cg_slice_name_is_valid(slice))
+                return log_error_errno(EINVAL, "'%s' is not a slice name.", slice);
+        return 0;
+}
+
+static int parse_apply(int argc, char **argv, void *userdata) {
+        Args *args = userdata;
+        int r;
+
+        for (int i = 1; i < argc; i++) {
+                _cleanup_free_ char *reason = NULL;
+
+                if (parse_target_arg(args, argv[i]))
+                        continue;
+                r = policy_arg_parse(&args->policy, argv[i], &reason);
+                if (r == 0)
+                        return log_error_errno(EINVAL, "Unknown argument '%s' of 'apply'.", argv[i]);
+                if (r == -ENOMEM)
+                        return log_oom();
+                if (r < 0) {
+                        /* Not a usage error: a bad rule must stop the unit (exit status 1), with
+                         * the reason in its journal. */
+                        log_error("%s%s%s", args->unit ?: "", args->unit ? ": " : "", reason ?: argv[i]);
+                        return -EBADMSG;
+                }
+        }
+
+        /* With --error= the verb fails with that message, whatever the slice. */
+        if (args->policy.error)
+                return 0;
+        return parse_slice_name(args->slice);
+}
+
+static int verb_apply(void *userdata) {
+        const Args *args = userdata;
+        const Policy *p = &args->policy;
         _cleanup_(target_done) Target t = {};
         _cleanup_(maps_close) Maps m = MAPS_NULL;
-        _cleanup_(compiled_policy_donep) CompiledPolicy c = {};
-        const char *unit = NULL, *slice = NULL;
+        _cleanup_(compiled_policy_done) CompiledPolicy c = {};
         struct cgp_cgroup old = {};
         uint32_t policy;
         unsigned dirs = 0;
         int r, had;
 
-        policy_init(&p);
-        for (int i = 1; i < argc; i++) {
-                _cleanup_free_ char *reason = NULL;
-                const char *v;
-
-                if ((v = startswith(argv[i], "--unit=")))
-                        unit = v;
-                else if ((v = startswith(argv[i], "--slice=")))
-                        slice = v;
-                else {
-                        r = policy_arg_parse(&p, argv[i], &reason);
-                        if (r == 0) {
-                                log_error("Unknown argument '%s' of 'apply'.", argv[i]);
-                                return ERR_USAGE;
-                        }
-                        if (r == -ENOMEM)
-                                return log_oom();
-                        if (r < 0) {
-                                /* A bad rule must stop the unit, with the reason in its journal. */
-                                log_error("%s%s%s", unit ? unit : "", unit ? ": " : "", reason ? reason : argv[i]);
-                                return -EBADMSG;
-                        }
-                }
-        }
-
-        if (p.error) {
-                log_error("%s", p.error);
+        if (p->error) {
+                log_error("%s", p->error);
                 return -EBADMSG;
         }
 
-        r = target_resolve(unit, slice, true, &t);
+        r = target_resolve(args->unit, args->slice, true, &t);
         if (r < 0)
                 return r;
 
@@ -223,7 +245,7 @@ static int verb_apply(int argc, char **argv) {
                 return log_error_errno(r, "Cannot allocate a policy id (at most %u policed cgroups): %m",
                                        CGP_MAX_POLICIES - 1);
 
-        r = policy_compile(&p, policy, &c);
+        r = policy_compile(p, policy, &c);
         if (r == -E2BIG)
                 return log_error_errno(r, "%s: the policy is too large for the maps.", t.unit);
         if (r < 0)
@@ -247,7 +269,7 @@ static int verb_apply(int argc, char **argv) {
                         log_warning_errno(r, "Cannot remove the previous policy of %s (cgpolicy gc will): %m", t.unit);
         }
 
-        r = runtime_write(t.id, t.unit, t.cgroup, policy, &p);
+        r = runtime_write(t.id, t.unit, t.cgroup, policy, p);
         if (r < 0)
                 log_warning_errno(r, "Cannot record the policy of %s in %s (status will not show it): %m",
                                   t.unit, runtime_dir());
@@ -260,7 +282,7 @@ static int verb_apply(int argc, char **argv) {
          * systemd's attach fail ("Invalid argument": the kernel refuses the same program twice
          * on one cgroup) at every start of a unit in the slice. */
         for (int d = 0; d < _POLICY_DIRECTION_MAX; d++)
-                if (policy_has_direction(&p, d))
+                if (policy_has_direction(p, d))
                         dirs |= 1u << (d == POLICY_BIND ? CGP_DIR_BIND : CGP_DIR_CONNECT);
         if (t.created) {
                 r = check_pinned(dirs);
@@ -348,24 +370,21 @@ static int runtime_remove_if_unpoliced(uint64_t id, void *userdata) {
         return 0;
 }
 
-static int verb_release(int argc, char **argv) {
+static int parse_release(int argc, char **argv, void *userdata) {
+        Args *args = userdata;
+
+        for (int i = 1; i < argc; i++)
+                if (!parse_target_arg(args, argv[i]))
+                        return log_error_errno(EINVAL, "Unknown argument '%s' of 'release'.", argv[i]);
+        return parse_slice_name(args->slice);
+}
+
+static int verb_release(void *userdata) {
+        const Args *args = userdata;
+        const char *slice = args->slice;
         _cleanup_(target_done) Target t = {};
         _cleanup_(maps_close) Maps m = MAPS_NULL;
-        const char *unit = NULL, *slice = NULL;
         int r;
-
-        for (int i = 1; i < argc; i++) {
-                const char *v;
-
-                if ((v = startswith(argv[i], "--unit=")))
-                        unit = v;
-                else if ((v = startswith(argv[i], "--slice=")))
-                        slice = v;
-                else {
-                        log_error("Unknown argument '%s' of 'release'.", argv[i]);
-                        return ERR_USAGE;
-                }
-        }
 
         r = maps_open(&m, true);
         if (r < 0)
@@ -385,23 +404,18 @@ static int verb_release(int argc, char **argv) {
                 target_done(&t);
         }
 
-        r = target_resolve(unit, slice, false, &t);
+        r = target_resolve(args->unit, slice, false, &t);
         if (r < 0)
                 return r;
 
         return release_one(&m, t.id, t.unit);
 }
 
-static int verb_gc(int argc, char **argv) {
+static int verb_gc(void *userdata) {
         _cleanup_(maps_close) Maps m = MAPS_NULL;
         GcState s = { .m = &m };
         unsigned orphans = 0;
         int r;
-
-        if (argc > 1) {
-                log_error("'gc' takes no arguments.");
-                return ERR_USAGE;
-        }
 
         r = maps_open(&m, true);
         if (r < 0)
@@ -424,76 +438,79 @@ static int verb_gc(int argc, char **argv) {
         return 0;
 }
 
-static int verb_status(int argc, char **argv) {
-        _cleanup_(maps_close) Maps m = MAPS_NULL;
-        _cleanup_(status_done) Status s = {};
-        StatusFormat format = STATUS_FORMAT_TEXT;
-        const char *filter = NULL, *output = NULL;
-        int r;
+static int parse_status(int argc, char **argv, void *userdata) {
+        Args *args = userdata;
 
         for (int i = 1; i < argc; i++) {
+                const char *v;
+
                 if (streq(argv[i], "--json") || streq(argv[i], "--prometheus") ||
                     startswith(argv[i], "--prometheus=")) {
-                        if (format != STATUS_FORMAT_TEXT) {
-                                log_error("'status' takes only one of --json and --prometheus.");
-                                return ERR_USAGE;
+                        if (args->format != STATUS_FORMAT_TEXT)
+                                return log_error_errno(EINVAL, "'status' takes only one of --json and --prometheus.");
+                        args->format = streq(argv[i], "--json") ? STATUS_FORMAT_JSON : STATUS_FORMAT_PROMETHEUS;
+                        v = startswith(argv[i], "--prometheus=");
+                        if (v) {
+                                if (!*v)
+                                        return log_error_errno(EINVAL, "--prometheus= needs a file name.");
+                                args->output = v;
                         }
-                        format = streq(argv[i], "--json") ? STATUS_FORMAT_JSON : STATUS_FORMAT_PROMETHEUS;
-                        if (startswith(argv[i], "--prometheus=")) {
-                                output = argv[i] + strlen("--prometheus=");
-                                if (!*output) {
-                                        log_error("--prometheus= needs a file name.");
-                                        return ERR_USAGE;
-                                }
-                        }
-                } else if (argv[i][0] == '-') {
-                        log_error("Unknown option '%s' of 'status'.", argv[i]);
-                        return ERR_USAGE;
-                } else if (!filter)
-                        filter = argv[i];
-                else {
-                        log_error("'status' takes at most one unit.");
-                        return ERR_USAGE;
-                }
+                } else if (argv[i][0] == '-')
+                        return log_error_errno(EINVAL, "Unknown option '%s' of 'status'.", argv[i]);
+                else if (!args->filter)
+                        args->filter = argv[i];
+                else
+                        return log_error_errno(EINVAL, "'status' takes at most one unit.");
         }
+        return 0;
+}
+
+static int verb_status(void *userdata) {
+        const Args *args = userdata;
+        _cleanup_(maps_close) Maps m = MAPS_NULL;
+        _cleanup_(status_done) Status s = {};
+        int r;
 
         r = maps_open(&m, false);
         if (r < 0)
                 return r;
-        r = status_collect(&m, filter, &s);
+        r = status_collect(&m, args->filter, &s);
         if (r < 0)
                 return r;
 
-        if (output) {
-                r = status_write_file(output, &s, format);
+        if (args->output) {
+                r = status_write_file(args->output, &s, args->format);
                 if (r < 0)
                         return r;
         } else {
-                r = status_print(stdout, &s, format);
+                r = status_print(stdout, &s, args->format);
                 if (r < 0)
                         return r;
                 if (fflush(stdout) != 0 || ferror(stdout))
                         return log_error_errno(EIO, "Cannot write the output: %m");
         }
-        if (filter && s.n == 0)
+        if (args->filter && s.n == 0)
                 return -ENOENT;
         return 0;
 }
 
-static int verb_denials(int argc, char **argv) {
-        _cleanup_(maps_close) Maps m = MAPS_NULL;
-        bool follow = false;
-        uint64_t last = 0;
-        int r;
+static int parse_denials(int argc, char **argv, void *userdata) {
+        Args *args = userdata;
 
         for (int i = 1; i < argc; i++) {
                 if (streq(argv[i], "--follow") || streq(argv[i], "-f"))
-                        follow = true;
-                else {
-                        log_error("Unknown argument '%s' of 'denials'.", argv[i]);
-                        return ERR_USAGE;
-                }
+                        args->follow = true;
+                else
+                        return log_error_errno(EINVAL, "Unknown argument '%s' of 'denials'.", argv[i]);
         }
+        return 0;
+}
+
+static int verb_denials(void *userdata) {
+        const Args *args = userdata;
+        _cleanup_(maps_close) Maps m = MAPS_NULL;
+        uint64_t last = 0;
+        int r;
 
         r = maps_open(&m, false);
         if (r < 0)
@@ -502,10 +519,10 @@ static int verb_denials(int argc, char **argv) {
         r = denials_print_new(&m, &last);
         if (r < 0)
                 return log_error_errno(r, "Cannot read the denial log: %m");
-        if (r == 0 && !follow)
+        if (r == 0 && !args->follow)
                 printf("No denials recorded.\n");
 
-        while (follow) {
+        while (args->follow) {
                 (void) poll(NULL, 0, 250);
                 r = denials_print_new(&m, &last);
                 if (r < 0)
@@ -514,33 +531,62 @@ static int verb_denials(int argc, char **argv) {
         return 0;
 }
 
-static int verb_check(int argc, char **argv) {
-        if (argc < 2) {
-                log_error("'check' needs at least one file.");
-                return ERR_USAGE;
-        }
+static int parse_check(int argc, char **argv, void *userdata) {
+        Args *args = userdata;
+
+        args->files = argv + 1;
+        args->n_files = (size_t) argc - 1;
+        return 0;
+}
+
+static int verb_check(void *userdata) {
+        const Args *args = userdata;
+
         /* Diagnostics about files read like a compiler's: "FILE:LINE: KEY: what is wrong",
          * without our name in front, so that editors and CI annotators pick them up. */
         log_set_program_name(NULL);
-        return check_unit_files(argv + 1, (size_t) argc - 1);
+        return check_unit_files(args->files, args->n_files);
 }
 
-static const struct {
-        const char *name;
-        int (*run)(int argc, char **argv);
-} verbs[] = {
-        { "load",    verb_load },
-        { "apply",   verb_apply },
-        { "release", verb_release },
-        { "gc",      verb_gc },
-        { "status",  verb_status },
-        { "denials", verb_denials },
-        { "check",   verb_check },
+static const Verb verbs[] = {
+        { "load",    1, 1,        "takes no arguments",      NULL,          verb_load },
+        { "apply",   1, VERB_ANY, NULL,                      parse_apply,   verb_apply },
+        { "release", 1, VERB_ANY, NULL,                      parse_release, verb_release },
+        { "gc",      1, 1,        "takes no arguments",      NULL,          verb_gc },
+        { "status",  1, VERB_ANY, NULL,                      parse_status,  verb_status },
+        { "denials", 1, VERB_ANY, NULL,                      parse_denials, verb_denials },
+        { "check",   2, VERB_ANY, "needs at least one file", parse_check,   verb_check },
 };
 
+/* Options come before the verb and are matched whole, as cgpolicy(8) lists them. Returns 1 to
+ * run args->verb, 0 when there is nothing to do (--help, --version), -EINVAL (logged) for a bad
+ * command line, another negative errno (logged) for a failure (a bad rule of apply). */
+static int parse_argv(int argc, char **argv, Args *args) {
+        int i, r;
+
+        for (i = 1; i < argc && argv[i][0] == '-'; i++) {
+                if (streq(argv[i], "-h") || streq(argv[i], "--help"))
+                        return help();
+                if (streq(argv[i], "--version")) {
+                        printf("cgpolicy %s\n", CGPOLICY_VERSION);
+                        return 0;
+                }
+                return log_error_errno(EINVAL, "Unknown option '%s'. See '%s --help'.",
+                                       argv[i], program_invocation_short_name);
+        }
+        if (i >= argc)
+                return log_error_errno(EINVAL, "No command given. See '%s --help'.", program_invocation_short_name);
+
+        r = verbs_parse(argc - i, argv + i, verbs, ELEMENTSOF(verbs), args, &args->verb);
+        if (r < 0)
+                return r;
+        return 1;
+}
+
 int main(int argc, char **argv) {
+        _cleanup_(args_done) Args args = { .format = STATUS_FORMAT_TEXT };
         const char *e;
-        int i = 1, r;
+        int r;
 
         log_set_program_name(program_invocation_short_name);
         e = getenv("SYSTEMD_LOG_LEVEL");
@@ -551,30 +597,11 @@ int main(int argc, char **argv) {
                                 log_set_max_level(l);
         }
 
-        for (; i < argc && argv[i][0] == '-'; i++) {
-                if (streq(argv[i], "-h") || streq(argv[i], "--help"))
-                        return help();
-                if (streq(argv[i], "--version")) {
-                        printf("cgpolicy %s\n", CGPOLICY_VERSION);
-                        return 0;
-                }
-                log_error("Unknown option '%s'. See '%s --help'.", argv[i], program_invocation_short_name);
-                return EXIT_USAGE;
-        }
-        if (i >= argc) {
-                log_error("No command given. See '%s --help'.", program_invocation_short_name);
-                return EXIT_USAGE;
-        }
+        policy_init(&args.policy);
+        r = parse_argv(argc, argv, &args);
+        if (r <= 0)
+                return r == 0 ? EXIT_SUCCESS : r == -EINVAL ? EXIT_USAGE : EXIT_FAILURE;
 
-        for (size_t v = 0; v < ELEMENTSOF(verbs); v++) {
-                if (!streq(argv[i], verbs[v].name))
-                        continue;
-                r = verbs[v].run(argc - i, argv + i);
-                if (r == ERR_USAGE)
-                        return EXIT_USAGE;
-                return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
-        }
-
-        log_error("Unknown command '%s'. See '%s --help'.", argv[i], program_invocation_short_name);
-        return EXIT_USAGE;
+        r = args.verb->run(&args);
+        return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -121,15 +121,28 @@ int cg_self_target(char **ret) {
         return 0;
 }
 
+bool cg_slice_name_is_valid(const char *slice) {
+        const char *suffix = endswith(slice, ".slice");
+        size_t stem;
+
+        if (!suffix || suffix == slice || strchr(slice, '/') || slice[0] == '.')
+                return false;
+        if (streq(slice, "-.slice"))
+                return true;
+        /* a-b-c.slice lives in a.slice/a-b.slice/a-b-c.slice: no dash-separated part may be empty. */
+        stem = (size_t) (suffix - slice);
+        return slice[0] != '-' && slice[stem - 1] != '-' && !strstr(slice, "--");
+}
+
 int cg_slice_path(const char *slice, char **ret) {
         _cleanup_free_ char *root = NULL, *path = NULL;
         const char *e, *suffix;
         size_t len;
         int r;
 
-        suffix = endswith(slice, ".slice");
-        if (!suffix || suffix == slice || strchr(slice, '/') || slice[0] == '.')
+        if (!cg_slice_name_is_valid(slice))
                 return -EINVAL;
+        suffix = endswith(slice, ".slice");
 
         e = getenv("CGPOLICY_CGROUP_ROOT");
         if (e) {
@@ -162,8 +175,6 @@ int cg_slice_path(const char *slice, char **ret) {
                 for (size_t i = 0; i <= stem; i++) {
                         if (i < stem && slice[i] != '-')
                                 continue;
-                        if (i == 0 || slice[i - 1] == '-')
-                                return -EINVAL;         /* empty component */
                         char *n;
                         if (asprintf(&n, "%s/%.*s.slice", path, (int) i, slice) < 0)
                                 return -ENOMEM;

@@ -20,9 +20,12 @@ int cg_pid_get_path(int pid, char **ret);
  * the unit's cgroup above it. */
 int cg_self_target(char **ret);
 
+/* Is NAME a slice's name ("foo-bar.slice", "-.slice"), whose cgroup cg_slice_path() can tell? */
+bool cg_slice_name_is_valid(const char *slice);
+
 /* The cgroup path of slice NAME ("foo-bar.slice" → ROOT/foo.slice/foo-bar.slice). ROOT is the
  * cgroup of the system manager: PID 1's cgroup without a trailing "/init.scope", or
- * $CGPOLICY_CGROUP_ROOT when set (tests). */
+ * $CGPOLICY_CGROUP_ROOT when set (tests). -EINVAL for a name that is not a slice's. */
 int cg_slice_path(const char *slice, char **ret);
 
 /* The fs path of a cgroup path. */

@@ -10,33 +10,26 @@
  * (bpf_prog_attach(), say) or from check_unit_files() ("a file has an error") as well. */
 
 #include <errno.h>
-#include <fcntl.h>
-#include <getopt.h>
-#include <arpa/inet.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
-
-#include <bpf/bpf.h>
 
 #include "bpf-maps.h"
-#include "denials.h"
 #include "cgroup-util.h"
 #include "check.h"
 #include "config.h"
+#include "denials.h"
 #include "log.h"
 #include "macro.h"
 #include "policy-args.h"
 #include "policy-compile.h"
 #include "policy.h"
 #include "runtime.h"
-#include "status.h"
 #include "status-output.h"
+#include "status.h"
+#include "target.h"
 #include "verbs.h"
 
 #define EXIT_USAGE 2
@@ -85,77 +78,6 @@ static int help(void) {
                "Exit status: 0 success; 1 failure (also apply --error=, a bad rule, check found\n"
                "errors, programs could not be attached); 2 invalid command line.\n",
                program_invocation_short_name, CGPOLICY_BPFFS_DIR, CGPOLICY_RUNTIME_DIR);
-        return 0;
-}
-
-/* ---- target cgroup of apply/release ---- */
-
-typedef struct Target {
-        char *unit;             /* for messages and status */
-        char *cgroup;           /* cgroup path */
-        char *fs_path;
-        uint64_t id;
-        bool created;           /* the slice's cgroup did not exist: systemd has not realized it */
-} Target;
-
-static void target_done(Target *t) {
-        t->unit = mfree(t->unit);
-        t->cgroup = mfree(t->cgroup);
-        t->fs_path = mfree(t->fs_path);
-}
-
-/* The cgroup path of a slice (whose name parse_argv() checked). */
-static int slice_cgroup(const char *slice, char **ret) {
-        int r;
-
-        r = cg_slice_path(slice, ret);
-        if (r < 0)
-                return log_error_errno(r, "Cannot find the cgroup of slice %s: %m", slice);
-        return 0;
-}
-
-static int target_resolve(const char *unit, const char *slice, bool create, Target *ret) {
-        _cleanup_(target_done) Target t = {};
-        int r;
-
-        if (slice) {
-                r = slice_cgroup(slice, &t.cgroup);
-                if (r < 0)
-                        return r;
-                if (create) {
-                        /* systemd reuses an existing directory when it realizes the slice, so
-                         * the id the policy is keyed by stays valid. */
-                        r = cg_create(t.cgroup);
-                        if (r < 0)
-                                return log_error_errno(r, "Cannot create cgroup %s of %s: %m", t.cgroup, slice);
-                        t.created = r > 0;
-                }
-        } else {
-                r = cg_self_target(&t.cgroup);
-                if (r < 0)
-                        return log_error_errno(r, "Cannot find the own cgroup (is cgroup v2 mounted?): %m");
-        }
-
-        r = cg_fs_path(t.cgroup, &t.fs_path);
-        if (r < 0)
-                return log_error_errno(r, "Cannot find cgroup %s in the cgroup2 mount: %m", t.cgroup);
-        r = cg_fs_get_id(t.fs_path, &t.id);
-        if (r < 0)
-                return log_error_errno(r, "Cannot get the id of cgroup %s: %m", t.fs_path);
-
-        if (unit)
-                t.unit = strdup(unit);
-        else if (slice)
-                t.unit = strdup(slice);
-        else {
-                const char *b = strrchr(t.cgroup, '/');
-                t.unit = strdup(b && b[1] ? b + 1 : t.cgroup);
-        }
-        if (!t.unit)
-                return log_oom();
-
-        *ret = t;
-        t = (Target) {};
         return 0;
 }
 
@@ -322,6 +244,55 @@ static int release_one(Maps *m, uint64_t id, const char *what) {
         return 0;
 }
 
+typedef struct ReleaseByName {
+        Maps *m;
+        const char *name;
+} ReleaseByName;
+
+static int release_if_named(uint64_t id, void *userdata) {
+        _cleanup_(runtime_entry_done) RuntimeEntry e = {};
+        ReleaseByName *rn = userdata;
+
+        if (runtime_read(id, &e) < 0 || !e.unit || strcmp(e.unit, rn->name) != 0)
+                return 0;
+        return release_one(rn->m, id, rn->name);
+}
+
+/* Releases every policy recorded (in the runtime directory) for the unit or slice NAME. */
+static int release_by_name(Maps *m, const char *name) {
+        return runtime_foreach(release_if_named, &(ReleaseByName) { .m = m, .name = name });
+}
+
+static int parse_release(int argc, char **argv, void *userdata) {
+        Args *args = userdata;
+
+        for (int i = 1; i < argc; i++)
+                if (!parse_target_arg(args, argv[i]))
+                        return log_error_errno(EINVAL, "Unknown argument '%s' of 'release'.", argv[i]);
+        return parse_slice_name(args->slice);
+}
+
+static int verb_release(void *userdata) {
+        const Args *args = userdata;
+        _cleanup_(target_done) Target t = {};
+        _cleanup_(maps_close) Maps m = MAPS_NULL;
+        int r;
+
+        r = maps_open(&m, true);
+        if (r < 0)
+                return r;
+
+        r = target_resolve(args->unit, args->slice, false, &t);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                /* systemd stops a slice before the cgpolicy-apply@ unit ordered before it, and
+                 * removes its cgroup first: find the entries by the slice's name. */
+                return release_by_name(&m, args->slice);
+
+        return release_one(&m, t.id, t.unit);
+}
+
 typedef struct GcState {
         Maps *m;
         unsigned removed;
@@ -343,24 +314,6 @@ static int gc_one(uint64_t id, const struct cgp_cgroup *v, void *userdata) {
         s->removed++;
         return 0;
 }
-typedef struct ReleaseByName {
-        Maps *m;
-        const char *name;
-} ReleaseByName;
-
-static int release_if_named(uint64_t id, void *userdata) {
-        _cleanup_(runtime_entry_done) RuntimeEntry e = {};
-        ReleaseByName *rn = userdata;
-
-        if (runtime_read(id, &e) < 0 || !e.unit || strcmp(e.unit, rn->name) != 0)
-                return 0;
-        return release_one(rn->m, id, rn->name);
-}
-
-/* Releases every policy recorded (in the runtime directory) for the unit or slice NAME. */
-static int release_by_name(Maps *m, const char *name) {
-        return runtime_foreach(release_if_named, &(ReleaseByName) { .m = m, .name = name });
-}
 
 static int runtime_remove_if_unpoliced(uint64_t id, void *userdata) {
         struct cgp_cgroup v;
@@ -368,47 +321,6 @@ static int runtime_remove_if_unpoliced(uint64_t id, void *userdata) {
         if (maps_get_cgroup(userdata, id, &v) == 0)
                 runtime_remove(id);
         return 0;
-}
-
-static int parse_release(int argc, char **argv, void *userdata) {
-        Args *args = userdata;
-
-        for (int i = 1; i < argc; i++)
-                if (!parse_target_arg(args, argv[i]))
-                        return log_error_errno(EINVAL, "Unknown argument '%s' of 'release'.", argv[i]);
-        return parse_slice_name(args->slice);
-}
-
-static int verb_release(void *userdata) {
-        const Args *args = userdata;
-        const char *slice = args->slice;
-        _cleanup_(target_done) Target t = {};
-        _cleanup_(maps_close) Maps m = MAPS_NULL;
-        int r;
-
-        r = maps_open(&m, true);
-        if (r < 0)
-                return r;
-
-        if (slice) {
-                r = slice_cgroup(slice, &t.cgroup);
-                if (r < 0)
-                        return r;
-                r = cg_fs_path(t.cgroup, &t.fs_path);
-                if (r < 0)
-                        return log_error_errno(r, "Cannot find cgroup %s in the cgroup2 mount: %m", t.cgroup);
-                if (access(t.fs_path, F_OK) < 0 && errno == ENOENT)
-                        /* systemd stops a slice before the cgpolicy-apply@ unit ordered before it,
-                         * and removes its cgroup first: find the entries by the slice's name. */
-                        return release_by_name(&m, slice);
-                target_done(&t);
-        }
-
-        r = target_resolve(args->unit, slice, false, &t);
-        if (r < 0)
-                return r;
-
-        return release_one(&m, t.id, t.unit);
 }
 
 static int verb_gc(void *userdata) {

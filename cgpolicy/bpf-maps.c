@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -255,6 +256,8 @@ int bpf_load_and_pin(void) {
 }
 
 void maps_close(Maps *m) {
+        assert(m);
+
         for (size_t i = 0; i < _MAP_MAX; i++)
                 closep(&m->fd[i]);
         closep(&m->dir_fd);     /* releases the flock */
@@ -265,6 +268,8 @@ int maps_open(Maps *m, bool lock) {
         const char *dir = pin_dir();
         struct bpf_map_info info;
         int r;
+
+        assert(m);
 
         libbpf_set_print(libbpf_log);
 
@@ -308,6 +313,9 @@ int maps_open(Maps *m, bool lock) {
 }
 
 int maps_get_cgroup(Maps *m, uint64_t cgroup_id, struct cgp_cgroup *ret) {
+        assert(m);
+        assert(ret);
+
         if (bpf_map_lookup_elem(m->fd[MAP_CGROUPS], &cgroup_id, ret) < 0)
                 return errno == ENOENT ? 0 : -errno;
         return 1;
@@ -319,6 +327,9 @@ int maps_foreach_cgroup(Maps *m, int (*cb)(uint64_t id, const struct cgp_cgroup 
         uint64_t key, next;
         void *prev = NULL;
         int r;
+
+        assert(m);
+        assert(cb);
 
         /* Collect first: callbacks may delete. */
         ids = calloc(CGP_MAX_CGROUPS + 1, sizeof(uint64_t));
@@ -368,6 +379,9 @@ int maps_alloc_policy(Maps *m, uint32_t avoid, uint32_t *ret) {
         _cleanup_free_ uint8_t *used = NULL;
         int r;
 
+        assert(m);
+        assert(ret);
+
         r = used_policies(m, &used);
         if (r < 0)
                 return r;
@@ -394,9 +408,14 @@ static int zero_counters(Maps *m, uint32_t policy) {
 }
 
 int maps_read_counter(Maps *m, uint32_t policy, int dir, struct cgp_counter *ret) {
-        _cleanup_free_ struct cgp_counter *v = calloc((size_t) m->n_cpus, sizeof(struct cgp_counter));
+        _cleanup_free_ struct cgp_counter *v = NULL;
         __u32 idx = policy * CGP_DIR_MAX + (uint32_t) dir;
 
+        assert(m);
+        assert(dir >= 0 && dir < CGP_DIR_MAX);
+        assert(ret);
+
+        v = calloc((size_t) m->n_cpus, sizeof(struct cgp_counter));
         if (!v)
                 return -ENOMEM;
         *ret = (struct cgp_counter) {};
@@ -412,6 +431,9 @@ int maps_read_counter(Maps *m, uint32_t policy, int dir, struct cgp_counter *ret
 
 int maps_write_policy(Maps *m, const CompiledPolicy *c) {
         int r;
+
+        assert(m);
+        assert(c);
 
         r = zero_counters(m, c->policy);
         if (r < 0)
@@ -437,12 +459,16 @@ int maps_write_policy(Maps *m, const CompiledPolicy *c) {
 int maps_set_cgroup(Maps *m, uint64_t cgroup_id, uint32_t policy, uint32_t flags) {
         struct cgp_cgroup v = { .policy = policy, .flags = flags };
 
+        assert(m);
+
         if (bpf_map_update_elem(m->fd[MAP_CGROUPS], &cgroup_id, &v, BPF_ANY) < 0)
                 return -errno;
         return 0;
 }
 
 int maps_delete_cgroup(Maps *m, uint64_t cgroup_id) {
+        assert(m);
+
         if (bpf_map_delete_elem(m->fd[MAP_CGROUPS], &cgroup_id) < 0 && errno != ENOENT)
                 return -errno;
         return 0;
@@ -520,6 +546,8 @@ static int policies_delete_if(Maps *m, bool (*pred)(uint32_t policy, void *userd
 int maps_delete_policy(Maps *m, uint32_t policy) {
         int r;
 
+        assert(m);
+
         r = policies_delete_if(m, policy_is, &policy, NULL);
         if (r < 0)
                 return r;
@@ -535,6 +563,8 @@ static bool policy_unused(uint32_t policy, void *userdata) {
 int maps_delete_orphans(Maps *m, unsigned *ret_deleted) {
         _cleanup_free_ uint8_t *used = NULL;
         int r;
+
+        assert(m);
 
         r = used_policies(m, &used);
         if (r < 0)
@@ -593,6 +623,9 @@ int check_pinned(unsigned dirs_mask) {
 int ensure_attached(Maps *m, const char *fs_path, unsigned dirs_mask) {
         _cleanup_close_ int cgfd = -EBADF;
         int attached = 0, r;
+
+        assert(m);
+        assert(fs_path);
 
         cgfd = open(fs_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (cgfd < 0)

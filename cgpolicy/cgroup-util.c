@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -32,6 +33,8 @@ int cg_find_mount(char **ret_mountpoint, char **ret_root) {
         _cleanup_fclose_ FILE *f = NULL;
         _cleanup_free_ char *line = NULL;
         size_t size = 0;
+
+        assert(ret_mountpoint);
 
         f = fopen("/proc/self/mountinfo", "re");
         if (!f)
@@ -78,6 +81,9 @@ int cg_pid_get_path(int pid, char **ret) {
         char fn[64];
         size_t size = 0;
 
+        assert(pid >= 0);
+        assert(ret);
+
         if (pid == 0)
                 snprintf(fn, sizeof fn, "/proc/self/cgroup");
         else
@@ -106,6 +112,8 @@ int cg_self_target(char **ret) {
         char *slash;
         int r;
 
+        assert(ret);
+
         r = cg_pid_get_path(0, &p);
         if (r < 0)
                 return r;
@@ -122,9 +130,12 @@ int cg_self_target(char **ret) {
 }
 
 bool cg_slice_name_is_valid(const char *slice) {
-        const char *suffix = endswith(slice, ".slice");
+        const char *suffix;
         size_t stem;
 
+        assert(slice);
+
+        suffix = endswith(slice, ".slice");
         if (!suffix || suffix == slice || strchr(slice, '/') || slice[0] == '.')
                 return false;
         if (streq(slice, "-.slice"))
@@ -139,6 +150,9 @@ int cg_slice_path(const char *slice, char **ret) {
         const char *e, *suffix;
         size_t len;
         int r;
+
+        assert(slice);
+        assert(ret);
 
         if (!cg_slice_name_is_valid(slice))
                 return -EINVAL;
@@ -198,6 +212,9 @@ int cg_fs_path(const char *cgroup_path, char **ret) {
         char *s;
         int r;
 
+        assert(cgroup_path);
+        assert(ret);
+
         r = cg_find_mount(&mnt, &root);
         if (r < 0)
                 return r;
@@ -219,6 +236,8 @@ int cg_fs_path(const char *cgroup_path, char **ret) {
 int cg_create(const char *cgroup_path) {
         _cleanup_free_ char *fs = NULL;
         int r;
+
+        assert(cgroup_path);
 
         r = cg_fs_path(cgroup_path, &fs);
         if (r < 0)
@@ -249,6 +268,9 @@ int cg_fs_get_id(const char *fs_path, uint64_t *ret) {
         } h = { .fh.handle_bytes = 64 };
         struct stat st;
         int mnt_id;
+
+        assert(fs_path);
+        assert(ret);
 
         if (name_to_handle_at(AT_FDCWD, fs_path, &h.fh, &mnt_id, 0) >= 0 &&
             h.fh.handle_type == FILEID_KERNFS && h.fh.handle_bytes == sizeof(uint64_t)) {

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
 #include <arpa/inet.h>
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -76,6 +77,9 @@ static void print_denial(const struct cgp_denial *d) {
 int denials_print_new(Maps *m, uint64_t *last) {
         _cleanup_free_ struct cgp_denial *all = calloc(CGP_MAX_DENIALS, sizeof(struct cgp_denial));
         size_t n = 0;
+
+        assert(m);
+        assert(last);
 
         if (!all)
                 return -ENOMEM;

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -22,6 +23,8 @@ const char *runtime_dir(void) {
 }
 
 void runtime_entry_done(RuntimeEntry *e) {
+        assert(e);
+
         e->unit = mfree(e->unit);
         e->cgroup = mfree(e->cgroup);
         e->args = strv_free(e->args);
@@ -32,6 +35,10 @@ int runtime_write(uint64_t cgroup_id, const char *unit, const char *cgroup, uint
         _cleanup_strv_free_ char **args = NULL;
         _cleanup_fclose_ FILE *f = NULL;
         int r;
+
+        assert(unit);
+        assert(cgroup);
+        assert(p);
 
         r = mkdir(runtime_dir(), 0755);
         if (r < 0 && errno != EEXIST)
@@ -65,6 +72,8 @@ int runtime_read(uint64_t cgroup_id, RuntimeEntry *ret) {
         _cleanup_free_ char *path = NULL, *line = NULL;
         _cleanup_fclose_ FILE *f = NULL;
         size_t size = 0, n = 0;
+
+        assert(ret);
 
         *ret = (RuntimeEntry) { .cgroup_id = cgroup_id };
         if (asprintf(&path, "%s/%" PRIu64, runtime_dir(), cgroup_id) < 0)
@@ -109,6 +118,8 @@ void runtime_remove(uint64_t cgroup_id) {
 int runtime_foreach(int (*cb)(uint64_t id, void *userdata), void *userdata) {
         _cleanup_(closedirp) DIR *d = NULL;
         struct dirent *de;
+
+        assert(cb);
 
         d = opendir(runtime_dir());
         if (!d)

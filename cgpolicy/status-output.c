@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -294,6 +295,10 @@ int status_print(FILE *f, const Status *s, StatusFormat format) {
                 [STATUS_FORMAT_PROMETHEUS] = status_print_prometheus,
         };
 
+        assert(f);
+        assert(s);
+        assert(format >= 0 && format < _STATUS_FORMAT_MAX);
+
         return printers[format](f, s);
 }
 
@@ -302,9 +307,13 @@ int status_print(FILE *f, const Status *s, StatusFormat format) {
 int status_write_file(const char *path, const Status *s, StatusFormat format) {
         _cleanup_free_ char *tmp = NULL;
         _cleanup_fclose_ FILE *f = NULL;
-        const char *slash = strrchr(path, '/');
+        const char *slash;
         int fd, r;
 
+        assert(path);
+        assert(s);
+
+        slash = strrchr(path, '/');
         if (asprintf(&tmp, "%.*s.%s.XXXXXX", slash ? (int) (slash - path + 1) : 0, path, slash ? slash + 1 : path) < 0)
                 return log_oom();
         fd = mkostemp(tmp, O_CLOEXEC);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 
@@ -12,6 +13,8 @@
 #include "status.h"
 
 void status_done(Status *s) {
+        assert(s);
+
         for (size_t i = 0; i < s->n; i++) {
                 free(s->entries[i].unit);
                 free(s->entries[i].cgroup);
@@ -64,6 +67,9 @@ int status_collect(Maps *m, const char *filter, Status *ret) {
         struct cgp_state st = {};
         __u32 zero = 0;
         int r;
+
+        assert(m);
+        assert(ret);
 
         r = maps_foreach_cgroup(m, status_collect_one, &(StatusCollect) { .m = m, .status = &s });
         if (r < 0)

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,8 @@
 #include "target.h"
 
 void target_done(Target *t) {
+        assert(t);
+
         t->unit = mfree(t->unit);
         t->cgroup = mfree(t->cgroup);
         t->fs_path = mfree(t->fs_path);
@@ -19,6 +22,8 @@ void target_done(Target *t) {
 int target_resolve(const char *unit, const char *slice, bool create, Target *ret) {
         _cleanup_(target_done) Target t = {};
         int r;
+
+        assert(ret);
 
         if (slice) {
                 r = cg_slice_path(slice, &t.cgroup);

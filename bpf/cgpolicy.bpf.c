@@ -99,19 +99,31 @@ const volatile __u32 cgp_have_task_helpers = 1;
 #define CGP_LOOKUP_PORTSET(lctx, k) ((const struct cgp_match *) bpf_map_lookup_elem(&cgp_portsets, (k)))
 #include "cgpolicy-match.h"
 
-static __always_inline void count(__u32 policy, __u8 dir, int outcome) {
+/* What a request is counted as, in struct cgp_counter. */
+enum cgp_verdict {
+        CGP_VERDICT_ALLOWED,
+        CGP_VERDICT_DENIED,             /* refused with EPERM (mode enforce) */
+        CGP_VERDICT_AUDITED,            /* would have been denied, allowed (mode audit) */
+};
+
+static __always_inline void count(__u32 policy, __u8 dir, enum cgp_verdict verdict) {
         __u32 idx = policy * CGP_DIR_MAX + dir;
         struct cgp_counter *c;
 
         c = bpf_map_lookup_elem(&cgp_counters, &idx);
         if (!c)
                 return;
-        if (outcome == 0)
+        switch (verdict) {
+        case CGP_VERDICT_ALLOWED:
                 c->allowed++;
-        else if (outcome == 1)
+                break;
+        case CGP_VERDICT_DENIED:
                 c->refused++;
-        else
+                break;
+        case CGP_VERDICT_AUDITED:
                 c->audited++;
+                break;
+        }
 }
 
 static __always_inline void log_denial(const struct cgp_request *req, __u8 hook, __u8 flags,
@@ -205,27 +217,27 @@ static __always_inline int judge(struct bpf_sock_addr *ctx, int family, __u8 dir
         if (policy == 0) {
                 if (found_policy != 0) {
                         /* Policed, but no rules for this direction: allowed. */
-                        count(found_policy, dir, 0);
+                        count(found_policy, dir, CGP_VERDICT_ALLOWED);
                         return 1;
                 }
                 /* Our program is attached but no policy was written: fail closed. */
-                count(0, dir, 1);
+                count(0, dir, CGP_VERDICT_DENIED);
                 log_denial(&req, hook, CGP_DENIAL_NO_POLICY, cg, 0);
                 return 0;
         }
 
         if (cgp_policy_allows(NULL, policy, flags, &req)) {
-                count(policy, dir, 0);
+                count(policy, dir, CGP_VERDICT_ALLOWED);
                 return 1;
         }
 
         if (flags & CGP_F_AUDIT) {
-                count(policy, dir, 2);
+                count(policy, dir, CGP_VERDICT_AUDITED);
                 log_denial(&req, hook, CGP_DENIAL_AUDIT, cg, policy_cg);
                 return 1;
         }
 
-        count(policy, dir, 1);
+        count(policy, dir, CGP_VERDICT_DENIED);
         log_denial(&req, hook, 0, cg, policy_cg);
         return 0;
 }

@@ -158,3 +158,88 @@ struct cgp_denial {
 struct cgp_state {
         __u64 denial_seq;
 };
+
+/* The layout is checked at build time, in the BPF object and in user space alike: programs of
+ * an earlier load stay attached to running units and keep using the pinned maps, so a size or
+ * an offset below changes only on purpose, with CGP_LAYOUT_VERSION. No struct has implicit
+ * padding (the pad bytes are fields, which writers zero: the kernel compares keys bytewise), an
+ * LPM key's port or address follows right after the fixed fields its CGP_*_KEY_FIXED_BITS
+ * count, and every LPM key has its policy at offset 4 (user space deletes entries by it). */
+#define CGP_ASSERT_SIZE(type, size) \
+        _Static_assert(sizeof(struct type) == (size), \
+                       "sizeof(struct " #type ") changed: the pinned maps' layout (CGP_LAYOUT_VERSION)")
+#define CGP_ASSERT_OFFSET(type, member, offset) \
+        _Static_assert(__builtin_offsetof(struct type, member) == (offset), \
+                       "offsetof(struct " #type ", " #member ") changed: the pinned maps' layout (CGP_LAYOUT_VERSION)")
+#define CGP_ASSERT_LAST(type, member) \
+        _Static_assert(sizeof(struct type) == __builtin_offsetof(struct type, member) + \
+                                              sizeof(((struct type *) 0)->member), \
+                       "struct " #type " has padding after " #member ": make it a field")
+
+/* Read by every version ("cgpolicy load" checks the pinned layout with it): never changes. */
+CGP_ASSERT_SIZE(cgp_meta, 16);
+CGP_ASSERT_OFFSET(cgp_meta, magic, 0);
+CGP_ASSERT_OFFSET(cgp_meta, layout_version, 8);
+CGP_ASSERT_OFFSET(cgp_meta, max_policies, 12);
+CGP_ASSERT_LAST(cgp_meta, max_policies);
+
+CGP_ASSERT_SIZE(cgp_cgroup, 8);
+CGP_ASSERT_OFFSET(cgp_cgroup, policy, 0);
+CGP_ASSERT_OFFSET(cgp_cgroup, flags, 4);
+CGP_ASSERT_LAST(cgp_cgroup, flags);
+
+CGP_ASSERT_SIZE(cgp_port_key, 16);
+CGP_ASSERT_OFFSET(cgp_port_key, prefixlen, 0);
+CGP_ASSERT_OFFSET(cgp_port_key, policy, 4);
+CGP_ASSERT_OFFSET(cgp_port_key, dir, 8);
+CGP_ASSERT_OFFSET(cgp_port_key, family, 9);
+CGP_ASSERT_OFFSET(cgp_port_key, proto, 10);
+CGP_ASSERT_OFFSET(cgp_port_key, port, 4 + CGP_PORT_KEY_FIXED_BITS / 8);
+CGP_ASSERT_OFFSET(cgp_port_key, pad, 13);
+CGP_ASSERT_LAST(cgp_port_key, pad);
+
+CGP_ASSERT_SIZE(cgp_addr_key, 28);
+CGP_ASSERT_OFFSET(cgp_addr_key, prefixlen, 0);
+CGP_ASSERT_OFFSET(cgp_addr_key, policy, 4);
+CGP_ASSERT_OFFSET(cgp_addr_key, dir, 8);
+CGP_ASSERT_OFFSET(cgp_addr_key, family, 9);
+CGP_ASSERT_OFFSET(cgp_addr_key, addr, 4 + CGP_ADDR_KEY_FIXED_BITS / 8);
+CGP_ASSERT_OFFSET(cgp_addr_key, pad, 26);
+CGP_ASSERT_LAST(cgp_addr_key, pad);
+
+CGP_ASSERT_SIZE(cgp_addr_value, 4);
+
+CGP_ASSERT_SIZE(cgp_portset_key, 16);
+CGP_ASSERT_OFFSET(cgp_portset_key, prefixlen, 0);
+CGP_ASSERT_OFFSET(cgp_portset_key, policy, 4);
+CGP_ASSERT_OFFSET(cgp_portset_key, portset, 8);
+CGP_ASSERT_OFFSET(cgp_portset_key, proto, 12);
+CGP_ASSERT_OFFSET(cgp_portset_key, port, 4 + CGP_PORTSET_KEY_FIXED_BITS / 8);
+CGP_ASSERT_OFFSET(cgp_portset_key, pad, 15);
+CGP_ASSERT_LAST(cgp_portset_key, pad);
+
+CGP_ASSERT_SIZE(cgp_match, 4);
+
+CGP_ASSERT_SIZE(cgp_counter, 24);
+CGP_ASSERT_OFFSET(cgp_counter, allowed, 0);
+CGP_ASSERT_OFFSET(cgp_counter, refused, 8);
+CGP_ASSERT_OFFSET(cgp_counter, audited, 16);
+CGP_ASSERT_LAST(cgp_counter, audited);
+
+CGP_ASSERT_SIZE(cgp_denial, 80);
+CGP_ASSERT_OFFSET(cgp_denial, seq, 0);
+CGP_ASSERT_OFFSET(cgp_denial, time_ns, 8);
+CGP_ASSERT_OFFSET(cgp_denial, cgroup_id, 16);
+CGP_ASSERT_OFFSET(cgp_denial, policy_cgroup_id, 24);
+CGP_ASSERT_OFFSET(cgp_denial, pid, 32);
+CGP_ASSERT_OFFSET(cgp_denial, comm, 36);
+CGP_ASSERT_OFFSET(cgp_denial, family, 52);
+CGP_ASSERT_OFFSET(cgp_denial, proto, 53);
+CGP_ASSERT_OFFSET(cgp_denial, hook, 54);
+CGP_ASSERT_OFFSET(cgp_denial, flags, 55);
+CGP_ASSERT_OFFSET(cgp_denial, addr, 56);
+CGP_ASSERT_OFFSET(cgp_denial, port, 72);
+CGP_ASSERT_OFFSET(cgp_denial, pad, 74);
+CGP_ASSERT_LAST(cgp_denial, pad);
+
+CGP_ASSERT_SIZE(cgp_state, 8);

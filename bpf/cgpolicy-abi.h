@@ -10,7 +10,7 @@
  *  1. cgp_cgroups (hash, cgroup id → struct cgp_cgroup) names the policy of a policed cgroup.
  *     The program looks up the cgroup of the calling task and then its ancestors; for each
  *     direction the deepest policed cgroup whose policy has rules for that direction decides.
- *     When no ancestor is policed at all the request is refused (fail closed: our programs are
+ *     When no ancestor is policed at all the request is denied (fail closed: our programs are
  *     attached, but "cgpolicy apply" has not written a policy yet).
  *  2. cgp_ports (LPM trie): rules without an address, keyed by
  *     {policy, direction, family, protocol, port}, port ranges split into aligned prefix blocks.
@@ -19,7 +19,8 @@
  *  4. cgp_portsets (LPM trie): {policy, port set, protocol, port}.
  *  Every entry of a trie carries the allow/deny bits of all shorter entries covering it (pushed
  *  down at compile time), so a single longest-prefix lookup per stage gives "does any allow rule
- *  match" and "does any deny rule match". Allow wins, then deny refuses, else allow.
+ *  match" and "does any deny rule match". An allow match wins, then a deny match denies,
+ *  else allow.
  */
 
 #ifdef __BPF__
@@ -60,7 +61,7 @@
 #define CGP_MATCH_DENY          0x2
 
 /* struct cgp_cgroup.flags */
-#define CGP_F_AUDIT             0x1         /* refuse nothing, count would-be denials */
+#define CGP_F_AUDIT             0x1         /* deny nothing, count would-be denials */
 #define CGP_F_PORTS(dir)        (0x10u << (dir))  /* cgp_ports has entries for dir */
 #define CGP_F_ADDRS(dir)        (0x40u << (dir))  /* cgp_addrs has entries for dir */
 #define CGP_F_HAS_DIR(dir)      (CGP_F_PORTS(dir) | CGP_F_ADDRS(dir))
@@ -118,11 +119,11 @@ struct cgp_match {
 };
 
 /* cgp_counters: per-CPU array indexed by policy * CGP_DIR_MAX + dir. Slot 0/1 (policy 0)
- * counts refusals where no policy was found at all. */
+ * counts the requests denied because no policy was found at all. */
 struct cgp_counter {
         __u64 allowed;
-        __u64 refused;          /* refused in enforce mode */
-        __u64 audited;          /* would have been refused, audit mode */
+        __u64 denied;           /* denied (EPERM), mode enforce */
+        __u64 audited;          /* would have been denied, mode audit */
 };
 
 /* The recent-denials log: an array of CGP_MAX_DENIALS entries used as a circular buffer.
@@ -136,8 +137,8 @@ struct cgp_counter {
 #define CGP_HOOK_CONNECT        1
 #define CGP_HOOK_SENDMSG        2
 
-#define CGP_DENIAL_AUDIT        0x1         /* would-be denial (audit mode), not refused */
-#define CGP_DENIAL_NO_POLICY    0x2         /* refused because no policy was written */
+#define CGP_DENIAL_AUDIT        0x1         /* would-be denial (audit mode), allowed */
+#define CGP_DENIAL_NO_POLICY    0x2         /* denied because no policy was written */
 
 struct cgp_denial {
         __u64 seq;              /* 1-based; 0 = empty slot */
@@ -222,7 +223,7 @@ CGP_ASSERT_SIZE(cgp_match, 4);
 
 CGP_ASSERT_SIZE(cgp_counter, 24);
 CGP_ASSERT_OFFSET(cgp_counter, allowed, 0);
-CGP_ASSERT_OFFSET(cgp_counter, refused, 8);
+CGP_ASSERT_OFFSET(cgp_counter, denied, 8);
 CGP_ASSERT_OFFSET(cgp_counter, audited, 16);
 CGP_ASSERT_LAST(cgp_counter, audited);
 

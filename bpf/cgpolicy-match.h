@@ -152,7 +152,7 @@ static __always_inline __u32 cgp_match_bits(void *lctx, __u32 policy, __u32 flag
 }
 
 /* The verdict of the contract for a request of a policy that has rules for its direction:
- * a match of an allow rule allows, else a match of a deny rule refuses, else allow. A bind to
+ * a match of an allow rule allows, else a match of a deny rule denies, else allow. A bind to
  * port 0 (an ephemeral port) is matched by no rule. Returns 1 when allowed. */
 static __always_inline int cgp_policy_allows(void *lctx, __u32 policy, __u32 flags, const struct cgp_request *req) {
         __u32 bits;

@@ -9,7 +9,7 @@
  * ancestors). The kernel runs these programs for the cgroup the SOCKET was created in; the two
  * differ only when a socket is passed to, or kept by a task that moved to, another cgroup. A
  * socket created in a policed unit and used by a task outside any policed cgroup is therefore
- * refused (fail closed); one created outside and passed in is not policed at all (as with
+ * denied (fail closed); one created outside and passed in is not policed at all (as with
  * systemd's own SocketBindDeny=). */
 
 #include <linux/bpf.h>
@@ -102,7 +102,7 @@ const volatile __u32 cgp_have_task_helpers = 1;
 /* What a request is counted as, in struct cgp_counter. */
 enum cgp_verdict {
         CGP_VERDICT_ALLOWED,
-        CGP_VERDICT_DENIED,             /* refused with EPERM (mode enforce) */
+        CGP_VERDICT_DENIED,             /* EPERM (mode enforce) */
         CGP_VERDICT_AUDITED,            /* would have been denied, allowed (mode audit) */
 };
 
@@ -118,7 +118,7 @@ static __always_inline void count(__u32 policy, __u8 dir, enum cgp_verdict verdi
                 c->allowed++;
                 break;
         case CGP_VERDICT_DENIED:
-                c->refused++;
+                c->denied++;
                 break;
         case CGP_VERDICT_AUDITED:
                 c->audited++;

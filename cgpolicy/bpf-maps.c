@@ -423,7 +423,7 @@ int maps_read_counter(Maps *m, uint32_t policy, int dir, struct cgp_counter *ret
                 return -errno;
         for (int i = 0; i < m->n_cpus; i++) {
                 ret->allowed += v[i].allowed;
-                ret->refused += v[i].refused;
+                ret->denied += v[i].denied;
                 ret->audited += v[i].audited;
         }
         return 0;

@@ -114,7 +114,7 @@ static int status_print_text(FILE *f, const Status *s) {
                 }
                 for (int d = 0; d < CGP_DIR_MAX; d++) {
                         fprintf(f, "%10s: %llu allowed, %llu denied", d == CGP_DIR_BIND ? "bind" : "connect",
-                                (unsigned long long) x->cnt[d].allowed, (unsigned long long) x->cnt[d].refused);
+                                (unsigned long long) x->cnt[d].allowed, (unsigned long long) x->cnt[d].denied);
                         if (x->audit || x->cnt[d].audited > 0)
                                 fprintf(f, ", %llu would be denied (audit)", (unsigned long long) x->cnt[d].audited);
                         fputc('\n', f);
@@ -142,7 +142,7 @@ static void json_dir_counters(FILE *f, const char *name, uint64_t bind, uint64_t
 static int status_print_json(FILE *f, const Status *s) {
         fprintf(f, "{\"schema_version\":%d,\"denials_logged\":%llu,", STATUS_JSON_SCHEMA_VERSION,
                 (unsigned long long) s->denials_logged);
-        json_dir_counters(f, "no_policy_denied", s->no_policy[CGP_DIR_BIND].refused, s->no_policy[CGP_DIR_CONNECT].refused);
+        json_dir_counters(f, "no_policy_denied", s->no_policy[CGP_DIR_BIND].denied, s->no_policy[CGP_DIR_CONNECT].denied);
         fputs(",\"units\":[", f);
         for (size_t k = 0; k < s->n; k++) {
                 const StatusEntry *x = &s->entries[k];
@@ -171,7 +171,7 @@ static int status_print_json(FILE *f, const Status *s) {
                 fputs("},", f);
                 json_dir_counters(f, "allowed", x->cnt[CGP_DIR_BIND].allowed, x->cnt[CGP_DIR_CONNECT].allowed);
                 fputc(',', f);
-                json_dir_counters(f, "denied", x->cnt[CGP_DIR_BIND].refused, x->cnt[CGP_DIR_CONNECT].refused);
+                json_dir_counters(f, "denied", x->cnt[CGP_DIR_BIND].denied, x->cnt[CGP_DIR_CONNECT].denied);
                 fputc(',', f);
                 json_dir_counters(f, "audited", x->cnt[CGP_DIR_BIND].audited, x->cnt[CGP_DIR_CONNECT].audited);
                 fputc('}', f);
@@ -261,7 +261,7 @@ static int status_print_prometheus(FILE *f, const Status *s) {
                 for (int d = 0; d < CGP_DIR_MAX; d++) {
                         const struct { const char *verdict; uint64_t value; } v[] = {
                                 { "allowed", x->cnt[d].allowed },
-                                { "denied", x->cnt[d].refused },
+                                { "denied", x->cnt[d].denied },
                                 { "audited", x->cnt[d].audited },
                         };
 
@@ -279,7 +279,7 @@ static int status_print_prometheus(FILE *f, const Status *s) {
               "# TYPE cgpolicy_no_policy_denied_total counter\n", f);
         for (int d = 0; d < CGP_DIR_MAX; d++)
                 fprintf(f, "cgpolicy_no_policy_denied_total{direction=\"%s\"} %llu\n",
-                        cgp_dir_names[d], (unsigned long long) s->no_policy[d].refused);
+                        cgp_dir_names[d], (unsigned long long) s->no_policy[d].denied);
 
         fputs("# HELP cgpolicy_denials_logged_total Denials (and would-be denials in audit mode) "
               "written to the recent-denials log since the maps were created.\n"

@@ -25,7 +25,7 @@ typedef struct Status {
         const char *filter;     /* the unit asked for, NULL: all */
         StatusEntry *entries;
         size_t n;
-        struct cgp_counter no_policy[CGP_DIR_MAX];     /* policy 0: refused, no policy found */
+        struct cgp_counter no_policy[CGP_DIR_MAX];     /* policy 0: denied, no policy found */
         uint64_t denials_logged;
 } Status;
 

@@ -10,7 +10,7 @@
  *   (c) cgpolicy, 10,000 connect rules (ports, port ranges, IPv4 and IPv6 prefixes with ports),
  *   (d) nftables: the 10 rules of (b), output chain, "socket cgroupv2" of the worker's cgroup,
  *   (e) nftables: the 10,000 rules of (c) as the same chain with sets,
- *   (f) a trivial program ("return 1") on the same six hooks: the floor of any sock_addr
+ *   (f) a trivial program ("return 1") on the same hooks: the floor of any sock_addr
  *       program, to tell the cost of running a cgroup program at all from cgpolicy's own.
  * A network namespace per variant keeps the nftables table of (d) and (e) out of the paths of
  * the others: netfilter hooks are per namespace, and a table in a shared namespace would run its
@@ -58,6 +58,7 @@
 #include <bpf/bpf.h>
 
 #include "cgpolicy-abi.h"
+#include "cgpolicy-hooks.h"
 #include "cgroup-util.h"
 #include "macro.h"
 
@@ -452,37 +453,25 @@ static int apply_in(const Bench *b, const char *cg, const char *unit, void (*rul
         return r;
 }
 
-static const struct {
-        const char *name;
-        enum bpf_attach_type type;
-} hooks[] = {
-        { "bind4", BPF_CGROUP_INET4_BIND },
-        { "bind6", BPF_CGROUP_INET6_BIND },
-        { "connect4", BPF_CGROUP_INET4_CONNECT },
-        { "connect6", BPF_CGROUP_INET6_CONNECT },
-        { "sendmsg4", BPF_CGROUP_UDP4_SENDMSG },
-        { "sendmsg6", BPF_CGROUP_UDP6_SENDMSG },
-};
-
-/* The six pinned programs on cg, as systemd attaches BPFProgram= (BPF_F_ALLOW_MULTI). */
+/* All pinned programs on cg, as systemd attaches BPFProgram= (BPF_F_ALLOW_MULTI). */
 static int attach_all(const Bench *b, const char *cg) {
         _cleanup_close_ int cgfd = open(cg, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
         if (cgfd < 0)
                 return -errno;
-        for (size_t i = 0; i < ELEMENTSOF(hooks); i++) {
-                _cleanup_free_ char *pin = xasprintf("%s/cgpolicy/%s", b->bpffs, hooks[i].name);
+        FOREACH_CGP_HOOK(h) {
+                _cleanup_free_ char *pin = xasprintf("%s/cgpolicy/%s", b->bpffs, h->name);
                 _cleanup_close_ int pfd = bpf_obj_get(pin);
 
                 if (pfd < 0)
                         return -errno;
-                if (bpf_prog_attach(pfd, cgfd, hooks[i].type, BPF_F_ALLOW_MULTI) < 0)
+                if (bpf_prog_attach(pfd, cgfd, h->attach_type, BPF_F_ALLOW_MULTI) < 0)
                         return -errno;
         }
         return 0;
 }
 
-/* A program that allows everything ("r0 = 1; exit") on the same six hooks of cg, multi. The
+/* A program that allows everything ("r0 = 1; exit") on the same hooks of cg, multi. The
  * fds of its connect4 and sendmsg4 instances go to ret_fds[0] and [1] (for statistics). */
 static int attach_trivial(const char *cg, int ret_fds[2]) {
         static const struct bpf_insn insns[] = {
@@ -493,18 +482,18 @@ static int attach_trivial(const char *cg, int ret_fds[2]) {
 
         if (cgfd < 0)
                 return -errno;
-        for (size_t i = 0; i < ELEMENTSOF(hooks); i++) {
-                LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = hooks[i].type);
-                _cleanup_close_ int pfd = bpf_prog_load(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, "bench_trivial", "GPL",
+        FOREACH_CGP_HOOK(h) {
+                LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = h->attach_type);
+                _cleanup_close_ int pfd = bpf_prog_load(h->prog_type, "bench_trivial", "GPL",
                                                         insns, ELEMENTSOF(insns), &opts);
 
                 if (pfd < 0)
                         return pfd;
-                if (bpf_prog_attach(pfd, cgfd, hooks[i].type, BPF_F_ALLOW_MULTI) < 0)
+                if (bpf_prog_attach(pfd, cgfd, h->attach_type, BPF_F_ALLOW_MULTI) < 0)
                         return -errno;
-                if (streq(hooks[i].name, "connect4"))
+                if (streq(h->name, "connect4"))
                         ret_fds[0] = TAKE_FD(pfd);
-                else if (streq(hooks[i].name, "sendmsg4"))
+                else if (streq(h->name, "sendmsg4"))
                         ret_fds[1] = TAKE_FD(pfd);
         }
         return 0;

@@ -20,15 +20,6 @@
 #include "macro.h"
 #include "cgpolicy.skel.h"
 
-const Hook hooks[6] = {
-        { "bind4",    BPF_CGROUP_INET4_BIND,    CGP_DIR_BIND },
-        { "bind6",    BPF_CGROUP_INET6_BIND,    CGP_DIR_BIND },
-        { "connect4", BPF_CGROUP_INET4_CONNECT, CGP_DIR_CONNECT },
-        { "connect6", BPF_CGROUP_INET6_CONNECT, CGP_DIR_CONNECT },
-        { "sendmsg4", BPF_CGROUP_UDP4_SENDMSG,  CGP_DIR_CONNECT },
-        { "sendmsg6", BPF_CGROUP_UDP6_SENDMSG,  CGP_DIR_CONNECT },
-};
-
 const char *const map_names[_MAP_MAX] = {
         [MAP_META]     = "cgp_meta",
         [MAP_CGROUPS]  = "cgp_cgroups",
@@ -167,7 +158,6 @@ int bpf_load_and_pin(void) {
         _cleanup_free_ char *maps_dir = NULL;
         _cleanup_close_ int dir_fd = -EBADF;
         const char *dir = pin_dir();
-        struct bpf_program *prog;
         struct bpf_map *map;
         struct cgp_meta meta = {
                 .magic = CGP_MAGIC,
@@ -230,14 +220,14 @@ int bpf_load_and_pin(void) {
         /* Pin each program under a temporary name (bpffs allows no "." in names), then rename() it
          * over the old pin: the path always names a loaded program, and units attached to the old
          * program keep it (it shares the maps, so their policies stay in force). */
-        bpf_object__for_each_program(prog, skel->obj) {
+        FOREACH_CGP_HOOK(h) {
                 _cleanup_free_ char *tmp = NULL, *final = NULL;
-                const char *hook = startswith(bpf_program__name(prog), "cgpolicy_");
+                struct bpf_program *prog = bpf_object__find_program_by_name(skel->obj, h->prog);
 
-                if (!hook)
-                        continue;
-                if (asprintf(&tmp, "%s/%s_new", dir, hook) < 0 ||
-                    asprintf(&final, "%s/%s", dir, hook) < 0)
+                if (!prog)
+                        return log_error_errno(-ENOENT, "The BPF object has no program %s for hook %s.", h->prog, h->name);
+                if (asprintf(&tmp, "%s/%s_new", dir, h->name) < 0 ||
+                    asprintf(&final, "%s/%s", dir, h->name) < 0)
                         return log_oom();
                 (void) unlink(tmp);
                 r = bpf_program__pin(prog, tmp);
@@ -590,7 +580,7 @@ static int prog_is_ours(Maps *m, __u32 prog_id) {
         return 0;
 }
 
-int hook_is_effective(Maps *m, int cgroup_fd, const Hook *h) {
+int hook_is_effective(Maps *m, int cgroup_fd, const CgpHook *h) {
         __u32 ids[64], cnt = ELEMENTSOF(ids), attach_flags = 0;
         int r;
 
@@ -605,13 +595,13 @@ int hook_is_effective(Maps *m, int cgroup_fd, const Hook *h) {
 }
 
 int check_pinned(unsigned dirs_mask) {
-        for (size_t i = 0; i < ELEMENTSOF(hooks); i++) {
+        FOREACH_CGP_HOOK(h) {
                 _cleanup_free_ char *pin = NULL;
                 _cleanup_close_ int pfd = -EBADF;
 
-                if (!(dirs_mask & (1u << hooks[i].dir)))
+                if (!cgp_hook_needed(h, dirs_mask))
                         continue;
-                if (asprintf(&pin, "%s/%s", pin_dir(), hooks[i].name) < 0)
+                if (asprintf(&pin, "%s/%s", pin_dir(), h->name) < 0)
                         return log_oom();
                 pfd = bpf_obj_get(pin);
                 if (pfd < 0)
@@ -631,12 +621,11 @@ int ensure_attached(Maps *m, const char *fs_path, unsigned dirs_mask) {
         if (cgfd < 0)
                 return log_error_errno(errno, "Cannot open cgroup %s: %m", fs_path);
 
-        for (size_t i = 0; i < ELEMENTSOF(hooks); i++) {
-                const Hook *h = &hooks[i];
+        FOREACH_CGP_HOOK(h) {
                 _cleanup_free_ char *pin = NULL;
                 _cleanup_close_ int pfd = -EBADF;
 
-                if (!(dirs_mask & (1u << h->dir)))
+                if (!cgp_hook_needed(h, dirs_mask))
                         continue;
 
                 r = hook_is_effective(m, cgfd, h);

@@ -5,10 +5,12 @@
 #include <stdint.h>
 
 #include "cgpolicy-abi.h"
+#include "cgpolicy-hooks.h"
 #include "policy-compile.h"
 
 /* The pinned maps and programs under the pin directory ($CGPOLICY_BPFFS_DIR, else
- * CGPOLICY_BPFFS_DIR from config.h): programs at DIR/{bind4,…,sendmsg6}, maps at DIR/maps/NAME. */
+ * CGPOLICY_BPFFS_DIR from config.h): programs at DIR/NAME of cgp_hooks[] (bind4, …), maps at
+ * DIR/maps/NAME. */
 
 typedef enum MapIndex {
         MAP_META,
@@ -34,13 +36,6 @@ typedef struct Maps {
  * "_cleanup_(maps_close) Maps m = MAPS_NULL;". */
 #define MAPS_NULL { .fd = { [0 ... _MAP_MAX - 1] = -EBADF }, .dir_fd = -EBADF }
 
-typedef struct Hook {
-        const char *name;       /* pin name = systemd's BPFProgram= attach type */
-        int attach_type;        /* enum bpf_attach_type */
-        int dir;                /* CGP_DIR_* */
-} Hook;
-
-extern const Hook hooks[6];
 extern const char *const map_names[_MAP_MAX];
 
 const char *pin_dir(void);
@@ -85,4 +80,4 @@ int check_pinned(unsigned dirs_mask);
 int ensure_attached(Maps *m, const char *fs_path, unsigned dirs_mask);
 
 /* Is one of our programs for hook h effective on the cgroup? 1 yes, 0 no. */
-int hook_is_effective(Maps *m, int cgroup_fd, const Hook *h);
+int hook_is_effective(Maps *m, int cgroup_fd, const CgpHook *h);

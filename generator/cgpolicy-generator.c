@@ -37,6 +37,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cgpolicy-hooks.h"
 #include "check.h"
 #include "config.h"
 #include "exec-escape.h"
@@ -48,11 +49,9 @@
 
 #define DROPIN_NAME "zz-cgpolicy.conf"
 
-/* The attach types, spelled as systemd's BPFProgram= wants them; the pins have the same names. */
-static const char *const bpf_hooks[_POLICY_DIRECTION_MAX][4] = {
-        [POLICY_BIND] = { "bind4", "bind6", NULL, NULL },
-        [POLICY_CONNECT] = { "connect4", "connect6", "sendmsg4", "sendmsg6" },
-};
+/* Masks of directions are the same for both: 1 << POLICY_* = CGP_DIRS(CGP_DIR_*). */
+_Static_assert(POLICY_BIND == CGP_DIR_BIND && POLICY_CONNECT == CGP_DIR_CONNECT &&
+               _POLICY_DIRECTION_MAX == CGP_DIR_MAX, "policy.h's directions are cgpolicy-abi.h's");
 
 typedef struct FileCache {
         const char **keys;      /* path pointers owned by the UnitTree */
@@ -348,14 +347,11 @@ static unsigned policy_dirs(const Policy *p) {
         return mask;
 }
 
-/* BPFProgram= lines for the directions in mask. */
+/* BPFProgram= lines of the hooks the directions in mask need. */
 static void write_bpf(FILE *f, unsigned mask) {
-        for (int d = 0; d < _POLICY_DIRECTION_MAX; d++) {
-                if (!(mask & (1u << d)))
-                        continue;
-                for (size_t i = 0; i < ELEMENTSOF(bpf_hooks[d]) && bpf_hooks[d][i]; i++)
-                        fprintf(f, "BPFProgram=%s:%s/%s\n", bpf_hooks[d][i], CGPOLICY_BPFFS_DIR, bpf_hooks[d][i]);
-        }
+        FOREACH_CGP_HOOK(h)
+                if (cgp_hook_needed(h, mask))
+                        fprintf(f, "BPFProgram=%s:%s/%s\n", h->name, CGPOLICY_BPFFS_DIR, h->name);
 }
 
 static void write_resources(FILE *f, const Policy *p) {

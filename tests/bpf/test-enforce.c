@@ -35,6 +35,7 @@
 #include <bpf/bpf.h>
 
 #include "cgpolicy-abi.h"
+#include "cgpolicy-hooks.h"
 #include "cgroup-util.h"
 #include "macro.h"
 #include "tap.h"
@@ -189,35 +190,32 @@ static int run_cgpolicy(const char *cg, char **out, const char *extra_env, ...) 
 }
 
 
-static int hook_type(const char *name) {
-        static const struct { const char *n; int t; } t[] = {
-                { "bind4", BPF_CGROUP_INET4_BIND }, { "bind6", BPF_CGROUP_INET6_BIND },
-                { "connect4", BPF_CGROUP_INET4_CONNECT }, { "connect6", BPF_CGROUP_INET6_CONNECT },
-                { "sendmsg4", BPF_CGROUP_UDP4_SENDMSG }, { "sendmsg6", BPF_CGROUP_UDP6_SENDMSG },
-        };
-        for (size_t i = 0; i < ELEMENTSOF(t); i++)
-                if (streq(t[i].n, name))
-                        return t[i].t;
-        abort();
+static enum bpf_attach_type hook_type(const char *name) {
+        const CgpHook *h = cgp_hook_by_name(name);
+
+        if (!h)
+                abort();
+        return h->attach_type;
 }
 
-static const char *const all_hooks[] = { "bind4", "bind6", "connect4", "connect6", "sendmsg4", "sendmsg6", NULL };
-
-/* Attach the pinned programs to cg as systemd attaches BPFProgram=: BPF_F_ALLOW_MULTI. */
-static int attach(const char *cg, const char *const *names) {
+/* Attach the pinned programs of the hooks that the directions dirs (CGP_DIRS()) need to cg, as
+ * systemd attaches BPFProgram=: BPF_F_ALLOW_MULTI. */
+static int attach(const char *cg, unsigned dirs) {
         _cleanup_close_ int cgfd = open(cg, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
         if (cgfd < 0)
                 return -errno;
-        for (; *names; names++) {
+        FOREACH_CGP_HOOK(h) {
                 char pin[256];
                 _cleanup_close_ int pfd = -EBADF;
 
-                snprintf(pin, sizeof pin, "%s/cgpolicy/%s", bpffs, *names);
+                if (!cgp_hook_needed(h, dirs))
+                        continue;
+                snprintf(pin, sizeof pin, "%s/cgpolicy/%s", bpffs, h->name);
                 pfd = bpf_obj_get(pin);
                 if (pfd < 0)
                         return -errno;
-                if (bpf_prog_attach(pfd, cgfd, hook_type(*names), BPF_F_ALLOW_MULTI) < 0)
+                if (bpf_prog_attach(pfd, cgfd, h->attach_type, BPF_F_ALLOW_MULTI) < 0)
                         return -errno;
         }
         return 0;
@@ -420,7 +418,7 @@ static char *policed(const char *name, const char *const *rules) {
         char unit[128];
         int n = 0, r;
 
-        ok(attach(cg, all_hooks) == 0, "%s: programs attached with BPF_F_ALLOW_MULTI", name);
+        ok(attach(cg, CGP_DIRS_ALL) == 0, "%s: programs attached with BPF_F_ALLOW_MULTI", name);
         snprintf(unit, sizeof unit, "--unit=%s.service", name);
         a[n++] = "apply";
         a[n++] = unit;
@@ -783,7 +781,7 @@ static void test_fail_closed(void) {
         _cleanup_free_ char *cg = make_cg("noapply");
         const char *s = "fail closed before apply";
 
-        ok(attach(cg, all_hooks) == 0, "%s: programs attached", s);
+        ok(attach(cg, CGP_DIRS_ALL) == 0, "%s: programs attached", s);
         expect(cg, s, OP_CONNECT, SOCK_STREAM, "127.0.0.1", PORT_OK, EPERM);
         expect(cg, s, OP_CONNECT, SOCK_STREAM, "::1", PORT_OK, EPERM);
         expect(cg, s, OP_SENDTO, SOCK_DGRAM, "127.0.0.1", PORT_UDP_OK, EPERM);
@@ -838,7 +836,7 @@ static void test_delegate(void) {
                 snprintf(ctlp, sizeof ctlp, "%s/.control", unitcg);
                 mkdir(ctlp, 0755);
                 ctl = strdup(ctlp);
-                ok(attach(unitcg, all_hooks) == 0, ".control: programs attached to the unit's cgroup");
+                ok(attach(unitcg, CGP_DIRS_ALL) == 0, ".control: programs attached to the unit's cgroup");
                 r = run_cgpolicy(ctl, NULL, NULL, "apply", "--unit=ctlunit.service", "--connect-deny=tcp:47080", NULL);
                 ok(r == 0, ".control: apply run from the .control sub-cgroup");
                 expect(unitcg, ".control", OP_CONNECT, SOCK_STREAM, "127.0.0.1", PORT_OK, EPERM);
@@ -930,7 +928,7 @@ static void test_reload_live(void) {
                 _cleanup_free_ char *sub = make_cg("live/after");
                 expect(sub, "after reload", OP_CONNECT, SOCK_STREAM, "127.0.0.1", PORT_NO, EPERM);
                 expect(sub, "after reload", OP_CONNECT, SOCK_STREAM, "127.0.0.1", PORT_OK, 0);
-                ok(attach(sub, all_hooks) == 0, "after reload: new programs attached to a child cgroup too");
+                ok(attach(sub, CGP_DIRS_ALL) == 0, "after reload: new programs attached to a child cgroup too");
                 expect(sub, "after reload, new programs", OP_CONNECT, SOCK_STREAM, "127.0.0.1", PORT_NO, EPERM);
                 expect(sub, "after reload, new programs", OP_SENDTO, SOCK_DGRAM, "127.0.0.1", PORT_UDP_OK, 0);
         }
@@ -1036,7 +1034,6 @@ static void test_slice(void) {
         struct stat st;
         int r;
 
-        static const char *const connect_hooks[] = { "connect4", "connect6", "sendmsg4", "sendmsg6", NULL };
         char slice[700];
 
         snprintf(env, sizeof env, "CGPOLICY_CGROUP_ROOT=%s", test_cg_rel);
@@ -1048,7 +1045,7 @@ static void test_slice(void) {
          * and would fail to ("Invalid argument") had apply attached the same programs first. */
         ok(n_effective(slice, "connect4") == 0 && n_effective(slice, "sendmsg6") == 0,
            "apply --slice leaves attaching to systemd on a slice cgroup it created");
-        ok(attach(slice, connect_hooks) == 0, "systemd's attach of the slice's BPFProgram= then succeeds");
+        ok(attach(slice, CGP_DIRS(CGP_DIR_CONNECT)) == 0, "systemd's attach of the slice's BPFProgram= then succeeds");
         svc = make_cg("pol.slice/pol-web.slice/app.service");
         expect(svc, "service in policed slice", OP_CONNECT, SOCK_STREAM, "127.0.0.1", PORT_NO, EPERM);
         expect(svc, "service in policed slice", OP_CONNECT, SOCK_STREAM, "127.0.0.1", PORT_OK, 0);
@@ -1061,8 +1058,9 @@ static void test_slice(void) {
 
         /* A slice systemd realized without the programs (the pins did not exist yet when it
          * did): apply --slice attaches them itself, the slice must not run unpoliced. */
-        for (const char *const *h = connect_hooks; *h; h++)
-                (void) detach(slice, *h);
+        FOREACH_CGP_HOOK(h)
+                if (cgp_hook_needed(h, CGP_DIRS(CGP_DIR_CONNECT)))
+                        (void) detach(slice, h->name);
         ok(n_effective(svc, "connect4") == 0, "slice realized without the programs");
         r = run_cgpolicy(NULL, NULL, env, "apply", "--slice=pol-web.slice", "--connect-deny=any", "--connect-allow=tcp:47080", NULL);
         ok(r == 0 && n_effective(slice, "connect4") == 1 && n_effective(slice, "sendmsg6") == 1 &&

@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* The cgroup hooks cgpolicy attaches programs to, one line each: the BPFProgram= lines the
+ * generator writes, the programs "cgpolicy load" pins, those "cgpolicy apply" makes sure are in
+ * force, and those the tests and the benchmark attach all come from this table, in its order.
+ * Adding a hook is adding a line here (and its program in cgpolicy.bpf.c). User space only. */
+
+#include <linux/bpf.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "cgpolicy-abi.h"
+
+/* A set of directions: bit CGP_DIR_* (= policy.h's PolicyDirection) for each. */
+#define CGP_DIRS(dir)           (1u << (dir))
+#define CGP_DIRS_ALL            (CGP_DIRS(CGP_DIR_MAX) - 1u)
+
+typedef struct CgpHook {
+        const char *name;               /* the pin name = systemd's BPFProgram= attach type */
+        const char *prog;               /* the program's name in cgpolicy.bpf.c and the skeleton */
+        enum bpf_prog_type prog_type;
+        enum bpf_attach_type attach_type;
+        unsigned dirs;                  /* needed by a policy with rules for a direction in this set;
+                                         * CGP_DIRS_ALL: by every network policy */
+} CgpHook;
+
+static const CgpHook cgp_hooks[] = {
+        { "bind4",    "cgpolicy_bind4",    BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET4_BIND,    CGP_DIRS(CGP_DIR_BIND) },
+        { "bind6",    "cgpolicy_bind6",    BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET6_BIND,    CGP_DIRS(CGP_DIR_BIND) },
+        { "connect4", "cgpolicy_connect4", BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET4_CONNECT, CGP_DIRS(CGP_DIR_CONNECT) },
+        { "connect6", "cgpolicy_connect6", BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET6_CONNECT, CGP_DIRS(CGP_DIR_CONNECT) },
+        { "sendmsg4", "cgpolicy_sendmsg4", BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_UDP4_SENDMSG,  CGP_DIRS(CGP_DIR_CONNECT) },
+        { "sendmsg6", "cgpolicy_sendmsg6", BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_UDP6_SENDMSG,  CGP_DIRS(CGP_DIR_CONNECT) },
+};
+
+#define CGP_HOOKS_MAX (sizeof(cgp_hooks) / sizeof(cgp_hooks[0]))
+
+#define FOREACH_CGP_HOOK(h) for (const CgpHook *h = cgp_hooks; h < cgp_hooks + CGP_HOOKS_MAX; h++)
+
+/* Does a policy with rules for the directions in dirs (CGP_DIRS()) need hook h? */
+static inline bool cgp_hook_needed(const CgpHook *h, unsigned dirs) {
+        return (h->dirs & dirs) != 0;
+}
+
+/* The hook of pin name name, or NULL. */
+static inline const CgpHook *cgp_hook_by_name(const char *name) {
+        FOREACH_CGP_HOOK(h)
+                if (strcmp(h->name, name) == 0)
+                        return h;
+        return NULL;
+}

@@ -433,7 +433,7 @@ static void rules10000(Strv *s) {
         for (int i = 0; i < N10K_V4; i++)
                 strv_add(s, "--connect-allow=10.%d.%d.0/24:%d", i / 256, i % 256, 443 + i % 7);
         for (int i = 0; i < N10K_V6; i++)
-                strv_add(s, "--connect-allow=[fd00:%x::/64]:8443", i);
+                strv_add(s, "--connect-allow=[fd00:%x::/64]:8443", (unsigned) i);
         strv_add(s, "--connect-allow=tcp:%d", TCP_PORT);
         strv_add(s, "--connect-allow=udp:%d", UDP_PORT);
 }
@@ -775,7 +775,7 @@ static int nft_write_rules(const Bench *b, size_t v, const char *path) {
                 fprintf(f, " }\n        }\n");
                 fprintf(f, "        set v6 {\n                type ipv6_addr . inet_service\n                flags interval\n                elements = { ");
                 for (int i = 0; i < N10K_V6; i++)
-                        fprintf(f, "%sfd00:%x::/64 . 8443", i ? ", " : "", i);
+                        fprintf(f, "%sfd00:%x::/64 . 8443", i ? ", " : "", (unsigned) i);
                 fprintf(f, " }\n        }\n");
                 fprintf(f,
                         "        chain pol {\n"
@@ -905,23 +905,30 @@ static int cmp_double(const void *a, const void *b) {
         return x < y ? -1 : x > y;
 }
 
-/* The q-quantile (nearest rank) of v[0..n), sorting a copy. */
-static double quantile(const double *v, size_t n, double q) {
-        _cleanup_free_ double *c = malloc(n * sizeof(double));
-        size_t i;
+/* v[0..n), sorted, in a new array. */
+static double *sorted_copy(const double *v, size_t n) {
+        double *c = malloc(n * sizeof(double));
 
         if (!c)
                 abort();
         memcpy(c, v, n * sizeof(double));
         qsort(c, n, sizeof(double), cmp_double);
-        if (q == 0.5)
-                return n % 2 ? c[n / 2] : (c[n / 2 - 1] + c[n / 2]) / 2;
-        i = (size_t) (q * (double) n + 0.999999);
+        return c;
+}
+
+/* The q-quantile (nearest rank) of v[0..n). */
+static double quantile(const double *v, size_t n, double q) {
+        _cleanup_free_ double *c = sorted_copy(v, n);
+        size_t i = (size_t) (q * (double) n + 0.999999);
+
         return c[MIN(MAX(i, (size_t) 1), n) - 1];
 }
 
+/* The median of v[0..n): the middle value, or the mean of the two middle ones. */
 static double median(const double *v, size_t n) {
-        return quantile(v, n, 0.5);
+        _cleanup_free_ double *c = sorted_copy(v, n);
+
+        return n % 2 ? c[n / 2] : (c[n / 2 - 1] + c[n / 2]) / 2;
 }
 
 /* The median of the per-round ratios x[r]/y[r]: the same ratio, paired by round. */

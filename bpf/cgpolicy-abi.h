@@ -31,10 +31,10 @@
 #endif
 
 #define CGP_MAGIC               0x63677031706f6c79ULL   /* "cgp1poly" */
-#define CGP_LAYOUT_VERSION      1
+#define CGP_LAYOUT_VERSION      1u
 
 /* Capacities. LPM tries are allocated on demand (BPF_F_NO_PREALLOC), these are upper bounds. */
-#define CGP_MAX_POLICIES        4096        /* policy ids 1..CGP_MAX_POLICIES-1; 0 = none */
+#define CGP_MAX_POLICIES        4096u       /* policy ids 1..CGP_MAX_POLICIES-1; 0 = none */
 #define CGP_MAX_CGROUPS         CGP_MAX_POLICIES
 #define CGP_MAX_TRIE_ENTRIES    (1U << 20)
 #define CGP_MAX_DENIALS         256         /* the circular denial log */

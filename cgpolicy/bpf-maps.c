@@ -38,7 +38,7 @@ const char *pin_dir(void) {
         return e && *e ? e : CGPOLICY_BPFFS_DIR;
 }
 
-static int libbpf_log(enum libbpf_print_level level, const char *format, va_list ap) {
+_printf_(2, 0) static int libbpf_log(enum libbpf_print_level level, const char *format, va_list ap) {
         char buf[4096];
         size_t n;
 

@@ -40,10 +40,10 @@
 #include "macro.h"
 #include "tap.h"
 
-#define PORT_OK         47080   /* TCP listeners on 127.0.0.1 and ::1 */
-#define PORT_NO         47081
-#define PORT_UDP_OK     47090
-#define PORT_UDP_NO     47091
+#define PORT_OK         47080u  /* TCP listeners on 127.0.0.1 and ::1 */
+#define PORT_NO         47081u
+#define PORT_UDP_OK     47090u
+#define PORT_UDP_NO     47091u
 
 static const char *cgpolicy;
 static char bpffs[64] = "", rundir[64] = "", test_cg[512] = "";

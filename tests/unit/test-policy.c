@@ -486,14 +486,14 @@ static void test_args(void) {
         policy_done(&q);
         policy_done(&p);
 
-        int r = policy_from_args((char *[]) { "--bind-allow=tcp:0" }, 1, &q, &why);
+        int r = policy_from_args((char *[]) { (char *) "--bind-allow=tcp:0" }, 1, &q, &why);
         ok(r == -EINVAL && why && streq(why, "--bind-allow=tcp:0: port 0 is out of range 1..65535"),
            "bad arg: '%s'", why ?: "(null)");
         why = mfree(why);
-        r = policy_from_args((char *[]) { "--unit=foo" }, 1, &q, &why);
+        r = policy_from_args((char *[]) { (char *) "--unit=foo" }, 1, &q, &why);
         ok(r == -EINVAL && why && streq(why, "unknown argument '--unit=foo'"), "unknown arg: '%s'", why ?: "(null)");
         why = mfree(why);
-        r = policy_from_args((char *[]) { "--mode=loud" }, 1, &q, &why);
+        r = policy_from_args((char *[]) { (char *) "--mode=loud" }, 1, &q, &why);
         ok(r == -EINVAL && why && streq(why, "--mode=loud: 'enforce' or 'audit' is expected"),
            "bad mode: '%s'", why ?: "(null)");
         policy_done(&q);

@@ -536,7 +536,7 @@ static const struct sockaddr_in udp_dst = {
  * drains UDP. It stays in the cgroup the benchmark was started in (forked before the worker
  * joins its variant's cgroup). */
 static int start_server(void) {
-        _cleanup_close_ int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        _cleanup_close_ int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         _cleanup_close_ int ufd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
         int one = 1, bufsize = 4 << 20;
         pid_t pid, parent = getpid();

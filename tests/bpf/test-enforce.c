@@ -10,35 +10,27 @@
  * failure). Needs root; exits 77 (skip) without it unless $CI is set, where a missing privilege
  * is a failure. */
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <net/if.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
-#include <sched.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
 
 #include "cgpolicy-abi.h"
 #include "cgpolicy-hooks.h"
-#include "cgroup-util.h"
 #include "macro.h"
 #include "tap.h"
+#include "test-util.h"
 
 #define PORT_OK         47080u  /* TCP listeners on 127.0.0.1 and ::1 */
 #define PORT_NO         47081u
@@ -46,126 +38,7 @@
 #define PORT_UDP_NO     47091u
 
 static const char *cgpolicy;
-static char bpffs[64] = "", rundir[64] = "", test_cg[512] = "";
-static char test_cg_rel[512] = "";      /* as a cgroup path, for $CGPOLICY_CGROUP_ROOT */
-static pid_t server_pid = -1;
-
-/* ---- cleanup: always remove our cgroups and the bpffs mount ---- */
-
-static void rm_cgroup_tree(const char *path) {
-        _cleanup_(closedirp) DIR *d = opendir(path);
-        char procs[1024];
-        FILE *f;
-
-        if (!d)
-                return;
-        /* Kill what is left, then remove children depth-first. */
-        snprintf(procs, sizeof procs, "%s/cgroup.procs", path);
-        f = fopen(procs, "re");
-        if (f) {
-                int pid;
-                while (fscanf(f, "%d", &pid) == 1)
-                        kill(pid, SIGKILL);
-                fclose(f);
-        }
-        for (struct dirent *de; (de = readdir(d)); ) {
-                char sub[1024];
-                if (de->d_type != DT_DIR || streq(de->d_name, ".") || streq(de->d_name, ".."))
-                        continue;
-                snprintf(sub, sizeof sub, "%s/%s", path, de->d_name);
-                rm_cgroup_tree(sub);
-        }
-        for (int i = 0; i < 50 && rmdir(path) < 0 && errno == EBUSY; i++)
-                usleep(20000);
-}
-
-static void cleanup(void) {
-        if (server_pid > 0) {
-                kill(server_pid, SIGKILL);
-                waitpid(server_pid, NULL, 0);
-                server_pid = -1;
-        }
-        if (test_cg[0])
-                rm_cgroup_tree(test_cg);
-        if (bpffs[0]) {
-                (void) umount2(bpffs, MNT_DETACH);
-                (void) rmdir(bpffs);
-        }
-        if (rundir[0]) {
-                char cmd[128];
-                snprintf(cmd, sizeof cmd, "rm -rf '%s'", rundir);
-                (void) system(cmd);
-        }
-}
-
-static void on_signal(int sig) {
-        cleanup();
-        signal(sig, SIG_DFL);
-        raise(sig);
-}
-
-/* ---- helpers ---- */
-
-static int join_cgroup(const char *cg) {
-        char p[1024];
-        FILE *f;
-
-        snprintf(p, sizeof p, "%s/cgroup.procs", cg);
-        f = fopen(p, "we");
-        if (!f)
-                return -errno;
-        fprintf(f, "%d\n", getpid());
-        if (fclose(f) != 0)
-                return -errno;
-        return 0;
-}
-
-static char *make_cg(const char *name) {
-        char *p;
-
-        if (asprintf(&p, "%s/%s", test_cg, name) < 0)
-                abort();
-        if (mkdir(p, 0755) < 0 && errno != EEXIST) {
-                diag("mkdir %s: %s", p, strerror(errno));
-                abort();
-        }
-        return p;
-}
-
-/* Run argv (argv[0] found in $PATH) in cgroup cg (NULL: this one), with extra_env ("NAME=VALUE"
- * or NULL) added and stdin from in_path (NULL: /dev/null); returns the exit status (128+signal
- * when killed) and the combined stdout and stderr in buf. */
-static int run_argv(const char *cg, const char *extra_env, const char *in_path, const char *const *argv,
-                    char *buf, size_t size) {
-        int pipefd[2], status;
-        size_t len = 0;
-        pid_t pid;
-
-        if (pipe2(pipefd, O_CLOEXEC) < 0)
-                abort();
-        pid = fork();
-        if (pid == 0) {
-                int fd = open(in_path ? in_path : "/dev/null", O_RDONLY | O_CLOEXEC);
-
-                if (fd < 0 || dup2(fd, STDIN_FILENO) < 0)
-                        _exit(126);
-                dup2(pipefd[1], STDOUT_FILENO);
-                dup2(pipefd[1], STDERR_FILENO);
-                if (cg && join_cgroup(cg) < 0)
-                        _exit(125);
-                if (extra_env)
-                        putenv((char *) extra_env);
-                execvp(argv[0], (char **) argv);
-                _exit(127);
-        }
-        close(pipefd[1]);
-        for (ssize_t k; (k = read(pipefd[0], buf + len, size - 1 - len)) > 0; )
-                len += (size_t) k;
-        buf[len] = 0;
-        close(pipefd[0]);
-        waitpid(pid, &status, 0);
-        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
+static TestEnv env;
 
 /* Run cgpolicy ARGS... inside cgroup cg (NULL: the test's own); returns the exit status, the
  * combined output in *out (may be NULL). extra_env: "NAME=VALUE" or NULL. */
@@ -181,7 +54,8 @@ static int run_cgpolicy(const char *cg, char **out, const char *extra_env, ...) 
         va_end(ap);
         argv[n] = NULL;
 
-        r = run_argv(cg, extra_env, NULL, argv, buf, sizeof buf);
+        r = test_run((char *const *) argv, &(RunOptions) {
+                        .cgroup = cg, .env = extra_env, .output = buf, .output_size = sizeof buf });
         if (out)
                 *out = strdup(buf);
         else if (r != 0)
@@ -189,59 +63,6 @@ static int run_cgpolicy(const char *cg, char **out, const char *extra_env, ...) 
         return r;
 }
 
-
-static enum bpf_attach_type hook_type(const char *name) {
-        const CgpHook *h = cgp_hook_by_name(name);
-
-        if (!h)
-                abort();
-        return h->attach_type;
-}
-
-/* Attach the pinned programs of the hooks that the directions dirs (CGP_DIRS()) need to cg, as
- * systemd attaches BPFProgram=: BPF_F_ALLOW_MULTI. */
-static int attach(const char *cg, unsigned dirs) {
-        _cleanup_close_ int cgfd = open(cg, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-        if (cgfd < 0)
-                return -errno;
-        FOREACH_CGP_HOOK(h) {
-                char pin[256];
-                _cleanup_close_ int pfd = -EBADF;
-
-                if (!cgp_hook_needed(h, dirs))
-                        continue;
-                snprintf(pin, sizeof pin, "%s/cgpolicy/%s", bpffs, h->name);
-                pfd = bpf_obj_get(pin);
-                if (pfd < 0)
-                        return -errno;
-                if (bpf_prog_attach(pfd, cgfd, h->attach_type, BPF_F_ALLOW_MULTI) < 0)
-                        return -errno;
-        }
-        return 0;
-}
-
-static int detach(const char *cg, const char *name) {
-        _cleanup_close_ int cgfd = open(cg, O_RDONLY | O_DIRECTORY | O_CLOEXEC), pfd = -EBADF;
-        char pin[256];
-
-        snprintf(pin, sizeof pin, "%s/cgpolicy/%s", bpffs, name);
-        pfd = bpf_obj_get(pin);
-        if (cgfd < 0 || pfd < 0)
-                return -EBADF;
-        if (bpf_prog_detach2(pfd, cgfd, hook_type(name)) < 0)
-                return -errno;
-        return 0;
-}
-
-static unsigned n_effective(const char *cg, const char *name) {
-        _cleanup_close_ int cgfd = open(cg, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        __u32 ids[64], cnt = 64, flags = 0;
-
-        if (cgfd < 0 || bpf_prog_query(cgfd, hook_type(name), BPF_F_QUERY_EFFECTIVE, &flags, ids, &cnt) < 0)
-                return 0;
-        return cnt;
-}
 
 /* ---- probes: one real process in a cgroup doing one call ---- */
 
@@ -255,27 +76,13 @@ typedef struct Req {
 } Req;
 
 static int do_request(const Req *r) {
-        struct sockaddr_storage ss = {};
+        struct sockaddr_storage ss;
         socklen_t sl;
         int fd, family, one = 1;
 
-        if (strchr(r->addr, ':')) {
-                struct sockaddr_in6 *s6 = (struct sockaddr_in6 *) &ss;
-                family = AF_INET6;
-                s6->sin6_family = AF_INET6;
-                s6->sin6_port = htons((uint16_t) r->port);
-                if (inet_pton(AF_INET6, r->addr, &s6->sin6_addr) != 1)
-                        return 254;
-                sl = sizeof(*s6);
-        } else {
-                struct sockaddr_in *s4 = (struct sockaddr_in *) &ss;
-                family = AF_INET;
-                s4->sin_family = AF_INET;
-                s4->sin_port = htons((uint16_t) r->port);
-                if (inet_pton(AF_INET, r->addr, &s4->sin_addr) != 1)
-                        return 254;
-                sl = sizeof(*s4);
-        }
+        family = sockaddr_parse(r->addr, (uint16_t) r->port, &ss, &sl);
+        if (family < 0)
+                return 254;
 
         fd = socket(family, r->type | SOCK_CLOEXEC, 0);
         if (fd < 0)
@@ -306,35 +113,20 @@ static int do_request(const Req *r) {
         return k;
 }
 
-static int lo_up(void) {
-        struct ifreq ifr = {};
-        _cleanup_close_ int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-
-        if (fd < 0)
-                return -errno;
-        strcpy(ifr.ifr_name, "lo");
-        if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0)
-                return -errno;
-        ifr.ifr_flags |= IFF_UP;
-        if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
-                return -errno;
-        return 0;
-}
-
 /* Returns the errno of the call (0 on success) made by a process in cg. */
 static int probe(const char *cg, const Req *r, bool new_netns) {
-        int status;
-        pid_t pid = fork();
+        pid_t pid = test_fork();
 
+        if (pid < 0)
+                die("fork: %s", strerror(-pid));
         if (pid == 0) {
-                if (join_cgroup(cg) < 0)
+                if (cgroup_join(cg) < 0)
                         _exit(251);
-                if (new_netns && (unshare(CLONE_NEWNET) < 0 || lo_up() < 0))
+                if (new_netns && netns_new() < 0)
                         _exit(250);
                 _exit(do_request(r));
         }
-        waitpid(pid, &status, 0);
-        return WIFEXITED(status) ? WEXITSTATUS(status) : 255;
+        return test_wait(pid);
 }
 
 static const char *op_name(Op op) {
@@ -355,70 +147,31 @@ static void expect(const char *cg, const char *scenario, Op op, int type, const 
 
 /* ---- a TCP server on 127.0.0.1 and ::1 that accepts and closes, outside the policed cgroups ---- */
 
-static int listen_on(const char *addr, unsigned port) {
-        struct sockaddr_storage ss = {};
-        int fd, family = strchr(addr, ':') ? AF_INET6 : AF_INET, one = 1;
-
-        fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        if (fd < 0)
-                return -errno;
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        setsockopt(fd, IPPROTO_TCP, TCP_FASTOPEN, &(int) { 16 }, sizeof(int));
-        if (family == AF_INET6) {
-                struct sockaddr_in6 *s = (struct sockaddr_in6 *) &ss;
-                s->sin6_family = AF_INET6;
-                s->sin6_port = htons((uint16_t) port);
-                inet_pton(AF_INET6, addr, &s->sin6_addr);
-                setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-        } else {
-                struct sockaddr_in *s = (struct sockaddr_in *) &ss;
-                s->sin_family = AF_INET;
-                s->sin_port = htons((uint16_t) port);
-                inet_pton(AF_INET, addr, &s->sin_addr);
-        }
-        if (bind(fd, (struct sockaddr *) &ss, family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in)) < 0 ||
-            listen(fd, 4096) < 0) {
-                int e = -errno;
-                close(fd);
-                return e;
-        }
-        return fd;
-}
-
 static int start_server(void) {
-        int fd4 = listen_on("127.0.0.1", PORT_OK), fd6 = listen_on("::1", PORT_OK);
+        static const ServerSocket sockets[] = {
+                { SOCK_STREAM, "127.0.0.1", PORT_OK },
+                { SOCK_STREAM, "::1", PORT_OK },
+        };
+        pid_t pid = server_start(sockets, ELEMENTSOF(sockets));
 
-        if (fd4 < 0 || fd6 < 0) {
-                diag("cannot listen on port %u of 127.0.0.1/::1: %s", PORT_OK, strerror(-(fd4 < 0 ? fd4 : fd6)));
-                return -1;
+        if (pid < 0) {
+                diag("cannot listen on port %u of 127.0.0.1/::1: %s", PORT_OK, strerror(-pid));
+                return pid;
         }
-        server_pid = fork();
-        if (server_pid == 0) {
-                struct pollfd p[2] = { { fd4, POLLIN, 0 }, { fd6, POLLIN, 0 } };
-
-                for (;;) {
-                        if (poll(p, 2, -1) < 0)
-                                continue;
-                        for (int i = 0; i < 2; i++)
-                                for (int c; (c = accept4(p[i].fd, NULL, NULL, SOCK_CLOEXEC)) >= 0; )
-                                        close(c);
-                }
-        }
-        close(fd4);
-        close(fd6);
+        test_env_add_child(&env, pid);
         return 0;
 }
 
 /* ---- scenarios ---- */
 
-/* A cgroup with all six programs attached (multi) and a policy applied from inside it. */
+/* A cgroup with all our programs attached (multi) and a policy applied from inside it. */
 static char *policed(const char *name, const char *const *rules) {
-        char *cg = make_cg(name);
+        char *cg = test_env_cgroup(&env, name);
         const char *a[16] = {};
         char unit[128];
         int n = 0, r;
 
-        ok(attach(cg, CGP_DIRS_ALL) == 0, "%s: programs attached with BPF_F_ALLOW_MULTI", name);
+        ok(test_attach(&env, cg, CGP_DIRS_ALL) == 0, "%s: programs attached with BPF_F_ALLOW_MULTI", name);
         snprintf(unit, sizeof unit, "--unit=%s.service", name);
         a[n++] = "apply";
         a[n++] = unit;
@@ -578,7 +331,7 @@ static int run_cmd(const char *in_path, char **out, const char *const *argv) {
         char buf[65536];
         int r;
 
-        r = run_argv(NULL, NULL, in_path, argv, buf, sizeof buf);
+        r = test_run((char *const *) argv, &(RunOptions) { .stdin_path = in_path, .output = buf, .output_size = sizeof buf });
         *out = strdup(buf);
         return r;
 }
@@ -736,7 +489,7 @@ static void test_machine_output(void) {
                    strstr(prom, "/anyaudit\",mode=\"audit\"} 1\n") &&
                    strstr(prom, "/anyenforce\",mode=\"enforce\"} 1\n"),
                    "prometheus: cgpolicy_unit_info has the mode of each unit");
-                snprintf(cg_label, sizeof cg_label, "cgroup=\"%s/esc\\\\x2d\\\"q\"", test_cg_rel);
+                snprintf(cg_label, sizeof cg_label, "cgroup=\"%s/esc\\\\x2d\\\"q\"", env.cg_path);
                 ok(strstr(prom, cg_label), "prometheus: the cgroup label is escaped: %s", cg_label);
                 if (!strstr(prom, cg_label))
                         diag("%s", prom);
@@ -778,10 +531,10 @@ static void test_machine_output(void) {
 }
 
 static void test_fail_closed(void) {
-        _cleanup_free_ char *cg = make_cg("noapply");
+        _cleanup_free_ char *cg = test_env_cgroup(&env, "noapply");
         const char *s = "fail closed before apply";
 
-        ok(attach(cg, CGP_DIRS_ALL) == 0, "%s: programs attached", s);
+        ok(test_attach(&env, cg, CGP_DIRS_ALL) == 0, "%s: programs attached", s);
         expect(cg, s, OP_CONNECT, SOCK_STREAM, "127.0.0.1", PORT_OK, EPERM);
         expect(cg, s, OP_CONNECT, SOCK_STREAM, "::1", PORT_OK, EPERM);
         expect(cg, s, OP_SENDTO, SOCK_DGRAM, "127.0.0.1", PORT_UDP_OK, EPERM);
@@ -809,8 +562,8 @@ static void test_netns(void) {
 
 static void test_delegate(void) {
         static const char *const rules[] = { "--connect-deny=any", "--connect-allow=tcp:47080", NULL };
-        _cleanup_free_ char *cg = policed("delegated", rules), *child = make_cg("delegated/payload"),
-                            *grandchild = make_cg("delegated/payload/deeper"), *ctl = NULL, *st = NULL;
+        _cleanup_free_ char *cg = policed("delegated", rules), *child = test_env_cgroup(&env, "delegated/payload"),
+                            *grandchild = test_env_cgroup(&env, "delegated/payload/deeper"), *ctl = NULL, *st = NULL;
         const char *s = "Delegate= child";
         int r;
 
@@ -830,13 +583,13 @@ static void test_delegate(void) {
         /* systemd runs control processes of Delegate=yes units in ".control": apply from there
          * polices the unit's cgroup. */
         {
-                _cleanup_free_ char *unitcg = make_cg("ctlunit");
+                _cleanup_free_ char *unitcg = test_env_cgroup(&env, "ctlunit");
                 char ctlp[600];
 
                 snprintf(ctlp, sizeof ctlp, "%s/.control", unitcg);
                 mkdir(ctlp, 0755);
                 ctl = strdup(ctlp);
-                ok(attach(unitcg, CGP_DIRS_ALL) == 0, ".control: programs attached to the unit's cgroup");
+                ok(test_attach(&env, unitcg, CGP_DIRS_ALL) == 0, ".control: programs attached to the unit's cgroup");
                 r = run_cgpolicy(ctl, NULL, NULL, "apply", "--unit=ctlunit.service", "--connect-deny=tcp:47080", NULL);
                 ok(r == 0, ".control: apply run from the .control sub-cgroup");
                 expect(unitcg, ".control", OP_CONNECT, SOCK_STREAM, "127.0.0.1", PORT_OK, EPERM);
@@ -852,8 +605,7 @@ static void test_delegate(void) {
 static void test_reload_live(void) {
         static const char *const rules[] = { "--connect-deny=any", "--connect-allow=tcp:47080", "--connect-allow=udp:47090", NULL };
         _cleanup_free_ char *cg = policed("live", rules);
-        char pin[256];
-        int stop[2], res[2], status;
+        int stop[2], res[2];
         unsigned long counts[2] = {};
         struct bpf_prog_info info = {};
         __u32 len = sizeof info, id_before = 0, id_after = 0;
@@ -861,14 +613,15 @@ static void test_reload_live(void) {
         pid_t pid;
         int r1, r2;
 
-        snprintf(pin, sizeof pin, "%s/cgpolicy/connect4", bpffs);
-        pfd = bpf_obj_get(pin);
+        pfd = test_pin_get(&env, "connect4");
         if (pfd >= 0 && bpf_obj_get_info_by_fd(pfd, &info, &len) == 0)
                 id_before = info.id;
 
         if (pipe2(stop, O_CLOEXEC) < 0 || pipe2(res, O_CLOEXEC) < 0)
-                abort();
-        pid = fork();
+                die("pipe: %m");
+        pid = test_fork();
+        if (pid < 0)
+                die("fork: %s", strerror(-pid));
         if (pid == 0) {
                 static const Req reqs[] = {
                         { OP_CONNECT, SOCK_STREAM, "127.0.0.1", PORT_OK },
@@ -881,7 +634,7 @@ static void test_reload_live(void) {
                 struct pollfd p = { stop[0], POLLIN, 0 };
 
                 close(stop[1]);
-                if (join_cgroup(cg) < 0)
+                if (cgroup_join(cg) < 0)
                         _exit(1);
                 /* Until the parent closes the pipe, and at least 200 rounds of four calls. */
                 while (n < 800 || poll(&p, 1, 0) == 0) {
@@ -908,14 +661,14 @@ static void test_reload_live(void) {
         if (read(res[0], counts, sizeof counts) != sizeof counts)
                 counts[0] = 0;
         close(res[0]);
-        waitpid(pid, &status, 0);
+        (void) test_wait(pid);
 
         ok(r1 == 0 && r2 == 0, "load run twice more succeeds");
         ok(counts[0] >= 800 && counts[1] == 0, "live traffic during two reloads: %lu calls, %lu wrongly allowed or refused",
            counts[0], counts[1]);
 
         close(pfd);
-        pfd = bpf_obj_get(pin);
+        pfd = test_pin_get(&env, "connect4");
         memset(&info, 0, sizeof info);
         len = sizeof info;
         if (pfd >= 0 && bpf_obj_get_info_by_fd(pfd, &info, &len) == 0)
@@ -925,46 +678,28 @@ static void test_reload_live(void) {
 
         /* The new programs use the same maps: a cgroup attached to them sees existing policies. */
         {
-                _cleanup_free_ char *sub = make_cg("live/after");
+                _cleanup_free_ char *sub = test_env_cgroup(&env, "live/after");
                 expect(sub, "after reload", OP_CONNECT, SOCK_STREAM, "127.0.0.1", PORT_NO, EPERM);
                 expect(sub, "after reload", OP_CONNECT, SOCK_STREAM, "127.0.0.1", PORT_OK, 0);
-                ok(attach(sub, CGP_DIRS_ALL) == 0, "after reload: new programs attached to a child cgroup too");
+                ok(test_attach(&env, sub, CGP_DIRS_ALL) == 0, "after reload: new programs attached to a child cgroup too");
                 expect(sub, "after reload, new programs", OP_CONNECT, SOCK_STREAM, "127.0.0.1", PORT_NO, EPERM);
                 expect(sub, "after reload, new programs", OP_SENDTO, SOCK_DGRAM, "127.0.0.1", PORT_UDP_OK, 0);
         }
-}
-
-/* Entries of a pinned map, counted with get_next_key (key_size bytes at most 64). */
-static unsigned map_count(const char *name) {
-        char pin[256];
-        uint8_t k1[64], k2[64];
-        _cleanup_close_ int fd = -EBADF;
-        unsigned n = 0;
-
-        snprintf(pin, sizeof pin, "%s/cgpolicy/maps/%s", bpffs, name);
-        fd = bpf_obj_get(pin);
-        if (fd < 0)
-                return 0;
-        for (void *prev = NULL; bpf_map_get_next_key(fd, prev, k2) == 0; n++) {
-                memcpy(k1, k2, sizeof k1);
-                prev = k1;
-        }
-        return n;
 }
 
 static void test_release_gc(void) {
         static const char *const rules[] = { "--connect-deny=any", "--connect-allow=tcp:47080", NULL };
         _cleanup_free_ char *cg = policed("rel", rules), *gone = policed("gone", rules);
         _cleanup_free_ char *st = NULL, *st2 = NULL;
-        unsigned exact0, exact1, exact2;
+        long long exact0, exact1, exact2;
         int r;
 
         /* tcp:47080, both families: two entries of each policy in the exact port map. */
-        exact0 = map_count("cgp_port_exact");
+        exact0 = test_map_entries(&env, "cgp_port_exact");
         r = run_cgpolicy(cg, NULL, NULL, "release", "--unit=rel.service", NULL);
         ok(r == 0, "release from inside the cgroup succeeds");
-        exact1 = map_count("cgp_port_exact");
-        ok(exact0 >= 4 && exact1 == exact0 - 2, "release removed the policy's two exact port entries (%u -> %u)",
+        exact1 = test_map_entries(&env, "cgp_port_exact");
+        ok(exact0 >= 4 && exact1 == exact0 - 2, "release removed the policy's two exact port entries (%lld -> %lld)",
            exact0, exact1);
         /* Programs still attached, policy gone: fail closed again. */
         expect(cg, "after release", OP_CONNECT, SOCK_STREAM, "127.0.0.1", PORT_OK, EPERM);
@@ -978,10 +713,10 @@ static void test_release_gc(void) {
         r = run_cgpolicy(NULL, &st2, NULL, "status", NULL);
         ok(st2 && !strstr(st2, "gone.service") && strstr(st2, "allowlist.service"),
            "gc removed the policy of the removed cgroup and kept the others");
-        exact2 = map_count("cgp_port_exact");
-        ok(exact2 == exact1 - 2, "gc removed its two exact port entries (%u -> %u)", exact1, exact2);
+        exact2 = test_map_entries(&env, "cgp_port_exact");
+        ok(exact2 == exact1 - 2, "gc removed its two exact port entries (%lld -> %lld)", exact1, exact2);
         {
-                _cleanup_(closedirp) DIR *d = opendir(rundir);
+                _cleanup_(closedirp) DIR *d = opendir(env.rundir);
                 unsigned n = 0;
                 for (struct dirent *de; d && (de = readdir(d)); )
                         if (de->d_name[0] != '.')
@@ -998,27 +733,27 @@ static void test_release_gc(void) {
 
 static void test_attach_repair(void) {
         static const char *const rules[] = { "--connect-deny=any", "--connect-allow=tcp:47080", "--bind-deny=any", NULL };
-        _cleanup_free_ char *cg = policed("repair", rules), *bare = make_cg("bare"), *out = NULL;
+        _cleanup_free_ char *cg = policed("repair", rules), *bare = test_env_cgroup(&env, "bare"), *out = NULL;
         int r;
 
-        ok(detach(cg, "connect4") == 0 && n_effective(cg, "connect4") == 0, "repair: connect4 detached (as after systemctl restart)");
+        ok(test_detach(&env, cg, "connect4") == 0 && test_n_effective(cg, "connect4") == 0, "repair: connect4 detached (as after systemctl restart)");
         r = run_cgpolicy(cg, &out, NULL, "apply", "--unit=repair.service", "--connect-deny=any", "--connect-allow=tcp:47080", "--bind-deny=any", NULL);
-        ok(r == 0 && n_effective(cg, "connect4") == 1, "repair: apply re-attached connect4 (exit %d)", r);
+        ok(r == 0 && test_n_effective(cg, "connect4") == 1, "repair: apply re-attached connect4 (exit %d)", r);
         ok(out && strstr(out, "Attached connect4"), "repair: apply says it attached connect4");
-        ok(n_effective(cg, "bind4") == 1 && n_effective(cg, "sendmsg6") == 1, "repair: the other programs are attached once");
+        ok(test_n_effective(cg, "bind4") == 1 && test_n_effective(cg, "sendmsg6") == 1, "repair: the other programs are attached once");
         expect(cg, "repair", OP_CONNECT, SOCK_STREAM, "127.0.0.1", PORT_NO, EPERM);
         expect(cg, "repair", OP_CONNECT, SOCK_STREAM, "127.0.0.1", PORT_OK, 0);
 
         /* Nothing attached at all: apply attaches what the policy needs (connect only here). */
         r = run_cgpolicy(bare, NULL, NULL, "apply", "--unit=bare.service", "--connect-deny=tcp:47080", NULL);
-        ok(r == 0 && n_effective(bare, "connect4") == 1 && n_effective(bare, "connect6") == 1 &&
-           n_effective(bare, "sendmsg4") == 1 && n_effective(bare, "bind4") == 0,
+        ok(r == 0 && test_n_effective(bare, "connect4") == 1 && test_n_effective(bare, "connect6") == 1 &&
+           test_n_effective(bare, "sendmsg4") == 1 && test_n_effective(bare, "bind4") == 0,
            "repair: apply attaches the connect and sendmsg programs to a bare cgroup, and no bind program");
         expect(bare, "repair (bare)", OP_CONNECT, SOCK_STREAM, "::1", PORT_OK, EPERM);
 }
 
 static void test_errors(void) {
-        _cleanup_free_ char *cg = make_cg("errors"), *out = NULL, *out2 = NULL;
+        _cleanup_free_ char *cg = test_env_cgroup(&env, "errors"), *out = NULL, *out2 = NULL;
         int r;
 
         r = run_cgpolicy(cg, &out, NULL, "apply", "--unit=bad.service", "--error=/etc/x.service:3: X-CgPolicyBindAlow: unknown key", NULL);
@@ -1029,30 +764,30 @@ static void test_errors(void) {
 }
 
 static void test_slice(void) {
-        char env[700], *out = NULL;
+        char root_env[700], *out = NULL;
         _cleanup_free_ char *svc = NULL;
         struct stat st;
         int r;
 
         char slice[700];
 
-        snprintf(env, sizeof env, "CGPOLICY_CGROUP_ROOT=%s", test_cg_rel);
-        snprintf(slice, sizeof slice, "%s/pol.slice/pol-web.slice", test_cg);
-        r = run_cgpolicy(NULL, NULL, env, "apply", "--slice=pol-web.slice", "--connect-deny=any", "--connect-allow=tcp:47080", NULL);
+        snprintf(root_env, sizeof root_env, "CGPOLICY_CGROUP_ROOT=%s", env.cg_path);
+        snprintf(slice, sizeof slice, "%s/pol.slice/pol-web.slice", env.cg);
+        r = run_cgpolicy(NULL, NULL, root_env, "apply", "--slice=pol-web.slice", "--connect-deny=any", "--connect-allow=tcp:47080", NULL);
         ok(r == 0, "apply --slice=pol-web.slice succeeds");
         ok(stat(slice, &st) == 0 && S_ISDIR(st.st_mode), "apply --slice created pol.slice/pol-web.slice");
         /* systemd has not realized the slice: it attaches the slice's BPFProgram= when it does,
          * and would fail to ("Invalid argument") had apply attached the same programs first. */
-        ok(n_effective(slice, "connect4") == 0 && n_effective(slice, "sendmsg6") == 0,
+        ok(test_n_effective(slice, "connect4") == 0 && test_n_effective(slice, "sendmsg6") == 0,
            "apply --slice leaves attaching to systemd on a slice cgroup it created");
-        ok(attach(slice, CGP_DIRS(CGP_DIR_CONNECT)) == 0, "systemd's attach of the slice's BPFProgram= then succeeds");
-        svc = make_cg("pol.slice/pol-web.slice/app.service");
+        ok(test_attach(&env, slice, CGP_DIRS(CGP_DIR_CONNECT)) == 0, "systemd's attach of the slice's BPFProgram= then succeeds");
+        svc = test_env_cgroup(&env, "pol.slice/pol-web.slice/app.service");
         expect(svc, "service in policed slice", OP_CONNECT, SOCK_STREAM, "127.0.0.1", PORT_NO, EPERM);
         expect(svc, "service in policed slice", OP_CONNECT, SOCK_STREAM, "127.0.0.1", PORT_OK, 0);
         r = run_cgpolicy(NULL, &out, NULL, "status", "pol-web.slice", NULL);
         ok(r == 0 && out && strstr(out, "pol-web.slice"), "status SLICE shows the slice");
         free(out);
-        r = run_cgpolicy(NULL, NULL, env, "release", "--slice=pol-web.slice", NULL);
+        r = run_cgpolicy(NULL, NULL, root_env, "release", "--slice=pol-web.slice", NULL);
         ok(r == 0, "release --slice succeeds");
         expect(svc, "after slice release", OP_CONNECT, SOCK_STREAM, "127.0.0.1", PORT_OK, EPERM);
 
@@ -1060,20 +795,20 @@ static void test_slice(void) {
          * did): apply --slice attaches them itself, the slice must not run unpoliced. */
         FOREACH_CGP_HOOK(h)
                 if (cgp_hook_needed(h, CGP_DIRS(CGP_DIR_CONNECT)))
-                        (void) detach(slice, h->name);
-        ok(n_effective(svc, "connect4") == 0, "slice realized without the programs");
-        r = run_cgpolicy(NULL, NULL, env, "apply", "--slice=pol-web.slice", "--connect-deny=any", "--connect-allow=tcp:47080", NULL);
-        ok(r == 0 && n_effective(slice, "connect4") == 1 && n_effective(slice, "sendmsg6") == 1 &&
-           n_effective(slice, "bind4") == 0,
+                        (void) test_detach(&env, slice, h->name);
+        ok(test_n_effective(svc, "connect4") == 0, "slice realized without the programs");
+        r = run_cgpolicy(NULL, NULL, root_env, "apply", "--slice=pol-web.slice", "--connect-deny=any", "--connect-allow=tcp:47080", NULL);
+        ok(r == 0 && test_n_effective(slice, "connect4") == 1 && test_n_effective(slice, "sendmsg6") == 1 &&
+           test_n_effective(slice, "bind4") == 0,
            "apply --slice attaches the connect programs to an existing slice cgroup without them");
         expect(svc, "slice repaired", OP_CONNECT, SOCK_STREAM, "127.0.0.1", PORT_NO, EPERM);
         expect(svc, "slice repaired", OP_CONNECT, SOCK_STREAM, "127.0.0.1", PORT_OK, 0);
-        r = run_cgpolicy(NULL, NULL, env, "release", "--slice=pol-web.slice", NULL);
+        r = run_cgpolicy(NULL, NULL, root_env, "release", "--slice=pol-web.slice", NULL);
         ok(r == 0, "release --slice succeeds again");
 }
 
 static void test_incompatible_layout(void) {
-        char dir[128], maps[160], pin[200], tmpl[] = "/tmp/cgp-layout-XXXXXX", env[200];
+        char dir[128], maps[160], pin[200], tmpl[] = "/tmp/cgp-layout-XXXXXX", dir_env[200];
         _cleanup_free_ char *out = NULL;
         struct cgp_meta meta = { .magic = CGP_MAGIC, .layout_version = CGP_LAYOUT_VERSION + 41 };
         __u32 zero = 0;
@@ -1091,8 +826,8 @@ static void test_incompatible_layout(void) {
         fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "cgp_meta", 4, sizeof meta, 1, NULL);
         ok(fd >= 0 && bpf_map_update_elem(fd, &zero, &meta, 0) == 0 && bpf_obj_pin(fd, pin) == 0,
            "layout: a meta map of layout version %u pinned", meta.layout_version);
-        snprintf(env, sizeof env, "CGPOLICY_BPFFS_DIR=%s", dir);
-        r = run_cgpolicy(NULL, &out, env, "load", NULL);
+        snprintf(dir_env, sizeof dir_env, "CGPOLICY_BPFFS_DIR=%s", dir);
+        r = run_cgpolicy(NULL, &out, dir_env, "load", NULL);
         ok(r == 1 && out && strstr(out, "layout version"), "layout: load refuses an incompatible pinned layout, clearly (exit %d)", r);
         if (out)
                 diag("%s", out);
@@ -1103,8 +838,6 @@ static void test_incompatible_layout(void) {
 }
 
 int main(int argc, char **argv) {
-        _cleanup_free_ char *mnt = NULL, *root = NULL;
-        char tmpl[] = "/tmp/cgp-bpffs-XXXXXX", rtmpl[] = "/tmp/cgp-run-XXXXXX", env[256];
         int r;
 
         if (argc != 4) {
@@ -1124,37 +857,12 @@ int main(int argc, char **argv) {
                 return 1;
         }
 
-        r = cg_find_mount(&mnt, &root);
+        r = test_env_setup(&env, "cgpolicy-test");
         if (r < 0) {
-                printf("not ok 1 - no cgroup2 mount: %s\n1..1\n", strerror(-r));
+                printf("not ok 1 - set up the test's cgroup, bpffs and runtime directory: %s\n1..1\n", strerror(-r));
                 return 1;
         }
-
-        atexit(cleanup);
-        signal(SIGINT, on_signal);
-        signal(SIGTERM, on_signal);
-        signal(SIGPIPE, SIG_IGN);
-
-        if (!mkdtemp(tmpl) || mount("bpf", tmpl, "bpf", 0, NULL) < 0) {
-                printf("not ok 1 - mount a private bpffs: %s\n1..1\n", strerror(errno));
-                return 1;
-        }
-        snprintf(bpffs, sizeof bpffs, "%s", tmpl);
-        if (!mkdtemp(rtmpl))
-                abort();
-        snprintf(rundir, sizeof rundir, "%s", rtmpl);
-        snprintf(env, sizeof env, "%s/cgpolicy", bpffs);
-        setenv("CGPOLICY_BPFFS_DIR", env, 1);
-        setenv("CGPOLICY_RUNTIME_DIR", rundir, 1);
-
-        snprintf(test_cg, sizeof test_cg, "%s/cgpolicy-test-%d", mnt, getpid());
-        if (mkdir(test_cg, 0755) < 0) {
-                test_cg[0] = 0;
-                printf("not ok 1 - create a test cgroup: %s\n1..1\n", strerror(errno));
-                return 1;
-        }
-        snprintf(test_cg_rel, sizeof test_cg_rel, "%s%scgpolicy-test-%d", streq(root, "/") ? "" : root, "/", getpid());
-        diag("cgroup %s, bpffs %s", test_cg, bpffs);
+        diag("cgroup %s, bpffs %s", env.cg, env.bpffs);
 
         if (start_server() < 0) {
                 printf("not ok 1 - start the loopback server\n1..1\n");

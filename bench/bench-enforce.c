@@ -23,21 +23,18 @@
  * of "cgpolicy apply" run as the generated drop-in runs it (ExecStartPre=+, from inside the
  * unit's fresh cgroup, the programs already attached).
  *
- * Cleanup: the bpffs is mounted in a private mount namespace (it goes away with the process in
- * any case); the cgroups (cgpolicy-bench-PID), the nftables tables and the worker processes
- * are removed at exit, also after SIGINT/SIGTERM/SIGHUP; the workers and their servers die
- * with the benchmark (PR_SET_PDEATHSIG) even when it is killed, and the next run removes the
+ * Cleanup (tests/lib): the bpffs is mounted in a private mount namespace (it goes away with the
+ * process in any case); the cgroups (cgpolicy-bench-PID), the nftables tables and the worker
+ * processes are removed at exit, also after SIGINT/SIGTERM/SIGHUP; the workers and their servers
+ * die with the benchmark (PR_SET_PDEATHSIG) even when it is killed, and the next run removes the
  * cgroup and the /tmp directories a killed run left.
  *
  * Usage: bench-enforce PATH-TO-CGPOLICY [ROUNDS [TCP-PER-BATCH [UDP-PER-BATCH [APPLY-RUNS]]]]
  * (root; nft in $PATH). */
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <net/if.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -45,11 +42,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -59,8 +54,8 @@
 
 #include "cgpolicy-abi.h"
 #include "cgpolicy-hooks.h"
-#include "cgroup-util.h"
 #include "macro.h"
+#include "test-util.h"
 
 #define TCP_PORT        47180
 #define UDP_PORT        47190
@@ -103,32 +98,11 @@ typedef struct Worker {
 
 typedef struct Bench {
         const char *cgpolicy;
-        char *cg_mount;         /* the cgroup2 mount point */
-        char *cg_root;          /* the cgroup path of the mount's root ("/") */
-        char *base;             /* our cgroup, CG_MOUNT/cgpolicy-bench-PID; NULL until created */
-        char *base_name;        /* cgpolicy-bench-PID */
-        char bpffs[64];         /* the private bpffs, "" until mounted */
-        char rundir[64];        /* $CGPOLICY_RUNTIME_DIR and nft rule files, "" until created */
+        TestEnv env;            /* the cgroup (NAME = cgpolicy-bench-PID), bpffs, runtime
+                                 * directory (also for the nft rule files) */
         Worker w[_V_MAX];
         unsigned n_tcp, n_udp;
 } Bench;
-
-/* The only global state: what the exit and signal paths need. */
-static Bench *bench_to_clean;
-static volatile sig_atomic_t interrupted;
-
-static uint64_t now_ns(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000000ULL + (uint64_t) ts.tv_nsec;
-}
-
-static int safe_close_fd(int fd) {
-        if (fd >= 0)
-                (void) close(fd);
-        return -EBADF;
-}
 
 /* Does nft see path under NFT_CGROUP_DIR as it is? */
 static bool path_is_below_nft_dir(const char *path) {
@@ -136,222 +110,41 @@ static bool path_is_below_nft_dir(const char *path) {
         return e && (*e == 0 || *e == '/');
 }
 
-static void on_signal(int sig) {
-        interrupted = sig;
-}
+/* In a child that runs nft: the worker's network namespace, and the cgroup2 hierarchy where nft
+ * looks for it. */
+typedef struct NftNs {
+        const Bench *b;
+        int netns;
+} NftNs;
 
-static _Noreturn void die(const char *fmt, ...) _printf_(1, 2);
-static _Noreturn void die(const char *fmt, ...) {
-        va_list ap;
+static int enter_nft_ns(void *userdata) {
+        const NftNs *n = userdata;
 
-        va_start(ap, fmt);
-        vfprintf(stderr, fmt, ap);
-        va_end(ap);
-        fputc('\n', stderr);
-        exit(interrupted ? 130 : 1);     /* atexit: cleanup */
-}
-
-static void check_interrupted(void) {
-        if (interrupted)
-                die("interrupted by signal %d, cleaning up", (int) interrupted);
-}
-
-/* In every forked child: default signal dispositions, and die with the parent (the PID that
- * forked it), also when it died before the prctl(). */
-static void child_setup(pid_t parent) {
-        static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGPIPE };
-
-        for (size_t i = 0; i < ELEMENTSOF(sigs); i++)
-                signal(sigs[i], SIG_DFL);
-        (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-                _exit(1);
-}
-
-static char *xasprintf(const char *fmt, ...) _printf_(1, 2);
-static char *xasprintf(const char *fmt, ...) {
-        va_list ap;
-        char *s;
-
-        va_start(ap, fmt);
-        if (vasprintf(&s, fmt, ap) < 0)
-                abort();
-        va_end(ap);
-        return s;
-}
-
-static int join_cgroup(const char *cg) {
-        _cleanup_free_ char *p = xasprintf("%s/cgroup.procs", cg);
-        _cleanup_close_ int fd = open(p, O_WRONLY | O_CLOEXEC);
-        char buf[32];
-        int n;
-
-        if (fd < 0)
+        if (setns(n->netns, CLONE_NEWNET) < 0)
                 return -errno;
-        n = snprintf(buf, sizeof buf, "%d\n", (int) getpid());
-        if (write(fd, buf, (size_t) n) != n)
+        /* nft resolves "socket cgroupv2" paths below /sys/fs/cgroup. When cgroup2 is mounted
+         * elsewhere, show it there, in a mount namespace of this process only. */
+        if (!path_is_below_nft_dir(n->b->env.cg_mount) &&
+            (unshare(CLONE_NEWNS) < 0 ||
+             mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+             mount(n->b->env.cg_mount, NFT_CGROUP_DIR, NULL, MS_BIND, NULL) < 0))
                 return -errno;
         return 0;
-}
-
-/* Wait for pid, through EINTR (the signal is acted on by the caller afterwards). */
-static int wait_exit_status(pid_t pid) {
-        int status;
-
-        while (waitpid(pid, &status, 0) < 0)
-                if (errno != EINTR)
-                        return -errno;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-/* Run argv (execvp) with stdout to /dev/null, in cgroup cg when not NULL, in network namespace
- * netns when >= 0. Returns the exit status; *ret_ns the wall time from fork to exit,
- * *ret_exec_ns the part of it from execve() (after joining the cgroup) to exit. */
-static int run_argv_timed(const Bench *b, char **argv, const char *cg, int netns,
-                          uint64_t *ret_ns, uint64_t *ret_exec_ns) {
-        uint64_t t0 = now_ns(), t_exec = 0, t1;
-        pid_t pid, parent = getpid();
-        int p[2], r;
-
-        if (pipe2(p, O_CLOEXEC) < 0)
-                return -errno;
-        pid = fork();
-        if (pid < 0) {
-                r = -errno;
-                close(p[0]);
-                close(p[1]);
-                return r;
-        }
-        if (pid == 0) {
-                int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
-
-                child_setup(parent);
-                close(p[0]);
-                if (null >= 0)
-                        (void) dup2(null, STDOUT_FILENO);
-                if (cg && join_cgroup(cg) < 0)
-                        _exit(125);
-                if (netns >= 0) {
-                        if (setns(netns, CLONE_NEWNET) < 0)
-                                _exit(125);
-                        /* nft resolves "socket cgroupv2" paths below /sys/fs/cgroup. When cgroup2
-                         * is mounted elsewhere, show it there, in a mount namespace of this
-                         * process only. */
-                        if (!path_is_below_nft_dir(b->cg_mount) &&
-                            (unshare(CLONE_NEWNS) < 0 ||
-                             mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
-                             mount(b->cg_mount, NFT_CGROUP_DIR, NULL, MS_BIND, NULL) < 0))
-                                _exit(125);
-                }
-                t_exec = now_ns();
-                if (write(p[1], &t_exec, sizeof t_exec) != sizeof t_exec)
-                        _exit(125);
-                execvp(argv[0], argv);
-                _exit(127);
-        }
-        close(p[1]);
-        r = wait_exit_status(pid);
-        t1 = now_ns();
-        if (read(p[0], &t_exec, sizeof t_exec) != sizeof t_exec)
-                t_exec = t0;
-        close(p[0]);
-        if (ret_ns)
-                *ret_ns = t1 - t0;
-        if (ret_exec_ns)
-                *ret_exec_ns = t1 - t_exec;
-        return r;
-}
-
-static int run_argv(const Bench *b, char **argv, const char *cg, int netns, uint64_t *ret_ns) {
-        return run_argv_timed(b, argv, cg, netns, ret_ns, NULL);
 }
 
 /* ---- cleanup ---- */
 
 static void workers_stop(Bench *b);
 
-static void rm_cgroup_tree(const char *path) {
-        _cleanup_(closedirp) DIR *d = opendir(path);
-
-        if (!d)
-                return;
-        for (struct dirent *de; (de = readdir(d)); ) {
-                _cleanup_free_ char *sub = NULL;
-
-                if (de->d_type != DT_DIR || streq(de->d_name, ".") || streq(de->d_name, ".."))
-                        continue;
-                sub = xasprintf("%s/%s", path, de->d_name);
-                rm_cgroup_tree(sub);
-        }
-        /* A cgroup whose last process just exited may be busy for a moment. */
-        for (int i = 0; i < 100 && rmdir(path) < 0 && errno == EBUSY; i++)
-                usleep(20000);
-        if (access(path, F_OK) == 0)
-                fprintf(stderr, "warning: could not remove cgroup %s: %m\n", path);
-}
-
-/* The PID in NAME = PREFIX + PID + SUFFIX when that run is over (no process PID exists any
- * more), else 0. */
-static pid_t dead_run_pid(const char *name, const char *prefix, const char *suffix) {
-        const char *e = startswith(name, prefix);
-        char *end;
-        long pid;
-
-        if (!e)
-                return 0;
-        pid = strtol(e, &end, 10);
-        if (end == e || !streq(end, suffix) || pid <= 0)
-                return 0;
-        /* Our own PID: a run before us that had it, since we have created nothing yet. */
-        if (pid != getpid() && (kill((pid_t) pid, 0) == 0 || errno != ESRCH))
-                return 0;
-        return (pid_t) pid;
-}
-
-/* What earlier runs that were killed (SIGKILL leaves no chance to clean up) left: the cgroups
- * cgpolicy-bench-PID and the directories /tmp/cgpolicy-bench-PID-{bpffs,run}, where no process
- * PID exists any more. (Their bpffs was mounted in their own mount namespace only.) */
-static void rm_stale(const Bench *b) {
-        _cleanup_(closedirp) DIR *d = opendir(b->cg_mount), *t = opendir("/tmp");
-
-        for (struct dirent *de; d && (de = readdir(d)); ) {
-                _cleanup_free_ char *p = NULL;
-
-                if (de->d_type != DT_DIR || !dead_run_pid(de->d_name, "cgpolicy-bench-", ""))
-                        continue;
-                p = xasprintf("%s/%s", b->cg_mount, de->d_name);
-                fprintf(stderr, "removing %s, left over by a killed run\n", p);
-                rm_cgroup_tree(p);
-        }
-        for (struct dirent *de; t && (de = readdir(t)); ) {
-                _cleanup_free_ char *p = NULL;
-
-                if (de->d_type != DT_DIR)
-                        continue;
-                p = xasprintf("/tmp/%s", de->d_name);
-                if (dead_run_pid(de->d_name, "cgpolicy-bench-", "-bpffs")) {
-                        fprintf(stderr, "removing %s, left over by a killed run\n", p);
-                        (void) rmdir(p);        /* empty unless mounted: then it stays */
-                } else if (dead_run_pid(de->d_name, "cgpolicy-bench-", "-run")) {
-                        char *argv[] = { (char *) "rm", (char *) "-rf", p, NULL };
-
-                        fprintf(stderr, "removing %s, left over by a killed run\n", p);
-                        (void) run_argv(b, argv, NULL, -1, NULL);
-                }
-        }
-}
-
 static int nft_in(const Bench *b, int netns, const char *cmd) {
         char *argv[] = { (char *) "nft", (char *) cmd, NULL };
-        return run_argv(b, argv, NULL, netns, NULL);
+
+        return test_run(argv, &(RunOptions) { .setup = enter_nft_ns, .userdata = &(NftNs) { b, netns } });
 }
 
-static void bench_cleanup(void) {
-        Bench *b = bench_to_clean;
-
-        if (!b)
-                return;
-        bench_to_clean = NULL;
+/* At exit, before the environment's cleanup removes the cgroups. */
+static void bench_cleanup(void *userdata) {
+        Bench *b = userdata;
 
         workers_stop(b);
         /* The servers die with their workers and, orphaned, come to us (child subreaper):
@@ -363,16 +156,6 @@ static void bench_cleanup(void) {
                         break;
                 if (pid <= 0)
                         usleep(10000);
-        }
-        if (b->base)
-                rm_cgroup_tree(b->base);
-        if (b->bpffs[0]) {
-                (void) umount2(b->bpffs, MNT_DETACH);
-                (void) rmdir(b->bpffs);
-        }
-        if (b->rundir[0]) {
-                char *argv[] = { (char *) "rm", (char *) "-rf", b->rundir, NULL };
-                (void) run_argv(b, argv, NULL, -1, NULL);
         }
 }
 
@@ -438,6 +221,21 @@ static void rules10000(Strv *s) {
         strv_add(s, "--connect-allow=udp:%d", UDP_PORT);
 }
 
+/* argv in cgroup cg (NULL: ours), stdout to /dev/null. Returns the exit status; the wall time
+ * from fork() to exit in *ret_ns, from execve() (after joining the cgroup) to exit in
+ * *ret_exec_ns. */
+static int run_in(char **argv, const char *cg, uint64_t *ret_ns, uint64_t *ret_exec_ns) {
+        RunOptions o = { .cgroup = cg };
+        int r;
+
+        r = test_run(argv, &o);
+        if (ret_ns)
+                *ret_ns = o.ns;
+        if (ret_exec_ns)
+                *ret_exec_ns = o.exec_ns;
+        return r;
+}
+
 /* "cgpolicy apply --unit=UNIT RULES…" from inside cg, as ExecStartPre=+ runs it. */
 static int apply_in(const Bench *b, const char *cg, const char *unit, void (*rules)(Strv *),
                     uint64_t *ret_ns, uint64_t *ret_exec_ns) {
@@ -448,27 +246,9 @@ static int apply_in(const Bench *b, const char *cg, const char *unit, void (*rul
         strv_add(&s, "apply");
         strv_add(&s, "--unit=%s", unit);
         rules(&s);
-        r = run_argv_timed(b, s.v, cg, -1, ret_ns, ret_exec_ns);
+        r = run_in(s.v, cg, ret_ns, ret_exec_ns);
         strv_done(&s);
         return r;
-}
-
-/* All pinned programs on cg, as systemd attaches BPFProgram= (BPF_F_ALLOW_MULTI). */
-static int attach_all(const Bench *b, const char *cg) {
-        _cleanup_close_ int cgfd = open(cg, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-        if (cgfd < 0)
-                return -errno;
-        FOREACH_CGP_HOOK(h) {
-                _cleanup_free_ char *pin = xasprintf("%s/cgpolicy/%s", b->bpffs, h->name);
-                _cleanup_close_ int pfd = bpf_obj_get(pin);
-
-                if (pfd < 0)
-                        return -errno;
-                if (bpf_prog_attach(pfd, cgfd, h->attach_type, BPF_F_ALLOW_MULTI) < 0)
-                        return -errno;
-        }
-        return 0;
 }
 
 /* A program that allows everything ("r0 = 1; exit") on the same hooks of cg, multi. The
@@ -499,27 +279,7 @@ static int attach_trivial(const char *cg, int ret_fds[2]) {
         return 0;
 }
 
-static char *make_cg(const Bench *b, const char *name) {
-        char *p = xasprintf("%s/%s", b->base, name);
-
-        if (mkdir(p, 0755) < 0 && errno != EEXIST)
-                die("mkdir %s: %m", p);
-        return p;
-}
-
 /* ---- the workers ---- */
-
-static int lo_up(void) {
-        struct ifreq ifr = { .ifr_name = "lo" };
-        _cleanup_close_ int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-
-        if (fd < 0 || ioctl(fd, SIOCGIFFLAGS, &ifr) < 0)
-                return -errno;
-        ifr.ifr_flags |= IFF_UP;
-        if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
-                return -errno;
-        return 0;
-}
 
 static const struct sockaddr_in tcp_dst = {
         .sin_family = AF_INET,
@@ -532,47 +292,23 @@ static const struct sockaddr_in udp_dst = {
         .sin_addr.s_addr = __builtin_bswap32(INADDR_LOOPBACK),
 };
 
-/* The loopback server of a worker's network namespace: accepts and closes TCP connections,
- * drains UDP. It stays in the cgroup the benchmark was started in (forked before the worker
- * joins its variant's cgroup). */
-static int start_server(void) {
-        _cleanup_close_ int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        _cleanup_close_ int ufd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-        int one = 1, bufsize = 4 << 20;
-        pid_t pid, parent = getpid();
+/* The loopback server of a worker's network namespace. It stays in the cgroup the benchmark
+ * was started in (started before the worker joins its variant's cgroup), on CPU 0, off the
+ * worker's CPU (the last one), so that it does not preempt the worker. */
+static int worker_server(void) {
+        static const ServerSocket sockets[] = {
+                { SOCK_STREAM, "127.0.0.1", TCP_PORT },
+                { SOCK_DGRAM, "127.0.0.1", UDP_PORT },
+        };
+        cpu_set_t set;
+        pid_t pid;
 
-        if (fd < 0 || ufd < 0)
-                return -errno;
-        (void) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        (void) setsockopt(ufd, SOL_SOCKET, SO_RCVBUF, &bufsize, sizeof bufsize);
-        if (bind(fd, (const struct sockaddr *) &tcp_dst, sizeof tcp_dst) < 0 || listen(fd, 4096) < 0 ||
-            bind(ufd, (const struct sockaddr *) &udp_dst, sizeof udp_dst) < 0)
-                return -errno;
-
-        pid = fork();
+        pid = server_start(sockets, ELEMENTSOF(sockets));
         if (pid < 0)
-                return -errno;
-        if (pid == 0) {
-                struct pollfd p[2] = { { fd, POLLIN, 0 }, { ufd, POLLIN, 0 } };
-                cpu_set_t set;
-                char buf[64];
-
-                child_setup(parent);
-                /* Off the worker's CPU (the last one), so that it does not preempt the worker. */
-                CPU_ZERO(&set);
-                CPU_SET(0, &set);
-                (void) sched_setaffinity(0, sizeof set, &set);
-                for (;;) {
-                        if (poll(p, 2, -1) <= 0)
-                                continue;
-                        if (p[0].revents & POLLIN)
-                                for (int c; (c = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)) >= 0; )
-                                        close(c);
-                        if (p[1].revents & POLLIN)
-                                while (recv(ufd, buf, sizeof buf, MSG_DONTWAIT) > 0)
-                                        ;
-                }
-        }
+                return pid;
+        CPU_ZERO(&set);
+        CPU_SET(0, &set);
+        (void) sched_setaffinity(pid, sizeof set, &set);
         return 0;
 }
 
@@ -605,13 +341,12 @@ static double batch_udp(int ufd, unsigned n) {
         return (double) (now_ns() - t0) / n;
 }
 
-static _Noreturn void worker_main(const Bench *b, size_t v, const char *cg, int cmd, int res, pid_t parent) {
+static _Noreturn void worker_main(const Bench *b, size_t v, const char *cg, int cmd, int res) {
         _cleanup_close_ int ufd = -EBADF;
         cpu_set_t set;
         double ready = 0;
         char c;
 
-        child_setup(parent);
         for (size_t i = 0; i < v; i++) {        /* the earlier workers' pipes */
                 (void) close(b->w[i].cmd);
                 (void) close(b->w[i].res);
@@ -620,7 +355,7 @@ static _Noreturn void worker_main(const Bench *b, size_t v, const char *cg, int 
 
         /* Own network namespace with its loopback server, then into the variant's cgroup (the
          * server stays outside), pinned to the last CPU. */
-        if (unshare(CLONE_NEWNET) < 0 || lo_up() < 0 || start_server() < 0 || join_cgroup(cg) < 0)
+        if (netns_new() < 0 || worker_server() < 0 || cgroup_join(cg) < 0)
                 ready = -1;
         CPU_ZERO(&set);
         CPU_SET((unsigned) sysconf(_SC_NPROCESSORS_ONLN) - 1, &set);
@@ -654,7 +389,6 @@ static _Noreturn void worker_main(const Bench *b, size_t v, const char *cg, int 
 
 static int worker_start(Bench *b, size_t v, const char *cg) {
         Worker *w = &b->w[v];
-        pid_t parent = getpid();
         int c[2], r[2];
         double ready = -1;
         char ns[64];
@@ -666,13 +400,21 @@ static int worker_start(Bench *b, size_t v, const char *cg) {
                 close(c[1]);
                 return -errno;
         }
-        w->pid = fork();
-        if (w->pid < 0)
-                return -errno;
+        w->pid = test_fork();
+        if (w->pid < 0) {
+                int e = w->pid;
+
+                w->pid = 0;
+                close(c[0]);
+                close(c[1]);
+                close(r[0]);
+                close(r[1]);
+                return e;
+        }
         if (w->pid == 0) {
                 close(c[1]);
                 close(r[0]);
-                worker_main(b, v, cg, c[0], r[1], parent);
+                worker_main(b, v, cg, c[0], r[1]);
         }
         close(c[0]);
         close(r[1]);
@@ -688,9 +430,9 @@ static int worker_start(Bench *b, size_t v, const char *cg) {
 static double worker_batch(Worker *w, char what) {
         double ns = -1;
 
-        check_interrupted();
+        test_check_interrupted();
         if (write(w->cmd, &what, 1) != 1 || read(w->res, &ns, sizeof ns) != sizeof ns || ns < 0) {
-                check_interrupted();
+                test_check_interrupted();
                 die("a %s batch failed: a call was refused or failed", what == 't' ? "TCP" : "UDP");
         }
         return ns;
@@ -714,14 +456,14 @@ static void workers_stop(Bench *b) {
                         fprintf(stderr, "warning: could not delete nft table %s of variant %s\n",
                                 NFT_TABLE, variant_cg[v]);
                 w->nft_table = false;
-                w->cmd = safe_close_fd(w->cmd);         /* EOF: the worker exits */
-                w->res = safe_close_fd(w->res);
+                w->cmd = safe_close(w->cmd);            /* EOF: the worker exits */
+                w->res = safe_close(w->res);
                 if (w->pid > 0) {
                         (void) kill(w->pid, SIGKILL);
-                        (void) wait_exit_status(w->pid);
+                        (void) test_wait(w->pid);
                         w->pid = 0;
                 }
-                w->netns = safe_close_fd(w->netns);
+                w->netns = safe_close(w->netns);
         }
 }
 
@@ -740,13 +482,13 @@ static int nft_write_rules(const Bench *b, size_t v, const char *path) {
         if (!f)
                 return -errno;
 
-        /* The cgroup as nft names it (a path below /sys/fs/cgroup, see run_argv()) and its
+        /* The cgroup as nft names it (a path below /sys/fs/cgroup, see enter_nft_ns()) and its
          * level in the hierarchy (the root is level 0). */
-        rel = path_is_below_nft_dir(b->cg_mount) ? b->cg_mount + strlen(NFT_CGROUP_DIR) : "";
-        cgpath = xasprintf("%s%s%s/%s", rel, *rel ? "/" : "", b->base_name, variant_cg[v]);
+        rel = path_is_below_nft_dir(b->env.cg_mount) ? b->env.cg_mount + strlen(NFT_CGROUP_DIR) : "";
+        cgpath = xasprintf("%s%s%s/%s", rel, *rel ? "/" : "", b->env.name, variant_cg[v]);
         while (*cgpath == '/')
                 memmove(cgpath, cgpath + 1, strlen(cgpath));
-        full = xasprintf("%s/%s/%s", b->cg_root, b->base_name, variant_cg[v]);
+        full = xasprintf("%s/%s/%s", b->env.cg_root, b->env.name, variant_cg[v]);
         for (const char *p = full; *p; p++)
                 if (*p != '/' && (p == full || p[-1] == '/'))
                         level++;
@@ -796,7 +538,7 @@ static int nft_write_rules(const Bench *b, size_t v, const char *path) {
 }
 
 static int nft_setup(Bench *b, size_t v) {
-        _cleanup_free_ char *file = xasprintf("%s/nft-%s.conf", b->rundir, variant_cg[v]);
+        _cleanup_free_ char *file = xasprintf("%s/nft-%s.conf", b->env.rundir, variant_cg[v]);
         char *argv[] = { (char *) "nft", (char *) "-f", file, NULL };
         int r;
 
@@ -804,7 +546,7 @@ static int nft_setup(Bench *b, size_t v) {
         if (r < 0)
                 return r;
         /* "nft -f" is one transaction: the table exists afterwards, or nothing does. */
-        r = run_argv(b, argv, NULL, b->w[v].netns, NULL);
+        r = test_run(argv, &(RunOptions) { .setup = enter_nft_ns, .userdata = &(NftNs) { b, b->w[v].netns } });
         if (r != 0)
                 return -EIO;
         b->w[v].nft_table = true;
@@ -827,8 +569,7 @@ static void prog_fd_stats(int fd, uint64_t *ret_ns, uint64_t *ret_cnt) {
 
 /* The same, of the pinned program NAME, or with fd >= 0, of that program. */
 static void prog_stats(const Bench *b, const char *name, int fd, uint64_t *ret_ns, uint64_t *ret_cnt) {
-        _cleanup_free_ char *pin = xasprintf("%s/cgpolicy/%s", b->bpffs, name);
-        _cleanup_close_ int pfd = fd >= 0 ? -EBADF : bpf_obj_get(pin);
+        _cleanup_close_ int pfd = fd >= 0 ? -EBADF : test_pin_get(&b->env, name);
 
         prog_fd_stats(fd >= 0 ? fd : pfd, ret_ns, ret_cnt);
 }
@@ -838,8 +579,8 @@ static void prog_stats(const Bench *b, const char *name, int fd, uint64_t *ret_n
  * allocated entries, each a trie node plus key and value; preallocated hashes and arrays: the
  * whole table, per-CPU values times the possible CPUs). */
 static long long map_memlock(const Bench *b, const char *name) {
-        _cleanup_free_ char *pin = xasprintf("%s/cgpolicy/maps/%s", b->bpffs, name);
-        _cleanup_close_ int fd = bpf_obj_get(pin);
+        _cleanup_free_ char *pin = xasprintf("maps/%s", name);
+        _cleanup_close_ int fd = test_pin_get(&b->env, pin);
         _cleanup_fclose_ FILE *f = NULL;
         char fn[64], line[256];
         long long v = -1;
@@ -852,30 +593,6 @@ static long long map_memlock(const Bench *b, const char *name) {
                 if (sscanf(line, "memlock: %lld", &v) == 1)
                         break;
         return v;
-}
-
-/* Entries of a map, counted with get_next_key. */
-static long long map_entries(const Bench *b, const char *name) {
-        _cleanup_free_ char *pin = xasprintf("%s/cgpolicy/maps/%s", b->bpffs, name);
-        _cleanup_close_ int fd = bpf_obj_get(pin);
-        struct bpf_map_info info = {};
-        __u32 len = sizeof info;
-        _cleanup_free_ void *k0 = NULL, *k1 = NULL;
-        long long n = 0;
-
-        if (fd < 0 || bpf_obj_get_info_by_fd(fd, &info, &len) < 0)
-                return -1;
-        k0 = calloc(1, info.key_size);
-        k1 = calloc(1, info.key_size);
-        if (!k0 || !k1)
-                return -1;
-        for (void *prev = NULL; bpf_map_get_next_key(fd, prev, k1) == 0; n++) {
-                void *t = k0;
-                k0 = k1;
-                k1 = t;
-                prev = k0;
-        }
-        return n;
 }
 
 /* The maps that grow with the rules: the three tries and the exact port map (a hash allocated
@@ -894,7 +611,7 @@ static long long tries_entries(const Bench *b) {
         long long s = 0;
 
         for (size_t i = 0; i < ELEMENTSOF(tries); i++)
-                s += map_entries(b, tries[i]);
+                s += test_map_entries(&b->env, tries[i]);
         return s;
 }
 
@@ -959,7 +676,6 @@ static unsigned arg_uint(int argc, char **argv, int i, unsigned def) {
 
 int main(int argc, char **argv) {
         static Bench b = {};
-        _cleanup_free_ char *env_bpffs = NULL;
         _cleanup_free_ double *tcp[_V_MAX] = {}, *udp[_V_MAX] = {};
         _cleanup_free_ double *t_apply = NULL, *t_apply_exec = NULL, *t_version = NULL, *t_version_exec = NULL,
                 *t_true = NULL, *t_true_exec = NULL;
@@ -967,7 +683,6 @@ int main(int argc, char **argv) {
         double prog_connect[_V_MAX] = {}, prog_sendmsg[_V_MAX] = {};
         unsigned rounds, n_apply;
         long long mem0, mem1, ent0, ent1, slot, fixed;
-        struct sigaction sa = { .sa_handler = on_signal };      /* no SA_RESTART: EINTR */
         struct utsname u;
         char *cg[_V_MAX];
         int trivial_fd[2] = { -EBADF, -EBADF };
@@ -995,59 +710,18 @@ int main(int argc, char **argv) {
         if (access(b.cgpolicy, X_OK) < 0)
                 die("%s: %m", b.cgpolicy);
 
-        r = cg_find_mount(&b.cg_mount, &b.cg_root);
+        r = test_env_setup(&b.env, "cgpolicy-bench");
         if (r < 0)
-                die("no cgroup2 mount in /proc/self/mountinfo: %s", strerror(-r));
-
-        rm_stale(&b);
-
-        /* A mount namespace of our own for the bpffs: it cannot outlive the benchmark. */
-        if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-                die("mount namespace: %m");
-
+                die("Cannot set up the benchmark's cgroup, bpffs and runtime directory.");
+        b.env.cleanup = bench_cleanup;
+        b.env.cleanup_userdata = &b;
         /* Orphaned servers of dead workers become our children, so that cleanup can reap them. */
         (void) prctl(PR_SET_CHILD_SUBREAPER, 1);
-        bench_to_clean = &b;
-        if (atexit(bench_cleanup) != 0)
-                die("atexit failed");
-        sigemptyset(&sa.sa_mask);
-        sigaction(SIGINT, &sa, NULL);
-        sigaction(SIGTERM, &sa, NULL);
-        sigaction(SIGHUP, &sa, NULL);
-        signal(SIGPIPE, SIG_IGN);
-
-        /* Named by our PID, so that a later run can tell them from those of a live run. */
-        snprintf(b.bpffs, sizeof b.bpffs, "/tmp/cgpolicy-bench-%d-bpffs", (int) getpid());
-        if (mkdir(b.bpffs, 0700) < 0) {
-                b.bpffs[0] = 0;
-                die("mkdir /tmp/cgpolicy-bench-%d-bpffs: %m", (int) getpid());
-        }
-        if (mount("bpf", b.bpffs, "bpf", 0, NULL) < 0)
-                die("mount bpffs: %m");     /* cleanup: umount2() fails, rmdir() */
-        snprintf(b.rundir, sizeof b.rundir, "/tmp/cgpolicy-bench-%d-run", (int) getpid());
-        if (mkdir(b.rundir, 0700) < 0) {
-                b.rundir[0] = 0;
-                die("mkdir /tmp/cgpolicy-bench-%d-run: %m", (int) getpid());
-        }
-        env_bpffs = xasprintf("%s/cgpolicy", b.bpffs);
-        setenv("CGPOLICY_BPFFS_DIR", env_bpffs, 1);
-        setenv("CGPOLICY_RUNTIME_DIR", b.rundir, 1);
-
-        b.base_name = xasprintf("cgpolicy-bench-%d", (int) getpid());
-        {
-                char *p = xasprintf("%s/%s", b.cg_mount, b.base_name);
-
-                if (mkdir(p, 0755) < 0) {
-                        free(p);
-                        die("mkdir %s/%s: %m", b.cg_mount, b.base_name);
-                }
-                b.base = p;
-        }
 
         {
                 char *a[] = { (char *) b.cgpolicy, (char *) "load", NULL };
 
-                if (run_argv(&b, a, NULL, -1, NULL) != 0)
+                if (run_in(a, NULL, NULL, NULL) != 0)
                         die("cgpolicy load failed");
         }
         fixed = 0;
@@ -1059,8 +733,8 @@ int main(int argc, char **argv) {
         }
 
         for (size_t v = 0; v < _V_MAX; v++)
-                cg[v] = make_cg(&b, variant_cg[v]);
-        if ((r = attach_all(&b, cg[V_CGP10])) < 0 || (r = attach_all(&b, cg[V_CGP10K])) < 0)
+                cg[v] = test_env_cgroup(&b.env, variant_cg[v]);
+        if ((r = test_attach(&b.env, cg[V_CGP10], CGP_DIRS_ALL)) < 0 || (r = test_attach(&b.env, cg[V_CGP10K], CGP_DIRS_ALL)) < 0)
                 die("attaching the programs failed: %s", strerror(-r));
         if ((r = attach_trivial(cg[V_TRIVIAL], trivial_fd)) < 0)
                 die("loading or attaching the trivial program failed: %s", strerror(-r));
@@ -1153,18 +827,18 @@ int main(int argc, char **argv) {
                 char *tr[] = { (char *) "true", NULL };
                 uint64_t t, te;
 
-                check_interrupted();
+                test_check_interrupted();
                 snprintf(name, sizeof name, "apply-%u.service", i);
-                c = make_cg(&b, name);
-                if (attach_all(&b, c) < 0 || apply_in(&b, c, name, rules10, &t, &te) != 0)
+                c = test_env_cgroup(&b.env, name);
+                if (test_attach(&b.env, c, CGP_DIRS_ALL) < 0 || apply_in(&b, c, name, rules10, &t, &te) != 0)
                         die("cgpolicy apply (%s) failed", name);
                 t_apply[i] = (double) t / 1e6;
                 t_apply_exec[i] = (double) te / 1e6;
-                if (run_argv_timed(&b, a, c, -1, &t, &te) != 0)
+                if (run_in(a, c, &t, &te) != 0)
                         die("cgpolicy --version failed");
                 t_version[i] = (double) t / 1e6;
                 t_version_exec[i] = (double) te / 1e6;
-                if (run_argv_timed(&b, tr, c, -1, &t, &te) != 0)
+                if (run_in(tr, c, &t, &te) != 0)
                         die("true failed");
                 t_true[i] = (double) t / 1e6;
                 t_true_exec[i] = (double) te / 1e6;
@@ -1177,10 +851,10 @@ int main(int argc, char **argv) {
                 long long m0 = tries_memlock(&b);
                 uint64_t t;
 
-                check_interrupted();
+                test_check_interrupted();
                 snprintf(name, sizeof name, "apply10k-%u.service", i);
-                c = make_cg(&b, name);
-                if (attach_all(&b, c) < 0 || apply_in(&b, c, name, rules10000, &t, NULL) != 0)
+                c = test_env_cgroup(&b.env, name);
+                if (test_attach(&b.env, c, CGP_DIRS_ALL) < 0 || apply_in(&b, c, name, rules10000, &t, NULL) != 0)
                         die("cgpolicy apply (%s) failed", name);
                 t_apply10k[i] = (double) t / 1e6;
                 mem10k[i] = (double) (tries_memlock(&b) - m0);
@@ -1267,7 +941,7 @@ int main(int argc, char **argv) {
 
         for (size_t v = 0; v < _V_MAX; v++)
                 free(cg[v]);
-        safe_close_fd(trivial_fd[0]);
-        safe_close_fd(trivial_fd[1]);
+        safe_close(trivial_fd[0]);
+        safe_close(trivial_fd[1]);
         return 0;
 }

@@ -676,7 +676,7 @@ static unsigned arg_uint(int argc, char **argv, int i, unsigned def) {
 
 int main(int argc, char **argv) {
         static Bench b = {};
-        _cleanup_free_ double *tcp[_V_MAX] = {}, *udp[_V_MAX] = {};
+        double *tcp[_V_MAX] = {}, *udp[_V_MAX] = {};
         _cleanup_free_ double *t_apply = NULL, *t_apply_exec = NULL, *t_version = NULL, *t_version_exec = NULL,
                 *t_true = NULL, *t_true_exec = NULL;
         double mt[_V_MAX], mu[_V_MAX], t_apply10k[5], mem10k[5];
@@ -939,8 +939,11 @@ int main(int argc, char **argv) {
         printf("cgpolicy apply, 10,000 rules: fork to exit median %.1f ms (%zu runs)\n",
                median(t_apply10k, ELEMENTSOF(t_apply10k)), ELEMENTSOF(t_apply10k));
 
-        for (size_t v = 0; v < _V_MAX; v++)
+        for (size_t v = 0; v < _V_MAX; v++) {
                 free(cg[v]);
+                free(tcp[v]);
+                free(udp[v]);
+        }
         safe_close(trivial_fd[0]);
         safe_close(trivial_fd[1]);
         return 0;

@@ -40,6 +40,7 @@
 #include "check.h"
 #include "config.h"
 #include "exec-escape.h"
+#include "fileio.h"
 #include "log.h"
 #include "macro.h"
 #include "policy-args.h"
@@ -119,50 +120,6 @@ static void cache_done(FileCache *c) {
         free(c->sizes);
 }
 
-static int read_full(const char *path, char **ret, size_t *ret_size) {
-        _cleanup_close_ int fd = -EBADF;
-        _cleanup_free_ char *buf = NULL;
-        size_t size = 0, allocated = 0;
-        struct stat st;
-
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0)
-                return -errno;
-        if (fstat(fd, &st) < 0)
-                return -errno;
-        if (S_ISDIR(st.st_mode))
-                return -EISDIR;
-        allocated = S_ISREG(st.st_mode) ? (size_t) st.st_size + 1 : 4096;
-
-        for (;;) {
-                ssize_t k;
-
-                if (size + 1 >= allocated || !buf) {
-                        char *x;
-
-                        if (size + 1 >= allocated)
-                                allocated *= 2;
-                        x = realloc(buf, allocated);
-                        if (!x)
-                                return -ENOMEM;
-                        buf = x;
-                }
-                k = read(fd, buf + size, allocated - size - 1);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (k == 0)
-                        break;
-                size += (size_t) k;
-        }
-        buf[size] = 0;
-        *ret = TAKE_PTR(buf);
-        *ret_size = size;
-        return 0;
-}
-
 /* Contents of path (owned by the cache), read at most once. */
 static int cache_get(FileCache *c, const char *path, const char **ret, size_t *ret_size) {
         size_t i = hash_ptr(path, c->size);
@@ -172,7 +129,7 @@ static int cache_get(FileCache *c, const char *path, const char **ret, size_t *r
         if (!c->keys[i]) {
                 char *d = NULL;
                 size_t n = 0;
-                int r = read_full(path, &d, &n);
+                int r = read_full_file(path, &d, &n);
 
                 if (r < 0) {
                         log_warning_errno(r, "%s: cannot read, ignoring: %m", path);

@@ -30,7 +30,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,13 +54,6 @@ static const char *const bpf_hooks[_POLICY_DIRECTION_MAX][4] = {
         [POLICY_CONNECT] = { "connect4", "connect6", "sendmsg4", "sendmsg6" },
 };
 
-typedef struct FileCache {
-        const char **keys;      /* path pointers owned by the UnitTree */
-        char **data;            /* NUL-terminated contents; NULL = unreadable */
-        size_t *sizes;
-        size_t size;            /* power of two */
-} FileCache;
-
 typedef struct SliceState {
         char *name;
         bool loaded, written;
@@ -71,7 +63,7 @@ typedef struct SliceState {
 typedef struct Context {
         const char *dest;
         UnitTree *tree;
-        FileCache cache;
+        FileCache *files;        /* every unit file and drop-in, read once */
         SliceState *slices;
         size_t n_slices;
         unsigned n_written, n_failed;
@@ -92,57 +84,6 @@ static void loaded_done(Loaded *l) {
         strv_free(l->exec_start_pre);
         free(l->sources);
         *l = (Loaded) {};
-}
-
-static size_t hash_ptr(const void *p, size_t size) {
-        uintptr_t x = (uintptr_t) p;
-        x ^= x >> 17;
-        x *= 0x9E3779B97F4A7C15ull;
-        return (size_t) (x >> 20) & (size - 1);
-}
-
-static int cache_init(FileCache *c, size_t expected) {
-        c->size = 1024;
-        while (c->size < expected * 2)
-                c->size *= 2;
-        c->keys = calloc(c->size, sizeof(char *));
-        c->data = calloc(c->size, sizeof(char *));
-        c->sizes = calloc(c->size, sizeof(size_t));
-        return c->keys && c->data && c->sizes ? 0 : -ENOMEM;
-}
-
-static void cache_done(FileCache *c) {
-        if (c->data)
-                for (size_t i = 0; i < c->size; i++)
-                        free(c->data[i]);
-        free(c->keys);
-        free(c->data);
-        free(c->sizes);
-}
-
-/* Contents of path (owned by the cache), read at most once. */
-static int cache_get(FileCache *c, const char *path, const char **ret, size_t *ret_size) {
-        size_t i = hash_ptr(path, c->size);
-
-        while (c->keys[i] && c->keys[i] != path)
-                i = (i + 1) & (c->size - 1);
-        if (!c->keys[i]) {
-                char *d = NULL;
-                size_t n = 0;
-                int r = read_full_file(path, &d, &n);
-
-                if (r < 0) {
-                        log_warning_errno(r, "%s: cannot read, ignoring: %m", path);
-                        d = NULL;
-                        n = 0;
-                }
-                c->keys[i] = path;
-                c->data[i] = d;
-                c->sizes[i] = n;
-        }
-        *ret = c->data[i];
-        *ret_size = c->sizes[i];
-        return 0;
 }
 
 static const char *base_name(const char *path) {
@@ -187,7 +128,9 @@ static int load_unit(Context *c, const char *name, Loaded *ret) {
                 const char *data;
                 size_t size;
 
-                (void) cache_get(&c->cache, files[i], &data, &size);
+                r = file_cache_get(c->files, files[i], &data, &size);
+                if (r < 0)
+                        return r;
                 if (!data || size == 0) {
                         /* An empty unit file (or /dev/null) masks the unit, as in systemd. */
                         if (i == 0 && fragment) {
@@ -221,7 +164,9 @@ static int load_unit(Context *c, const char *name, Loaded *ret) {
                         snapshotted = true;
                 }
 
-                (void) cache_get(&c->cache, path, &data, &size);
+                r = file_cache_get(c->files, path, &data, &size);
+                if (r < 0)
+                        return r;
                 f = fmemopen((void *) data, size, "r");
                 if (!f)
                         return -errno;
@@ -628,9 +573,10 @@ static int run(int argc, char *argv[]) {
                 return 1;
         }
         names = unit_tree_names(c.tree, &n_names);
-        r = cache_init(&c.cache, n_names * 2);
+        r = file_cache_new(&c.files);
         if (r < 0) {
                 log_oom();
+                r = 1;
                 goto finish;
         }
 
@@ -654,7 +600,7 @@ finish:
         for (size_t i = 0; i < c.n_slices; i++)
                 free(c.slices[i].name);
         free(c.slices);
-        cache_done(&c.cache);
+        file_cache_free(c.files);
         unit_tree_free(c.tree);
         return r;
 }

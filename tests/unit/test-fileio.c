@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* read_full_file(): what the generator and the unit-file reader see of a file. */
+/* read_full_file(): what the generator and the unit-file reader see of a file; FileCache. */
 
 #include <errno.h>
 #include <stdio.h>
@@ -8,8 +8,63 @@
 #include <unistd.h>
 
 #include "fileio.h"
+#include "log.h"
 #include "macro.h"
 #include "tap.h"
+
+static void put(const char *path, const char *text) {
+        FILE *f = fopen(path, "we");
+
+        fputs(text, f);
+        fclose(f);
+}
+
+/* Many more files than the first table holds, each asked for twice, one unreadable. */
+static void test_file_cache(const char *dir) {
+        enum { N = 2000 };
+        FileCache *c = NULL;
+        char path[128], want[64];
+        const char *data;
+        size_t size;
+        unsigned wrong = 0;
+        int r;
+
+        ok(file_cache_new(&c) == 0 && c, "file_cache_new()");
+        for (int i = 0; i < N; i++) {
+                snprintf(path, sizeof path, "%s/c%d", dir, i);
+                snprintf(want, sizeof want, "[Service]\nN=%d\n", i);
+                put(path, want);
+        }
+        for (int pass = 0; pass < 2; pass++)
+                for (int i = 0; i < N; i++) {
+                        snprintf(path, sizeof path, "%s/c%d", dir, i);
+                        snprintf(want, sizeof want, "[Service]\nN=%d\n", i);
+                        r = file_cache_get(c, path, &data, &size);
+                        if (r < 0 || !data || size != strlen(want) || !streq(data, want))
+                                wrong++;
+                }
+        ok(wrong == 0, "%d files, each asked for twice, give their own contents (%u wrong)", N, wrong);
+
+        /* Read once: what the cache gave stays what it gives. */
+        snprintf(path, sizeof path, "%s/c0", dir);
+        put(path, "changed\n");
+        r = file_cache_get(c, path, &data, &size);
+        ok(r == 0 && data && streq(data, "[Service]\nN=0\n"), "a file is read once: a later change is not seen");
+
+        snprintf(path, sizeof path, "%s/missing", dir);
+        data = "x";
+        size = 1;
+        r = file_cache_get(c, path, &data, &size);
+        ok(r == 0 && !data && size == 0, "an unreadable file gives NULL, 0 (r=%d)", r);
+        r = file_cache_get(c, path, &data, &size);
+        ok(r == 0 && !data && size == 0, "… also when asked again (r=%d)", r);
+
+        file_cache_free(c);
+        for (int i = 0; i < N; i++) {
+                snprintf(path, sizeof path, "%s/c%d", dir, i);
+                (void) unlink(path);
+        }
+}
 
 int main(void) {
         char dir[] = "/tmp/test-fileio-XXXXXX";
@@ -18,6 +73,7 @@ int main(void) {
         size_t size = 12345;
         int r;
 
+        log_set_max_level(LOG_CRIT);    /* the unreadable file is logged on purpose */
         if (!mkdtemp(dir))
                 return 1;
         snprintf(path, sizeof path, "%s/f", dir);
@@ -59,6 +115,8 @@ int main(void) {
         snprintf(path, sizeof path, "%s/missing", dir);
         r = read_full_file(path, &data, &size);
         ok(r == -ENOENT && !data, "a missing file is -ENOENT (r=%d)", r);
+
+        test_file_cache(dir);
 
         snprintf(path, sizeof path, "%s/f", dir);
         (void) unlink(path);

@@ -92,10 +92,9 @@ static const char *base_name(const char *path) {
 }
 
 static int load_unit(Context *c, const char *name, Loaded *ret) {
-        _cleanup_free_ const char **dropins = NULL;
+        _cleanup_free_ const char **dropins = NULL, **files = NULL;
         const char *fragment;
         size_t n_dropins, n_files = 0;
-        const char *files[1024];
         bool is_slice = endswith(name, ".slice");
         int r;
 
@@ -114,9 +113,13 @@ static int load_unit(Context *c, const char *name, Loaded *ret) {
         if (r < 0)
                 return r;
 
+        /* The unit file, then every drop-in, however many there are. */
+        files = calloc(n_dropins + 1, sizeof(char *));
+        if (!files)
+                return -ENOMEM;
         if (fragment)
                 files[n_files++] = fragment;
-        for (size_t i = 0; i < n_dropins && n_files < ELEMENTSOF(files); i++)
+        for (size_t i = 0; i < n_dropins; i++)
                 files[n_files++] = dropins[i];
 
         ret->found = true;

@@ -226,13 +226,16 @@ static void write_header(FILE *f, const Loaded *l) {
                 fprintf(f, "# Source: %s\n", l->sources[i]);
 }
 
-static int write_args(FILE *f, const Policy *p) {
+/* The helper's command line, after a reset of key: "KEY=", then
+ * "KEY=[+]cgpolicy apply TARGET --rule…" (TARGET already escaped). */
+static int write_helper(FILE *f, const char *key, bool privileged, const char *target, const Policy *p) {
         _cleanup_strv_free_ char **args = NULL;
         int r;
 
         r = policy_to_args(p, &args);
         if (r < 0)
                 return r;
+        fprintf(f, "%s=\n%s=%s%s apply %s", key, key, privileged ? "+" : "", CGPOLICY_BINARY_PATH, target);
         STRV_FOREACH(a, args) {
                 _cleanup_free_ char *e = NULL;
 
@@ -241,6 +244,7 @@ static int write_args(FILE *f, const Policy *p) {
                         return r;
                 fprintf(f, " %s", e);
         }
+        fputc('\n', f);
         return 0;
 }
 
@@ -381,22 +385,19 @@ static int write_service(Context *c, const char *name, Loaded *l) {
         fputs("\n[Service]\n", f);
         write_resources(f, p);
 
-        if (p->error) {
+        if (network) {
                 write_bpf(f, attach);
-                fprintf(f, "ExecStartPre=\nExecStartPre=+%s apply --unit=%%n", CGPOLICY_BINARY_PATH);
-                r = write_args(f, p);
-                fputs("\n", f);
-        } else if (network) {
-                write_bpf(f, attach);
-                fprintf(f, "ExecStartPre=\nExecStartPre=+%s apply --unit=%%n", CGPOLICY_BINARY_PATH);
-                r = write_args(f, p);
-                fputs("\n", f);
-                STRV_FOREACH(e, l->exec_start_pre)
-                        fprintf(f, "ExecStartPre=%s\n", *e);
-                fprintf(f, "ExecStopPost=+%s release --unit=%%n\n", CGPOLICY_BINARY_PATH);
-                if (l->late_exec_reset)
-                        log_warning("%s: a drop-in sorting after %s resets ExecStartPre=, which also removes the "
-                                    "policy helper: the unit's own rules will not be put in force.", name, DROPIN_NAME);
+                r = write_helper(f, "ExecStartPre", true, "--unit=%n", p);
+                /* With an error the helper reports it and fails the start: nothing more to list. */
+                if (!p->error) {
+                        STRV_FOREACH(e, l->exec_start_pre)
+                                fprintf(f, "ExecStartPre=%s\n", *e);
+                        fprintf(f, "ExecStopPost=+%s release --unit=%%n\n", CGPOLICY_BINARY_PATH);
+                        if (l->late_exec_reset)
+                                log_warning("%s: a drop-in sorting after %s resets ExecStartPre=, which also removes "
+                                            "the policy helper: the unit's own rules will not be put in force.",
+                                            name, DROPIN_NAME);
+                }
         } else
                 r = 0;
 
@@ -449,9 +450,8 @@ static int write_slice(Context *c, const char *name, Loaded *l, unsigned attach)
         if (!f)
                 return log_oom();
         write_header(f, l);
-        fprintf(f, "\n[Service]\nExecStart=\nExecStart=%s apply %s", CGPOLICY_BINARY_PATH, esc);
-        r = write_args(f, p);
-        fputs("\n", f);
+        fputs("\n[Service]\n", f);
+        r = write_helper(f, "ExecStart", false, esc, p);
         if (fclose(f) != 0 || r < 0)
                 return log_oom();
 

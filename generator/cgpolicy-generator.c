@@ -213,6 +213,7 @@ static int write_dropin(Context *c, const char *unit, const char *text, size_t s
         if (close(TAKE_FD(fd)) < 0)
                 goto fail;
         c->n_written++;
+        log_debug("%s: wrote %s.", unit, path);
         return 0;
 
 fail:
@@ -554,6 +555,7 @@ static int run(int argc, char *argv[]) {
         int r;
 
         log_set_program_name("cgpolicy-generator");
+        log_parse_environment();
 
         scope = getenv("SYSTEMD_SCOPE");
         if (scope && streq(scope, "user")) {

@@ -18,8 +18,8 @@
  *   of the directions it has rules for, minus the ones a slice above it already attaches (a
  *   program attached twice on one path would run, and count, twice). So a service with bind
  *   rules in a slice with only connect rules gets bind4/bind6 of its own. Slices likewise.
- * - cgpolicy's own units (cgpolicy-load.service, cgpolicy-apply@.service, cgpolicy-gc.service)
- *   are never policed, even by a type-wide service.d/ drop-in: the loader would require itself.
+ * - cgpolicy's own units (unit_name_is_own(): every unit in units/) are never policed, even by
+ *   a type-wide service.d/ drop-in: the loader would require itself.
  * - Network keys on -.slice are refused with an error and ignored (resource keys are kept):
  *   every unit, cgpolicy-apply@.service included, runs below it.
  * - Slices are known to the generator when they have a unit file or a drop-in directory of
@@ -42,6 +42,7 @@
 #include "fileio.h"
 #include "log.h"
 #include "macro.h"
+#include "own-units.h"
 #include "policy-args.h"
 #include "policy.h"
 #include "unit-path.h"
@@ -519,13 +520,6 @@ static int process_slice(Context *c, const char *name) {
         return 0;
 }
 
-/* cgpolicy's own units: the loader, the slice helper and the garbage collector. Policing them
- * (e.g. through a type-wide service.d/ drop-in) would make the loader require itself. */
-static bool is_own_unit(const char *name) {
-        return streq(name, CGPOLICY_LOAD_UNIT) || startswith(name, "cgpolicy-apply@") ||
-                streq(name, "cgpolicy-gc.service");
-}
-
 static int process_service(Context *c, const char *name) {
         Loaded l;
         int r;
@@ -535,7 +529,7 @@ static int process_service(Context *c, const char *name) {
                 loaded_done(&l);
                 return log_error_errno(r, "%s: failed to load: %m", name);
         }
-        if (l.found && l.has_keys && is_own_unit(name)) {
+        if (l.found && l.has_keys && unit_name_is_own(name)) {
                 log_warning("%s: cgpolicy does not police its own units, ignoring its X-CgPolicy keys.", name);
                 loaded_done(&l);
                 return 0;

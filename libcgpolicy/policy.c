@@ -683,6 +683,54 @@ int policy_set_error(Policy *p, const PolicySource *src, const char *format, ...
         return -EINVAL;
 }
 
+/* Space-separated rules for list (d, a); an empty value resets the list. The whole value is
+ * parsed first: a bad rule adds none of the line's rules. */
+static int assign_rules(Policy *p, const PolicySource *src, PolicyDirection d, PolicyAction a, const char *value) {
+        _cleanup_free_ PolicyRule *rules = NULL;
+        size_t n_rules = 0;
+        int r;
+
+        if (!*value) {
+                policy_reset_rules(p, d, a);
+                return 0;
+        }
+
+        for (const char *w = value;;) {
+                _cleanup_free_ char *word = NULL, *why = NULL;
+                PolicyRule rule, *x;
+                size_t n;
+
+                w += strspn(w, " \t\n\r");
+                if (!*w)
+                        break;
+                n = strcspn(w, " \t\n\r");
+                word = strndup(w, n);
+                if (!word)
+                        return log_oom();
+                w += n;
+
+                r = policy_rule_from_string(word, &rule, &why);
+                if (r < 0) {
+                        if (!why)
+                                return log_oom();
+                        return policy_set_error(p, src, "%s", why);
+                }
+
+                x = reallocarray(rules, n_rules + 1, sizeof(PolicyRule));
+                if (!x)
+                        return log_oom();
+                rules = x;
+                rules[n_rules++] = rule;
+        }
+
+        for (size_t i = 0; i < n_rules; i++) {
+                r = policy_add_rule(p, d, a, &rules[i]);
+                if (r < 0)
+                        return log_oom();
+        }
+        return 0;
+}
+
 int policy_assign_full(Policy *p, const PolicySource *src, const char *value, bool *ret_ignored) {
         const char *key = src->key;
         PolicyDirection d;
@@ -696,59 +744,8 @@ int policy_assign_full(Policy *p, const PolicySource *src, const char *value, bo
         if (!value)
                 value = "";
 
-        if (key_to_list(key, &d, &a) >= 0) {
-                PolicyRuleList tmp = {};
-                const char *w = value;
-
-                if (!*value) {
-                        policy_reset_rules(p, d, a);
-                        return 0;
-                }
-
-                /* Parse the whole value first: a bad rule adds none of the line's rules. */
-                for (;;) {
-                        _cleanup_free_ char *word = NULL, *why = NULL;
-                        PolicyRule rule;
-                        size_t n;
-
-                        w += strspn(w, " \t\n\r");
-                        if (!*w)
-                                break;
-                        n = strcspn(w, " \t\n\r");
-                        word = strndup(w, n);
-                        if (!word) {
-                                free(tmp.rules);
-                                return log_oom();
-                        }
-                        w += n;
-
-                        r = policy_rule_from_string(word, &rule, &why);
-                        if (r < 0) {
-                                free(tmp.rules);
-                                if (!why)
-                                        return log_oom();
-                                return policy_set_error(p, src, "%s", why);
-                        }
-
-                        PolicyRule *nr = reallocarray(tmp.rules, tmp.n + 1, sizeof(PolicyRule));
-                        if (!nr) {
-                                free(tmp.rules);
-                                return log_oom();
-                        }
-                        tmp.rules = nr;
-                        tmp.rules[tmp.n++] = rule;
-                }
-
-                for (size_t i = 0; i < tmp.n; i++) {
-                        r = policy_add_rule(p, d, a, &tmp.rules[i]);
-                        if (r < 0) {
-                                free(tmp.rules);
-                                return log_oom();
-                        }
-                }
-                free(tmp.rules);
-                return 0;
-        }
+        if (key_to_list(key, &d, &a) >= 0)
+                return assign_rules(p, src, d, a, value);
 
         if (streq(key, "X-CgPolicyMode")) {
                 if (!*value) {

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
+#include <assert.h>
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
@@ -74,6 +75,8 @@ int policy_mode_from_string(const char *s) {
 }
 
 void policy_init(Policy *p) {
+        assert(p);
+
         *p = (Policy) { .mode = POLICY_MODE_ENFORCE };
 }
 
@@ -225,6 +228,8 @@ int policy_rule_from_string(const char *s, PolicyRule *ret, char **ret_reason) {
         bool prefixed = false;
         int k;
 
+        assert(ret);
+
         if (ret_reason)
                 *ret_reason = NULL;
         if (!s || !*s)
@@ -346,8 +351,12 @@ static void append_ports(char *buf, size_t size, const PolicyRule *r) {
 
 int policy_rule_to_string(const PolicyRule *r, char **ret) {
         char buf[128] = "";
-        bool has_ports = r->port_min != 0 || r->port_max != 0;
+        bool has_ports;
 
+        assert(r);
+        assert(ret);
+
+        has_ports = r->port_min != 0 || r->port_max != 0;
         if (r->any) {
                 char *s = strdup("any");
                 if (!s)
@@ -396,6 +405,9 @@ int policy_rule_to_string(const PolicyRule *r, char **ret) {
 }
 
 bool policy_rule_matches(const PolicyRule *r, int family, int protocol, const void *addr, uint16_t port) {
+        assert(r);
+        assert(addr);
+
         if (r->any)
                 return true;
         if (r->family && r->family != family)
@@ -429,6 +441,10 @@ static bool list_matches(const PolicyRuleList *l, int family, int protocol, cons
 }
 
 bool policy_allows(const Policy *p, PolicyDirection d, int family, int protocol, const void *addr, uint16_t port) {
+        assert(p);
+        assert(d >= 0 && d < _POLICY_DIRECTION_MAX);
+        assert(addr);
+
         /* A bind to port 0 asks for an ephemeral port: no rule matches it, not even "any". */
         if (d == POLICY_BIND && port == 0)
                 return true;
@@ -444,10 +460,15 @@ bool policy_key_is_ours(const char *key) {
 }
 
 bool policy_has_direction(const Policy *p, PolicyDirection d) {
+        assert(p);
+        assert(d >= 0 && d < _POLICY_DIRECTION_MAX);
+
         return p->rules[d][POLICY_ALLOW].n > 0 || p->rules[d][POLICY_DENY].n > 0;
 }
 
 bool policy_has_network(const Policy *p) {
+        assert(p);
+
         for (int d = 0; d < _POLICY_DIRECTION_MAX; d++)
                 if (policy_has_direction(p, d))
                         return true;
@@ -455,13 +476,21 @@ bool policy_has_network(const Policy *p) {
 }
 
 bool policy_is_empty(const Policy *p) {
+        assert(p);
+
         return !policy_has_network(p) && !p->cpu_quota && !p->memory_max && !p->error && !p->mode_set;
 }
 
 int policy_add_rule(Policy *p, PolicyDirection d, PolicyAction a, const PolicyRule *r) {
-        PolicyRuleList *l = &p->rules[d][a];
+        PolicyRuleList *l;
         PolicyRule *n;
 
+        assert(p);
+        assert(d >= 0 && d < _POLICY_DIRECTION_MAX);
+        assert(a >= 0 && a < _POLICY_ACTION_MAX);
+        assert(r);
+
+        l = &p->rules[d][a];
         n = reallocarray(l->rules, l->n + 1, sizeof(PolicyRule));
         if (!n)
                 return -ENOMEM;
@@ -471,8 +500,13 @@ int policy_add_rule(Policy *p, PolicyDirection d, PolicyAction a, const PolicyRu
 }
 
 void policy_reset_rules(Policy *p, PolicyDirection d, PolicyAction a) {
-        PolicyRuleList *l = &p->rules[d][a];
+        PolicyRuleList *l;
 
+        assert(p);
+        assert(d >= 0 && d < _POLICY_DIRECTION_MAX);
+        assert(a >= 0 && a < _POLICY_ACTION_MAX);
+
+        l = &p->rules[d][a];
         l->rules = mfree(l->rules);
         l->n = 0;
 }
@@ -524,6 +558,9 @@ int policy_parse_cpu_quota(const char *s, char **ret, char **ret_reason) {
         const uint64_t max = INT_MAX;
         uint64_t v;
 
+        assert(s);
+        assert(ret);
+
         if (ret_reason)
                 *ret_reason = NULL;
         if (!parse_hundredths(s, "%", max, &v))
@@ -546,6 +583,9 @@ int policy_parse_memory_max(const char *s, char **ret, char **ret_reason) {
         size_t len, flen = 0;
         unsigned long whole, frac = 0;
         char *n;
+
+        assert(s);
+        assert(ret);
 
         if (ret_reason)
                 *ret_reason = NULL;
@@ -668,6 +708,10 @@ int policy_set_error(Policy *p, const PolicySource *src, const char *format, ...
         va_list ap;
         int r;
 
+        assert(p);
+        assert(src);
+        assert(format);
+
         va_start(ap, format);
         r = vasprintf(&what, format, ap);
         va_end(ap);
@@ -732,11 +776,15 @@ static int assign_rules(Policy *p, const PolicySource *src, PolicyDirection d, P
 }
 
 int policy_assign_full(Policy *p, const PolicySource *src, const char *value, bool *ret_ignored) {
-        const char *key = src->key;
+        const char *key;
         PolicyDirection d;
         PolicyAction a;
         int r;
 
+        assert(p);
+        assert(src);
+
+        key = src->key;
         if (ret_ignored)
                 *ret_ignored = false;
         if (!policy_key_is_ours(key))
@@ -809,6 +857,9 @@ static bool str_equal(const char *a, const char *b) {
 }
 
 bool policy_equal(const Policy *a, const Policy *b) {
+        assert(a);
+        assert(b);
+
         for (int d = 0; d < _POLICY_DIRECTION_MAX; d++)
                 for (int x = 0; x < _POLICY_ACTION_MAX; x++) {
                         const PolicyRuleList *la = &a->rules[d][x], *lb = &b->rules[d][x];

@@ -18,8 +18,8 @@
  *   of the directions it has rules for, minus the ones a slice above it already attaches (a
  *   program attached twice on one path would run, and count, twice). So a service with bind
  *   rules in a slice with only connect rules gets bind4/bind6 of its own. Slices likewise.
- * - cgpolicy's own units (cgpolicy-load.service, cgpolicy-apply@.service, cgpolicy-gc.service)
- *   are never policed, even by a type-wide service.d/ drop-in: the loader would require itself.
+ * - cgpolicy's own units (unit_name_is_own(): every unit in units/) are never policed, even by
+ *   a type-wide service.d/ drop-in: the loader would require itself.
  * - Network keys on -.slice are refused with an error and ignored (resource keys are kept):
  *   every unit, cgpolicy-apply@.service included, runs below it.
  * - Slices are known to the generator when they have a unit file or a drop-in directory of
@@ -30,7 +30,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,8 +40,10 @@
 #include "check.h"
 #include "config.h"
 #include "exec-escape.h"
+#include "fileio.h"
 #include "log.h"
 #include "macro.h"
+#include "own-units.h"
 #include "policy-args.h"
 #include "policy.h"
 #include "unit-path.h"
@@ -53,13 +54,6 @@
 _Static_assert(POLICY_BIND == CGP_DIR_BIND && POLICY_CONNECT == CGP_DIR_CONNECT &&
                _POLICY_DIRECTION_MAX == CGP_DIR_MAX, "policy.h's directions are cgpolicy-abi.h's");
 
-typedef struct FileCache {
-        const char **keys;      /* path pointers owned by the UnitTree */
-        char **data;            /* NUL-terminated contents; NULL = unreadable */
-        size_t *sizes;
-        size_t size;            /* power of two */
-} FileCache;
-
 typedef struct SliceState {
         char *name;
         bool loaded, written;
@@ -69,7 +63,7 @@ typedef struct SliceState {
 typedef struct Context {
         const char *dest;
         UnitTree *tree;
-        FileCache cache;
+        FileCache *files;        /* every unit file and drop-in, read once */
         SliceState *slices;
         size_t n_slices;
         unsigned n_written, n_failed;
@@ -92,111 +86,15 @@ static void loaded_done(Loaded *l) {
         *l = (Loaded) {};
 }
 
-static size_t hash_ptr(const void *p, size_t size) {
-        uintptr_t x = (uintptr_t) p;
-        x ^= x >> 17;
-        x *= 0x9E3779B97F4A7C15ull;
-        return (size_t) (x >> 20) & (size - 1);
-}
-
-static int cache_init(FileCache *c, size_t expected) {
-        c->size = 1024;
-        while (c->size < expected * 2)
-                c->size *= 2;
-        c->keys = calloc(c->size, sizeof(char *));
-        c->data = calloc(c->size, sizeof(char *));
-        c->sizes = calloc(c->size, sizeof(size_t));
-        return c->keys && c->data && c->sizes ? 0 : -ENOMEM;
-}
-
-static void cache_done(FileCache *c) {
-        if (c->data)
-                for (size_t i = 0; i < c->size; i++)
-                        free(c->data[i]);
-        free(c->keys);
-        free(c->data);
-        free(c->sizes);
-}
-
-static int read_full(const char *path, char **ret, size_t *ret_size) {
-        _cleanup_close_ int fd = -EBADF;
-        _cleanup_free_ char *buf = NULL;
-        size_t size = 0, allocated = 0;
-        struct stat st;
-
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0)
-                return -errno;
-        if (fstat(fd, &st) < 0)
-                return -errno;
-        if (S_ISDIR(st.st_mode))
-                return -EISDIR;
-        allocated = S_ISREG(st.st_mode) ? (size_t) st.st_size + 1 : 4096;
-
-        for (;;) {
-                ssize_t k;
-
-                if (size + 1 >= allocated || !buf) {
-                        char *x;
-
-                        if (size + 1 >= allocated)
-                                allocated *= 2;
-                        x = realloc(buf, allocated);
-                        if (!x)
-                                return -ENOMEM;
-                        buf = x;
-                }
-                k = read(fd, buf + size, allocated - size - 1);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (k == 0)
-                        break;
-                size += (size_t) k;
-        }
-        buf[size] = 0;
-        *ret = TAKE_PTR(buf);
-        *ret_size = size;
-        return 0;
-}
-
-/* Contents of path (owned by the cache), read at most once. */
-static int cache_get(FileCache *c, const char *path, const char **ret, size_t *ret_size) {
-        size_t i = hash_ptr(path, c->size);
-
-        while (c->keys[i] && c->keys[i] != path)
-                i = (i + 1) & (c->size - 1);
-        if (!c->keys[i]) {
-                char *d = NULL;
-                size_t n = 0;
-                int r = read_full(path, &d, &n);
-
-                if (r < 0) {
-                        log_warning_errno(r, "%s: cannot read, ignoring: %m", path);
-                        d = NULL;
-                        n = 0;
-                }
-                c->keys[i] = path;
-                c->data[i] = d;
-                c->sizes[i] = n;
-        }
-        *ret = c->data[i];
-        *ret_size = c->sizes[i];
-        return 0;
-}
-
 static const char *base_name(const char *path) {
         const char *b = strrchr(path, '/');
         return b ? b + 1 : path;
 }
 
 static int load_unit(Context *c, const char *name, Loaded *ret) {
-        _cleanup_free_ const char **dropins = NULL;
+        _cleanup_free_ const char **dropins = NULL, **files = NULL;
         const char *fragment;
         size_t n_dropins, n_files = 0;
-        const char *files[1024];
         bool is_slice = endswith(name, ".slice");
         int r;
 
@@ -215,9 +113,13 @@ static int load_unit(Context *c, const char *name, Loaded *ret) {
         if (r < 0)
                 return r;
 
+        /* The unit file, then every drop-in, however many there are. */
+        files = calloc(n_dropins + 1, sizeof(char *));
+        if (!files)
+                return -ENOMEM;
         if (fragment)
                 files[n_files++] = fragment;
-        for (size_t i = 0; i < n_dropins && n_files < ELEMENTSOF(files); i++)
+        for (size_t i = 0; i < n_dropins; i++)
                 files[n_files++] = dropins[i];
 
         ret->found = true;
@@ -229,7 +131,9 @@ static int load_unit(Context *c, const char *name, Loaded *ret) {
                 const char *data;
                 size_t size;
 
-                (void) cache_get(&c->cache, files[i], &data, &size);
+                r = file_cache_get(c->files, files[i], &data, &size);
+                if (r < 0)
+                        return r;
                 if (!data || size == 0) {
                         /* An empty unit file (or /dev/null) masks the unit, as in systemd. */
                         if (i == 0 && fragment) {
@@ -263,7 +167,9 @@ static int load_unit(Context *c, const char *name, Loaded *ret) {
                         snapshotted = true;
                 }
 
-                (void) cache_get(&c->cache, path, &data, &size);
+                r = file_cache_get(c->files, path, &data, &size);
+                if (r < 0)
+                        return r;
                 f = fmemopen((void *) data, size, "r");
                 if (!f)
                         return -errno;
@@ -307,6 +213,7 @@ static int write_dropin(Context *c, const char *unit, const char *text, size_t s
         if (close(TAKE_FD(fd)) < 0)
                 goto fail;
         c->n_written++;
+        log_debug("%s: wrote %s.", unit, path);
         return 0;
 
 fail:
@@ -320,13 +227,16 @@ static void write_header(FILE *f, const Loaded *l) {
                 fprintf(f, "# Source: %s\n", l->sources[i]);
 }
 
-static int write_args(FILE *f, const Policy *p) {
+/* The helper's command line, after a reset of key: "KEY=", then
+ * "KEY=[+]cgpolicy apply TARGET --rule…" (TARGET already escaped). */
+static int write_helper(FILE *f, const char *key, bool privileged, const char *target, const Policy *p) {
         _cleanup_strv_free_ char **args = NULL;
         int r;
 
         r = policy_to_args(p, &args);
         if (r < 0)
                 return r;
+        fprintf(f, "%s=\n%s=%s%s apply %s", key, key, privileged ? "+" : "", CGPOLICY_BINARY_PATH, target);
         STRV_FOREACH(a, args) {
                 _cleanup_free_ char *e = NULL;
 
@@ -335,6 +245,7 @@ static int write_args(FILE *f, const Policy *p) {
                         return r;
                 fprintf(f, " %s", e);
         }
+        fputc('\n', f);
         return 0;
 }
 
@@ -472,22 +383,19 @@ static int write_service(Context *c, const char *name, Loaded *l) {
         fputs("\n[Service]\n", f);
         write_resources(f, p);
 
-        if (p->error) {
+        if (network) {
                 write_bpf(f, attach);
-                fprintf(f, "ExecStartPre=\nExecStartPre=+%s apply --unit=%%n", CGPOLICY_BINARY_PATH);
-                r = write_args(f, p);
-                fputs("\n", f);
-        } else if (network) {
-                write_bpf(f, attach);
-                fprintf(f, "ExecStartPre=\nExecStartPre=+%s apply --unit=%%n", CGPOLICY_BINARY_PATH);
-                r = write_args(f, p);
-                fputs("\n", f);
-                STRV_FOREACH(e, l->exec_start_pre)
-                        fprintf(f, "ExecStartPre=%s\n", *e);
-                fprintf(f, "ExecStopPost=+%s release --unit=%%n\n", CGPOLICY_BINARY_PATH);
-                if (l->late_exec_reset)
-                        log_warning("%s: a drop-in sorting after %s resets ExecStartPre=, which also removes the "
-                                    "policy helper: the unit's own rules will not be put in force.", name, DROPIN_NAME);
+                r = write_helper(f, "ExecStartPre", true, "--unit=%n", p);
+                /* With an error the helper reports it and fails the start: nothing more to list. */
+                if (!p->error) {
+                        STRV_FOREACH(e, l->exec_start_pre)
+                                fprintf(f, "ExecStartPre=%s\n", *e);
+                        fprintf(f, "ExecStopPost=+%s release --unit=%%n\n", CGPOLICY_BINARY_PATH);
+                        if (l->late_exec_reset)
+                                log_warning("%s: a drop-in sorting after %s resets ExecStartPre=, which also removes "
+                                            "the policy helper: the unit's own rules will not be put in force.",
+                                            name, DROPIN_NAME);
+                }
         } else
                 r = 0;
 
@@ -540,9 +448,8 @@ static int write_slice(Context *c, const char *name, Loaded *l, unsigned attach)
         if (!f)
                 return log_oom();
         write_header(f, l);
-        fprintf(f, "\n[Service]\nExecStart=\nExecStart=%s apply %s", CGPOLICY_BINARY_PATH, esc);
-        r = write_args(f, p);
-        fputs("\n", f);
+        fputs("\n[Service]\n", f);
+        r = write_helper(f, "ExecStart", false, esc, p);
         if (fclose(f) != 0 || r < 0)
                 return log_oom();
 
@@ -609,13 +516,6 @@ static int process_slice(Context *c, const char *name) {
         return 0;
 }
 
-/* cgpolicy's own units: the loader, the slice helper and the garbage collector. Policing them
- * (e.g. through a type-wide service.d/ drop-in) would make the loader require itself. */
-static bool is_own_unit(const char *name) {
-        return streq(name, CGPOLICY_LOAD_UNIT) || startswith(name, "cgpolicy-apply@") ||
-                streq(name, "cgpolicy-gc.service");
-}
-
 static int process_service(Context *c, const char *name) {
         Loaded l;
         int r;
@@ -625,7 +525,7 @@ static int process_service(Context *c, const char *name) {
                 loaded_done(&l);
                 return log_error_errno(r, "%s: failed to load: %m", name);
         }
-        if (l.found && l.has_keys && is_own_unit(name)) {
+        if (l.found && l.has_keys && unit_name_is_own(name)) {
                 log_warning("%s: cgpolicy does not police its own units, ignoring its X-CgPolicy keys.", name);
                 loaded_done(&l);
                 return 0;
@@ -645,6 +545,7 @@ static int run(int argc, char *argv[]) {
         int r;
 
         log_set_program_name("cgpolicy-generator");
+        log_parse_environment();
 
         scope = getenv("SYSTEMD_SCOPE");
         if (scope && streq(scope, "user")) {
@@ -667,9 +568,10 @@ static int run(int argc, char *argv[]) {
                 return 1;
         }
         names = unit_tree_names(c.tree, &n_names);
-        r = cache_init(&c.cache, n_names * 2);
+        r = file_cache_new(&c.files);
         if (r < 0) {
                 log_oom();
+                r = 1;
                 goto finish;
         }
 
@@ -693,7 +595,7 @@ finish:
         for (size_t i = 0; i < c.n_slices; i++)
                 free(c.slices[i].name);
         free(c.slices);
-        cache_done(&c.cache);
+        file_cache_free(c.files);
         unit_tree_free(c.tree);
         return r;
 }

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,11 +12,15 @@
 #include "unit-file.h"
 
 void unit_policy_init(UnitPolicy *u, UnitKind kind) {
+        assert(u);
+
         *u = (UnitPolicy) { .kind = kind };
         policy_init(&u->policy);
 }
 
 void unit_policy_done(UnitPolicy *u) {
+        assert(u);
+
         policy_done(&u->policy);
         strv_free(u->exec_start_pre);
         free(u->slice);
@@ -44,9 +49,12 @@ static UnitKind kind_from_name(const char *name, size_t len) {
 }
 
 UnitKind unit_kind_from_path(const char *path) {
-        const char *base = strrchr(path, '/');
+        const char *base;
         UnitKind k;
 
+        assert(path);
+
+        base = strrchr(path, '/');
         base = base ? base + 1 : path;
         k = kind_from_name(base, strlen(base));
         if (k != UNIT_KIND_UNKNOWN || !endswith(base, ".conf") || base == path)
@@ -122,12 +130,17 @@ static int on_assignment(const char *filename, unsigned line, const char *sectio
 }
 
 int unit_policy_load_file(UnitPolicy *u, const char *path, FILE *f) {
+        assert(u);
+        assert(path);
+
         return unit_file_parse(path, f, on_assignment, u);
 }
 
 int check_unit_files(char * const *paths, size_t n) {
         int ret = 0;
         bool bad = false;
+
+        assert(paths || n == 0);
 
         for (size_t i = 0; i < n; i++) {
                 UnitPolicy u;

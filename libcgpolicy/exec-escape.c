@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
+#include <assert.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -8,9 +9,13 @@
 #include "exec-escape.h"
 
 int exec_escape_arg(const char *s, char **ret) {
-        bool quote = !*s;
+        bool quote;
         char *out, *o;
 
+        assert(s);
+        assert(ret);
+
+        quote = !*s;
         for (const char *p = s; *p; p++)
                 if (strchr(" \t\n\r\"'\\;", *p) || (unsigned char) *p < 0x20 || *p == 0x7f)
                         quote = true;

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "log.h"
+#include "macro.h"
 
 static int max_level = LOG_INFO;
 static int prefix_priority = -1; /* -1: detect */
@@ -26,6 +27,58 @@ void log_set_prefix_priority(int on) {
 
 void log_set_program_name(const char *name) {
         program_name = name;
+}
+
+static const char *const level_table[] = {
+        [LOG_EMERG] = "emerg",
+        [LOG_ALERT] = "alert",
+        [LOG_CRIT] = "crit",
+        [LOG_ERR] = "err",
+        [LOG_WARNING] = "warning",
+        [LOG_NOTICE] = "notice",
+        [LOG_INFO] = "info",
+        [LOG_DEBUG] = "debug",
+};
+
+int log_level_from_string(const char *s) {
+        unsigned long v = 0;
+        const char *p;
+
+        if (!s)
+                return -EINVAL;
+        for (size_t i = 0; i < ELEMENTSOF(level_table); i++)
+                if (streq(s, level_table[i]))
+                        return (int) i;
+
+        /* A number, as systemd's safe_atou() takes it: leading whitespace, an optional '+',
+         * decimal digits. */
+        p = s + strspn(s, " \t\n\r");
+        if (*p == '+')
+                p++;
+        if (!*p)
+                return -EINVAL;
+        for (; *p; p++) {
+                if (*p < '0' || *p > '9')
+                        return -EINVAL;
+                v = v * 10 + (unsigned long) (*p - '0');
+                if (v > LOG_DEBUG)
+                        return -EINVAL;
+        }
+        return (int) v;
+}
+
+void log_parse_environment(void) {
+        const char *e;
+
+        e = getenv("SYSTEMD_LOG_LEVEL");
+        if (e) {
+                int l = log_level_from_string(e);
+
+                if (l < 0)
+                        log_warning("Failed to parse log level '%s', ignoring.", e);
+                else
+                        log_set_max_level(l);
+        }
 }
 
 /* $JOURNAL_STREAM is "DEV:INODE" of the stream systemd connected us to. */

@@ -17,6 +17,14 @@ int log_get_max_level(void);
 void log_set_prefix_priority(int on);
 void log_set_program_name(const char *name);
 
+/* "emerg" … "debug" or 0 … 7 (also with leading whitespace or a '+', as systemd takes them)
+ * → LOG_EMERG … LOG_DEBUG; -EINVAL otherwise. */
+int log_level_from_string(const char *s);
+
+/* Apply $SYSTEMD_LOG_LEVEL, as systemd's tools do; a value that is not a level is ignored
+ * with a warning. */
+void log_parse_environment(void);
+
 int log_internal(int level, int error, const char *format, ...) _printf_(3, 4);
 
 #define log_full_errno(level, error, ...) log_internal((level), (error), __VA_ARGS__)

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,9 @@ int policy_to_args(const Policy *p, char ***ret) {
         _cleanup_strv_free_ char **l = NULL;
         size_t n = 0;
         int r;
+
+        assert(p);
+        assert(ret);
 
         l = calloc(1, sizeof(char *));
         if (!l)
@@ -71,6 +75,9 @@ int policy_to_args(const Policy *p, char ***ret) {
 int policy_arg_parse(Policy *p, const char *arg, char **ret_reason) {
         const char *v;
         int r;
+
+        assert(p);
+        assert(arg);
 
         if (ret_reason)
                 *ret_reason = NULL;
@@ -125,6 +132,9 @@ int policy_arg_parse(Policy *p, const char *arg, char **ret_reason) {
 int policy_from_args(char * const *args, size_t n, Policy *ret, char **ret_reason) {
         Policy p;
         int r;
+
+        assert(args || n == 0);
+        assert(ret);
 
         if (ret_reason)
                 *ret_reason = NULL;

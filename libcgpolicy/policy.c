@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
+#include <assert.h>
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
@@ -74,6 +75,8 @@ int policy_mode_from_string(const char *s) {
 }
 
 void policy_init(Policy *p) {
+        assert(p);
+
         *p = (Policy) { .mode = POLICY_MODE_ENFORCE };
 }
 
@@ -225,6 +228,8 @@ int policy_rule_from_string(const char *s, PolicyRule *ret, char **ret_reason) {
         bool prefixed = false;
         int k;
 
+        assert(ret);
+
         if (ret_reason)
                 *ret_reason = NULL;
         if (!s || !*s)
@@ -346,8 +351,12 @@ static void append_ports(char *buf, size_t size, const PolicyRule *r) {
 
 int policy_rule_to_string(const PolicyRule *r, char **ret) {
         char buf[128] = "";
-        bool has_ports = r->port_min != 0 || r->port_max != 0;
+        bool has_ports;
 
+        assert(r);
+        assert(ret);
+
+        has_ports = r->port_min != 0 || r->port_max != 0;
         if (r->any) {
                 char *s = strdup("any");
                 if (!s)
@@ -396,6 +405,9 @@ int policy_rule_to_string(const PolicyRule *r, char **ret) {
 }
 
 bool policy_rule_matches(const PolicyRule *r, int family, int protocol, const void *addr, uint16_t port) {
+        assert(r);
+        assert(addr);
+
         if (r->any)
                 return true;
         if (r->family && r->family != family)
@@ -429,6 +441,10 @@ static bool list_matches(const PolicyRuleList *l, int family, int protocol, cons
 }
 
 bool policy_allows(const Policy *p, PolicyDirection d, int family, int protocol, const void *addr, uint16_t port) {
+        assert(p);
+        assert(d >= 0 && d < _POLICY_DIRECTION_MAX);
+        assert(addr);
+
         /* A bind to port 0 asks for an ephemeral port: no rule matches it, not even "any". */
         if (d == POLICY_BIND && port == 0)
                 return true;
@@ -444,10 +460,15 @@ bool policy_key_is_ours(const char *key) {
 }
 
 bool policy_has_direction(const Policy *p, PolicyDirection d) {
+        assert(p);
+        assert(d >= 0 && d < _POLICY_DIRECTION_MAX);
+
         return p->rules[d][POLICY_ALLOW].n > 0 || p->rules[d][POLICY_DENY].n > 0;
 }
 
 bool policy_has_network(const Policy *p) {
+        assert(p);
+
         for (int d = 0; d < _POLICY_DIRECTION_MAX; d++)
                 if (policy_has_direction(p, d))
                         return true;
@@ -455,13 +476,21 @@ bool policy_has_network(const Policy *p) {
 }
 
 bool policy_is_empty(const Policy *p) {
+        assert(p);
+
         return !policy_has_network(p) && !p->cpu_quota && !p->memory_max && !p->error && !p->mode_set;
 }
 
 int policy_add_rule(Policy *p, PolicyDirection d, PolicyAction a, const PolicyRule *r) {
-        PolicyRuleList *l = &p->rules[d][a];
+        PolicyRuleList *l;
         PolicyRule *n;
 
+        assert(p);
+        assert(d >= 0 && d < _POLICY_DIRECTION_MAX);
+        assert(a >= 0 && a < _POLICY_ACTION_MAX);
+        assert(r);
+
+        l = &p->rules[d][a];
         n = reallocarray(l->rules, l->n + 1, sizeof(PolicyRule));
         if (!n)
                 return -ENOMEM;
@@ -471,8 +500,13 @@ int policy_add_rule(Policy *p, PolicyDirection d, PolicyAction a, const PolicyRu
 }
 
 void policy_reset_rules(Policy *p, PolicyDirection d, PolicyAction a) {
-        PolicyRuleList *l = &p->rules[d][a];
+        PolicyRuleList *l;
 
+        assert(p);
+        assert(d >= 0 && d < _POLICY_DIRECTION_MAX);
+        assert(a >= 0 && a < _POLICY_ACTION_MAX);
+
+        l = &p->rules[d][a];
         l->rules = mfree(l->rules);
         l->n = 0;
 }
@@ -524,6 +558,9 @@ int policy_parse_cpu_quota(const char *s, char **ret, char **ret_reason) {
         const uint64_t max = INT_MAX;
         uint64_t v;
 
+        assert(s);
+        assert(ret);
+
         if (ret_reason)
                 *ret_reason = NULL;
         if (!parse_hundredths(s, "%", max, &v))
@@ -546,6 +583,9 @@ int policy_parse_memory_max(const char *s, char **ret, char **ret_reason) {
         size_t len, flen = 0;
         unsigned long whole, frac = 0;
         char *n;
+
+        assert(s);
+        assert(ret);
 
         if (ret_reason)
                 *ret_reason = NULL;
@@ -668,6 +708,10 @@ int policy_set_error(Policy *p, const PolicySource *src, const char *format, ...
         va_list ap;
         int r;
 
+        assert(p);
+        assert(src);
+        assert(format);
+
         va_start(ap, format);
         r = vasprintf(&what, format, ap);
         va_end(ap);
@@ -683,12 +727,64 @@ int policy_set_error(Policy *p, const PolicySource *src, const char *format, ...
         return -EINVAL;
 }
 
+/* Space-separated rules for list (d, a); an empty value resets the list. The whole value is
+ * parsed first: a bad rule adds none of the line's rules. */
+static int assign_rules(Policy *p, const PolicySource *src, PolicyDirection d, PolicyAction a, const char *value) {
+        _cleanup_free_ PolicyRule *rules = NULL;
+        size_t n_rules = 0;
+        int r;
+
+        if (!*value) {
+                policy_reset_rules(p, d, a);
+                return 0;
+        }
+
+        for (const char *w = value;;) {
+                _cleanup_free_ char *word = NULL, *why = NULL;
+                PolicyRule rule, *x;
+                size_t n;
+
+                w += strspn(w, " \t\n\r");
+                if (!*w)
+                        break;
+                n = strcspn(w, " \t\n\r");
+                word = strndup(w, n);
+                if (!word)
+                        return log_oom();
+                w += n;
+
+                r = policy_rule_from_string(word, &rule, &why);
+                if (r < 0) {
+                        if (!why)
+                                return log_oom();
+                        return policy_set_error(p, src, "%s", why);
+                }
+
+                x = reallocarray(rules, n_rules + 1, sizeof(PolicyRule));
+                if (!x)
+                        return log_oom();
+                rules = x;
+                rules[n_rules++] = rule;
+        }
+
+        for (size_t i = 0; i < n_rules; i++) {
+                r = policy_add_rule(p, d, a, &rules[i]);
+                if (r < 0)
+                        return log_oom();
+        }
+        return 0;
+}
+
 int policy_assign_full(Policy *p, const PolicySource *src, const char *value, bool *ret_ignored) {
-        const char *key = src->key;
+        const char *key;
         PolicyDirection d;
         PolicyAction a;
         int r;
 
+        assert(p);
+        assert(src);
+
+        key = src->key;
         if (ret_ignored)
                 *ret_ignored = false;
         if (!policy_key_is_ours(key))
@@ -696,59 +792,8 @@ int policy_assign_full(Policy *p, const PolicySource *src, const char *value, bo
         if (!value)
                 value = "";
 
-        if (key_to_list(key, &d, &a) >= 0) {
-                PolicyRuleList tmp = {};
-                const char *w = value;
-
-                if (!*value) {
-                        policy_reset_rules(p, d, a);
-                        return 0;
-                }
-
-                /* Parse the whole value first: a bad rule adds none of the line's rules. */
-                for (;;) {
-                        _cleanup_free_ char *word = NULL, *why = NULL;
-                        PolicyRule rule;
-                        size_t n;
-
-                        w += strspn(w, " \t\n\r");
-                        if (!*w)
-                                break;
-                        n = strcspn(w, " \t\n\r");
-                        word = strndup(w, n);
-                        if (!word) {
-                                free(tmp.rules);
-                                return log_oom();
-                        }
-                        w += n;
-
-                        r = policy_rule_from_string(word, &rule, &why);
-                        if (r < 0) {
-                                free(tmp.rules);
-                                if (!why)
-                                        return log_oom();
-                                return policy_set_error(p, src, "%s", why);
-                        }
-
-                        PolicyRule *nr = reallocarray(tmp.rules, tmp.n + 1, sizeof(PolicyRule));
-                        if (!nr) {
-                                free(tmp.rules);
-                                return log_oom();
-                        }
-                        tmp.rules = nr;
-                        tmp.rules[tmp.n++] = rule;
-                }
-
-                for (size_t i = 0; i < tmp.n; i++) {
-                        r = policy_add_rule(p, d, a, &tmp.rules[i]);
-                        if (r < 0) {
-                                free(tmp.rules);
-                                return log_oom();
-                        }
-                }
-                free(tmp.rules);
-                return 0;
-        }
+        if (key_to_list(key, &d, &a) >= 0)
+                return assign_rules(p, src, d, a, value);
 
         if (streq(key, "X-CgPolicyMode")) {
                 if (!*value) {
@@ -812,6 +857,9 @@ static bool str_equal(const char *a, const char *b) {
 }
 
 bool policy_equal(const Policy *a, const Policy *b) {
+        assert(a);
+        assert(b);
+
         for (int d = 0; d < _POLICY_DIRECTION_MAX; d++)
                 for (int x = 0; x < _POLICY_ACTION_MAX; x++) {
                         const PolicyRuleList *la = &a->rules[d][x], *lb = &b->rules[d][x];

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,9 @@
 
 int strv_push(char ***l, size_t *n, char *s) {
         char **x;
+
+        assert(l);
+        assert(n);
 
         if (!s)
                 return -ENOMEM;
@@ -23,5 +27,7 @@ int strv_push(char ***l, size_t *n, char *s) {
 }
 
 int strv_extend(char ***l, size_t *n, const char *s) {
+        assert(s);
+
         return strv_push(l, n, strdup(s));
 }

@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
+#include <assert.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "fileio.h"
 #include "log.h"
 #include "macro.h"
 #include "unit-file.h"
@@ -75,14 +77,26 @@ static int parse_line(const char *filename, unsigned line, char **section, char 
 }
 
 int unit_file_parse(const char *filename, FILE *f, unit_file_assignment_t cb, void *userdata) {
+        _cleanup_free_ char *contents = NULL;   /* declared before owned: freed after it is closed */
         _cleanup_fclose_ FILE *owned = NULL;
         _cleanup_free_ char *buf = NULL, *continuation = NULL, *section = NULL;
         size_t bufsize = 0, cont_len = 0;
         unsigned line = 0, cont_line = 0;
         int r;
 
+        assert(filename);
+        assert(cb);
+
         if (!f) {
-                owned = fopen(filename, "re");
+                size_t size;
+
+                /* Read as the generator reads unit files, then parse from memory. */
+                r = read_full_file(filename, &contents, &size);
+                if (r < 0)
+                        return r;
+                if (size == 0)
+                        return 0;
+                owned = fmemopen(contents, size, "r");
                 if (!owned)
                         return -errno;
                 f = owned;

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -54,6 +55,8 @@ int unit_search_path(char ***ret) {
         size_t n = 0;
         int r;
 
+        assert(ret);
+
         l = calloc(1, sizeof(char *));
         if (!l)
                 return -ENOMEM;
@@ -106,9 +109,12 @@ static const char *unit_suffix(const char *name) {
 }
 
 bool unit_name_valid(const char *name) {
-        const char *suffix = unit_suffix(name), *at;
+        const char *suffix, *at;
         size_t n;
 
+        assert(name);
+
+        suffix = unit_suffix(name);
         if (!suffix || suffix == name)
                 return false;
         n = (size_t) (suffix - name);
@@ -125,13 +131,20 @@ bool unit_name_valid(const char *name) {
 }
 
 bool unit_name_is_template(const char *name) {
-        const char *suffix = unit_suffix(name);
+        const char *suffix;
+
+        assert(name);
+
+        suffix = unit_suffix(name);
         return suffix && suffix > name && suffix[-1] == '@' && unit_name_valid(name);
 }
 
 bool unit_name_is_instance(const char *name) {
-        const char *suffix = unit_suffix(name), *at;
+        const char *suffix, *at;
 
+        assert(name);
+
+        suffix = unit_suffix(name);
         if (!suffix || !unit_name_valid(name))
                 return false;
         at = memchr(name, '@', (size_t) (suffix - name));
@@ -139,9 +152,13 @@ bool unit_name_is_instance(const char *name) {
 }
 
 int unit_name_template(const char *name, char **ret) {
-        const char *suffix = unit_suffix(name), *at;
+        const char *suffix, *at;
         char *t;
 
+        assert(name);
+        assert(ret);
+
+        suffix = unit_suffix(name);
         if (!suffix)
                 return -EINVAL;
         at = memchr(name, '@', (size_t) (suffix - name));
@@ -344,6 +361,9 @@ int unit_tree_scan(char * const *dirs, UnitTree **ret) {
         unsigned dir = 0;
         int r;
 
+        assert(dirs);
+        assert(ret);
+
         t = calloc(1, sizeof *t);
         if (!t)
                 return -ENOMEM;
@@ -427,13 +447,22 @@ UnitTree *unit_tree_free(UnitTree *t) {
 }
 
 char * const *unit_tree_names(const UnitTree *t, size_t *ret_n) {
+        assert(t);
+        assert(ret_n);
+
         *ret_n = t->n_names;
         return t->names;
 }
 
 int unit_tree_fragment(const UnitTree *t, const char *name, const char **ret_path, bool *ret_masked) {
-        const Entry *f = find_first(&t->fragments, name);
+        const Entry *f;
 
+        assert(t);
+        assert(name);
+        assert(ret_path);
+        assert(ret_masked);
+
+        f = find_first(&t->fragments, name);
         if (!f && unit_name_is_instance(name)) {
                 _cleanup_free_ char *tmpl = NULL;
                 int r = unit_name_template(name, &tmpl);
@@ -518,8 +547,15 @@ int unit_tree_dropins(const UnitTree *t, const char *name, const char ***ret, si
         _cleanup_free_ const Entry **found = NULL;
         const char **out;
         size_t n_keys = 0, n_found = 0, n_out = 0;
-        const char *type = endswith(name, ".slice") ? "slice" : "service";
+        const char *type;
         int r;
+
+        assert(t);
+        assert(name);
+        assert(ret);
+        assert(ret_n);
+
+        type = endswith(name, ".slice") ? "slice" : "service";
 
         r = dropin_keys(name, &keys, &n_keys);
         if (r < 0)

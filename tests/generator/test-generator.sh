@@ -19,7 +19,8 @@
 #                          resets) over the unit file and ALL its drop-ins including the
 #                          generated one, sorted by file name.
 # In the generator's output the fixture path is replaced by @UNITS@, the helper's path by
-# @CGPOLICY@ and the bpffs directory by @BPFFS@ before comparing.
+# @CGPOLICY@, the bpffs directory by @BPFFS@ and the NORMAL directory by @NORMAL@ before
+# comparing. $SYSTEMD_SCOPE and $SYSTEMD_LOG_LEVEL are unset unless env sets them.
 # Output is TAP. Set CGPOLICY_UPDATE_FIXTURES=1 to rewrite expected/ from the output (then
 # review the diff with git before committing).
 set -u
@@ -47,8 +48,8 @@ ok() {  # ok COND_STATUS MESSAGE
 tmp=$(mktemp -d /tmp/test-generator.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 
-normalize() {   # normalize UNITS < in > out
-        sed -e "s|$1|@UNITS@|g" -e "s|$binary|@CGPOLICY@|g" -e "s|$bpffs|@BPFFS@|g"
+normalize() {   # normalize UNITS NORMAL < in > out
+        sed -e "s|$1|@UNITS@|g" -e "s|$2|@NORMAL@|g" -e "s|$binary|@CGPOLICY@|g" -e "s|$bpffs|@BPFFS@|g"
 }
 
 for name in "${list[@]}"; do
@@ -64,11 +65,11 @@ for name in "${list[@]}"; do
                 done < "$f/env"
         fi
 
-        env -u SYSTEMD_SCOPE "${envs[@]}" "$generator" "$out/normal" "$out/early" "$out/late" \
+        env -u SYSTEMD_SCOPE -u SYSTEMD_LOG_LEVEL "${envs[@]}" "$generator" "$out/normal" "$out/early" "$out/late" \
                 2> "$out/stderr.raw"
         rc=$?
         ok $rc "$name: generator exits 0"
-        normalize "$units" < "$out/stderr.raw" > "$out/stderr"
+        normalize "$units" "$out/normal" < "$out/stderr.raw" > "$out/stderr"
 
         # Nothing outside NORMAL.
         [ -z "$(find "$out/early" "$out/late" -mindepth 1)" ]
@@ -79,7 +80,7 @@ for name in "${list[@]}"; do
         (cd "$out/normal" && find . -type f) | sort > "$out/got.list"
         while read -r p; do
                 mkdir -p "$(dirname "$out/got/$p")"
-                normalize "$units" < "$out/normal/$p" > "$out/got/$p"
+                normalize "$units" "$out/normal" < "$out/normal/$p" > "$out/got/$p"
         done < "$out/got.list"
 
         if [ -n "${CGPOLICY_UPDATE_FIXTURES:-}" ]; then
@@ -143,7 +144,7 @@ for name in "${list[@]}"; do
                                 if (v == "") n = 0; else cmd[n++] = v
                         }
                         END { for (i = 0; i < n; i++) print cmd[i] }' "${files[@]}" |
-                        normalize "$units" > "$out/exec-start-pre"
+                        normalize "$units" "$out/normal" > "$out/exec-start-pre"
                 tail -n +2 "$f/exec-start-pre" | diff -u - "$out/exec-start-pre" | sed 's/^/# /'
                 ok "${PIPESTATUS[1]}" "$name: $unit runs the helper first, then its own ExecStartPre= in systemd's order"
         fi

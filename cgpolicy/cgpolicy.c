@@ -497,17 +497,10 @@ static int parse_argv(int argc, char **argv, Args *args) {
 
 int main(int argc, char **argv) {
         _cleanup_(args_done) Args args = { .format = STATUS_FORMAT_TEXT };
-        const char *e;
         int r;
 
         log_set_program_name(program_invocation_short_name);
-        e = getenv("SYSTEMD_LOG_LEVEL");
-        if (e) {
-                static const char *const levels[] = { "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug" };
-                for (int l = 0; l < (int) ELEMENTSOF(levels); l++)
-                        if (streq(e, levels[l]) || (e[0] >= '0' && e[0] <= '7' && e[1] == 0 && e[0] - '0' == l))
-                                log_set_max_level(l);
-        }
+        log_parse_environment();
 
         policy_init(&args.policy);
         r = parse_argv(argc, argv, &args);

@@ -251,8 +251,10 @@ static int apply_in(const Bench *b, const char *cg, const char *unit, void (*rul
         return r;
 }
 
-/* A program that allows everything ("r0 = 1; exit") on the same hooks of cg, multi. The
- * fds of its connect4 and sendmsg4 instances go to ret_fds[0] and [1] (for statistics). */
+/* A program that allows everything ("r0 = 1; exit") on the same hooks of cg, multi: those
+ * systemd attaches (BPFProgram=); the LSM listen program, which "cgpolicy apply" attaches where
+ * the kernel has BPF LSM, runs for listen() only, which the loops do not call. The fds of its
+ * connect4 and sendmsg4 instances go to ret_fds[0] and [1] (for statistics). */
 static int attach_trivial(const char *cg, int ret_fds[2]) {
         static const struct bpf_insn insns[] = {
                 { .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 1 },
@@ -264,9 +266,11 @@ static int attach_trivial(const char *cg, int ret_fds[2]) {
                 return -errno;
         FOREACH_CGP_HOOK(h) {
                 LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = h->attach_type);
-                _cleanup_close_ int pfd = bpf_prog_load(h->prog_type, "bench_trivial", "GPL",
-                                                        insns, ELEMENTSOF(insns), &opts);
+                _cleanup_close_ int pfd = -EBADF;
 
+                if (!(h->flags & CGP_HOOK_SYSTEMD))
+                        continue;
+                pfd = bpf_prog_load(h->prog_type, "bench_trivial", "GPL", insns, ELEMENTSOF(insns), &opts);
                 if (pfd < 0)
                         return pfd;
                 if (bpf_prog_attach(pfd, cgfd, h->attach_type, BPF_F_ALLOW_MULTI) < 0)
@@ -859,10 +863,12 @@ int main(int argc, char **argv) {
                 t_apply10k[i] = (double) t / 1e6;
                 mem10k[i] = (double) (tries_memlock(&b) - m0);
         }
-        /* Every policed unit holds one entry of cgp_cgroups and CGP_DIR_MAX counters in
-         * cgp_counters, both preallocated for CGP_MAX_POLICIES units: its share of them. */
+        /* Every policed unit holds one entry of cgp_cgroups, CGP_COUNTER_DIRS counters in
+         * cgp_counters and one entry of cgp_slots, preallocated for CGP_MAX_SLOTS units: its
+         * share of them. */
         slot = map_memlock(&b, "cgp_cgroups") / CGP_MAX_CGROUPS +
-                map_memlock(&b, "cgp_counters") / CGP_MAX_POLICIES;
+                map_memlock(&b, "cgp_counters") / CGP_MAX_SLOTS +
+                map_memlock(&b, "cgp_slots") / CGP_MAX_SLOTS;
 
         /* ---- report ---- */
         strftime(date, sizeof date, "%Y-%m-%d %H:%M UTC", gmtime(&now));

@@ -7,20 +7,27 @@
  *
  * How a request is judged (see cgpolicy-match.h for the code):
  *
- *  1. cgp_cgroups (hash, cgroup id → struct cgp_cgroup) names the policy of a policed cgroup.
+ *  1. cgp_cgroups (hash, cgroup id → struct cgp_cgroup) names the policy of a policed cgroup:
+ *     its tag (the key of its rules in the tries), its slot (counters, denial log) and flags.
  *     The program looks up the cgroup of the calling task and then its ancestors; for each
  *     direction the deepest policed cgroup whose policy has rules for that direction decides.
- *     When no ancestor is policed at all the request is denied (fail closed: our programs are
- *     attached, but "cgpolicy apply" has not written a policy yet).
+ *     When none has, the request is denied (fail closed: our program for that direction is
+ *     attached, but no "cgpolicy apply" wrote rules for it), unless one of them says the
+ *     direction is open (CGP_F_OPEN: its rules for it were removed while the programs stayed).
  *  2. cgp_ports (LPM trie): rules without an address, keyed by
- *     {policy, direction, family, protocol, port}, port ranges split into aligned prefix blocks.
- *  3. cgp_addrs (LPM trie): rules with an address, keyed by {policy, direction, family, address};
+ *     {tag, direction, family, protocol, port}, port ranges split into aligned prefix blocks.
+ *  3. cgp_addrs (LPM trie): rules with an address, keyed by {tag, direction, family, address};
  *     the value names a port set of that policy.
- *  4. cgp_portsets (LPM trie): {policy, port set, protocol, port}.
+ *  4. cgp_portsets (LPM trie): {tag, port set, protocol, port}.
  *  Every entry of a trie carries the allow/deny bits of all shorter entries covering it (pushed
  *  down at compile time), so a single longest-prefix lookup per stage gives "does any allow rule
  *  match" and "does any deny rule match". An allow match wins, then a deny match denies,
  *  else allow.
+ *
+ * Tags are handed out by "cgpolicy apply" from cgp_state.next_tag and never reused while the
+ * maps exist: entries left behind by an apply or release that was killed half way belong to a
+ * tag no cgroup will ever be given again (gc removes them), so a new policy always starts
+ * empty. Slots are reused: a slot's counters are zeroed before a cgroup is pointed at it.
  */
 
 #ifdef __BPF__
@@ -31,22 +38,31 @@
 #endif
 
 #define CGP_MAGIC               0x63677031706f6c79ULL   /* "cgp1poly" */
-#define CGP_LAYOUT_VERSION      1u
+#define CGP_LAYOUT_VERSION      2u
 
 /* Capacities. LPM tries are allocated on demand (BPF_F_NO_PREALLOC), these are upper bounds. */
-#define CGP_MAX_POLICIES        4096u       /* policy ids 1..CGP_MAX_POLICIES-1; 0 = none */
-#define CGP_MAX_CGROUPS         CGP_MAX_POLICIES
+#define CGP_MAX_SLOTS           4096u       /* slots 1..CGP_MAX_SLOTS-1; 0 = no policy */
+#define CGP_MAX_CGROUPS         CGP_MAX_SLOTS
 #define CGP_MAX_TRIE_ENTRIES    (1U << 20)
-#define CGP_MAX_DENIALS         256         /* the circular denial log */
+#define CGP_DENIALS_PER_SLOT    16u         /* the recent denials kept per slot */
+#define CGP_MAX_DENIALS         (CGP_MAX_SLOTS * CGP_DENIALS_PER_SLOT)
 #define CGP_MAX_CGROUP_DEPTH    32          /* ancestors walked, levels 0..31 */
 
-/* Directions (as policy.h's PolicyDirection). */
+/* The denial log's rate per slot (a generic cell rate algorithm): at most one record per
+ * CGP_LOG_INTERVAL_NS on average, bursts of CGP_LOG_BURST; the rest is counted as suppressed. */
+#define CGP_LOG_INTERVAL_NS     (10ULL * 1000 * 1000)
+#define CGP_LOG_BURST           32ULL
+
+/* Directions of a policy (as policy.h's PolicyDirection). */
 #define CGP_DIR_BIND            0
 #define CGP_DIR_CONNECT         1
 #define CGP_DIR_MAX             2
+/* Counted like a direction, but not one of the rules: socket creation (sock_create). */
+#define CGP_DIR_SOCKET          2
+#define CGP_COUNTER_DIRS        3
 
-/* Protocol classes: tcp (also MPTCP), udp, and everything else (SCTP, ICMP ping sockets, raw,
- * UDP-Lite…), which only rules that name no protocol match. */
+/* Protocol classes: tcp (also MPTCP), udp (also UDP-Lite), and everything else (ICMP ping
+ * sockets, SCTP…), which only rules that name no protocol match. */
 #define CGP_PROTO_TCP           0
 #define CGP_PROTO_UDP           1
 #define CGP_PROTO_OTHER         2
@@ -61,20 +77,35 @@
 #define CGP_MATCH_DENY          0x2
 
 /* struct cgp_cgroup.flags */
-#define CGP_F_AUDIT             0x1         /* deny nothing, count would-be denials */
+#define CGP_F_AUDIT             0x1u        /* deny nothing, count would-be denials */
+#define CGP_F_SOCKETS           0x2u        /* decides socket creation (a network policy) */
 #define CGP_F_PORTS(dir)        (0x10u << (dir))  /* cgp_ports has entries for dir */
 #define CGP_F_ADDRS(dir)        (0x40u << (dir))  /* cgp_addrs has entries for dir */
 #define CGP_F_HAS_DIR(dir)      (CGP_F_PORTS(dir) | CGP_F_ADDRS(dir))
+#define CGP_F_OPEN(dir)         (0x100u << (dir)) /* no rules for dir, allowed all the same */
+
+/* Kinds of socket that the bind/connect/sendmsg programs cannot judge (struct
+ * cgp_cgroup.sockets: those the policy allows to be created). TCP and MPTCP stream sockets and
+ * UDP datagram sockets are no kind: they are always created, and judged at every bind, connect
+ * and sendmsg. */
+#define CGP_SOCK_PING           0x01u       /* ICMP/ICMPv6 echo: sendto() runs no hook */
+#define CGP_SOCK_RAW            0x02u       /* SOCK_RAW: no hook at all */
+#define CGP_SOCK_UDPLITE        0x04u       /* connect() runs no hook */
+#define CGP_SOCK_SCTP           0x08u       /* multi-homing: addresses the hooks never see */
+#define CGP_SOCK_OTHER          0x10u       /* any other IP protocol (L2TP/IP, …) */
+#define CGP_SOCK_ALL            0x1fu
 
 struct cgp_meta {
         __u64 magic;
         __u32 layout_version;
-        __u32 max_policies;
+        __u32 max_policies;     /* CGP_MAX_SLOTS */
 };
 
 struct cgp_cgroup {
-        __u32 policy;           /* 1..CGP_MAX_POLICIES-1 */
+        __u32 policy;           /* tag: the key of the policy's entries in the tries */
+        __u32 slot;             /* 1..CGP_MAX_SLOTS-1: counters, denial log */
         __u32 flags;            /* CGP_F_* */
+        __u32 sockets;          /* CGP_SOCK_* that may be created */
 };
 
 /* LPM keys: "prefixlen" counts bits of everything after it. The fixed leading fields are
@@ -118,47 +149,97 @@ struct cgp_match {
         __u32 bits;             /* CGP_MATCH_* */
 };
 
-/* cgp_counters: per-CPU array indexed by policy * CGP_DIR_MAX + dir. Slot 0/1 (policy 0)
- * counts the requests denied because no policy was found at all. */
+/* cgp_counters: per-CPU array indexed by slot * CGP_COUNTER_DIRS + direction. Slot 0 counts
+ * the requests denied because no policy was found at all. */
 struct cgp_counter {
         __u64 allowed;
         __u64 denied;           /* denied (EPERM), mode enforce */
         __u64 audited;          /* would have been denied, mode audit */
 };
 
-/* The recent-denials log: an array of CGP_MAX_DENIALS entries used as a circular buffer.
- * A writer takes a sequence number with an atomic add on cgp_state.denial_seq and writes slot
- * seq % CGP_MAX_DENIALS; readers sort by seq. Unlike a BPF ring buffer, which drops the
- * NEWEST records when nobody consumes it, this always keeps the most recent denials, and
- * several readers can look at it at any time. A reader may, rarely, see a slot that is being
- * rewritten: fields are written before seq, and readers skip entries whose seq does not map
- * to their slot. */
+/* The recent denials, per slot: cgp_denials (a hash allocated on demand) holds up to
+ * CGP_DENIALS_PER_SLOT records of each slot, keyed by slot * CGP_DENIALS_PER_SLOT +
+ * seq % CGP_DENIALS_PER_SLOT, where seq counts the slot's records (struct cgp_slot.logged).
+ * A unit that is denied in a loop overwrites its own records only, and past the rate
+ * (CGP_LOG_INTERVAL_NS, CGP_LOG_BURST) it only counts them as suppressed: the other units'
+ * records stay, and so does the cost of their calls. Readers sort by time. */
 #define CGP_HOOK_BIND           0
 #define CGP_HOOK_CONNECT        1
 #define CGP_HOOK_SENDMSG        2
+#define CGP_HOOK_SOCK_CREATE    3
+#define CGP_HOOK_LISTEN         4
+#define CGP_HOOK_EGRESS         5           /* a source-routed packet */
+#define CGP_HOOK_MAX            6
 
 #define CGP_DENIAL_AUDIT        0x1         /* would-be denial (audit mode), allowed */
-#define CGP_DENIAL_NO_POLICY    0x2         /* denied because no policy was written */
+#define CGP_DENIAL_NO_POLICY    0x2         /* denied because no policy applies */
 
 struct cgp_denial {
-        __u64 seq;              /* 1-based; 0 = empty slot */
+        __u64 seq;              /* 1-based, per slot */
         __u64 time_ns;          /* CLOCK_BOOTTIME */
         __u64 cgroup_id;        /* cgroup of the calling task */
         __u64 policy_cgroup_id; /* the policed cgroup whose policy decided, 0 if none */
+        __u32 policy;           /* its tag, 0 if none */
         __u32 pid;              /* thread group id */
         __u8 comm[16];
         __u8 family;            /* after v4-mapped normalization */
         __u8 proto;             /* CGP_PROTO_* */
         __u8 hook;              /* CGP_HOOK_* */
         __u8 flags;             /* CGP_DENIAL_* */
-        __u8 addr[16];
+        __u8 addr[16];          /* as judged: an unspecified destination is the one reached */
         __u16 port;             /* host byte order */
-        __u8 pad[6];
+        __u16 protocol;         /* the socket's IPPROTO_* (MPTCP: 262) */
+        __u8 type;              /* the socket's SOCK_* type */
+        __u8 pad[7];
+};
+
+/* Per slot (array indexed by slot): the denial log's state. */
+struct cgp_slot {
+        __u64 logged;           /* records written (the last seq) */
+        __u64 suppressed;       /* denials not recorded: over the rate */
+        __u64 tat_ns;           /* the rate limiter's theoretical arrival time */
 };
 
 struct cgp_state {
-        __u64 denial_seq;
+        __u64 next_tag;         /* the last tag handed out (user space, under the lock) */
 };
+
+/* The fast set (cgp_fast, one mmap-able array element): a request that the policy of the task's
+ * own cgroup allows by a single-port rule is answered from one word here, without the lookups
+ * of the cgroup and of the port (two hash lookups, most of the program's cost). A word
+ *
+ *     cgroup id & 0xffffffff << 32 | port << 16 | slot << 4 | dir << 3 | IPv6 << 2 | protocol class
+ *
+ * is present only while all of this holds, for the live cgroup whose id has those low 32 bits
+ * (kernfs ids of live cgroups differ in them): its own cgp_cgroups entry has rules for dir, so
+ * that entry decides; that policy's cgp_port_exact entry for (dir, family, class, port) has
+ * CGP_MATCH_ALLOW, so the request is allowed whatever the address (an allow wins); and its slot
+ * is slot. The full judgement would then say the same. User space (one writer, under the pin
+ * directory's lock) removes a cgroup's words before it changes or removes the cgroup's entry
+ * and adds them after, each with one 8-byte atomic store through mmap(); a program reads a word
+ * with one 8-byte load: it sees the word before or after, never a mix, and a word absent only
+ * sends the request the slow way. Open addressing: CGP_FAST_PROBES slots from the hash, a
+ * removed word becomes CGP_FAST_TOMB (go on probing), 0 ends the probe. */
+#define CGP_FAST_BITS           16u
+#define CGP_FAST_WORDS          (1u << CGP_FAST_BITS)
+#define CGP_FAST_PROBES         4u
+#define CGP_FAST_TOMB           1ULL
+#define CGP_FAST_SLOT_MASK      0xfff0ULL
+
+struct cgp_fast_set {
+        __u64 w[CGP_FAST_WORDS];
+};
+
+static inline __u64 cgp_fast_word(__u32 cg32, __u16 port, __u32 slot, __u8 dir, __u8 family, __u8 proto) {
+        return (__u64) cg32 << 32 | (__u64) port << 16 | (__u64) (slot & 0xfff) << 4 | (__u64) (dir & 1) << 3 |
+               (__u64) (family == CGP_AF_INET6) << 2 | (__u64) (proto & 3);
+}
+
+static inline __u32 cgp_fast_hash(__u64 word) {
+        __u32 cg32 = (__u32) (word >> 32), port = (__u32) (word >> 16) & 0xffff, meta = (__u32) word & 0xf;
+
+        return ((cg32 * 0x9E3779B1u) ^ (port * 0x85EBCA6Bu) ^ (meta * 0xC2B2AE35u)) >> (32 - CGP_FAST_BITS);
+}
 
 /* The layout is checked at build time, in the BPF object and in user space alike: programs of
  * an earlier load stay attached to running units and keep using the pinned maps, so a size or
@@ -184,10 +265,12 @@ CGP_ASSERT_OFFSET(cgp_meta, layout_version, 8);
 CGP_ASSERT_OFFSET(cgp_meta, max_policies, 12);
 CGP_ASSERT_LAST(cgp_meta, max_policies);
 
-CGP_ASSERT_SIZE(cgp_cgroup, 8);
+CGP_ASSERT_SIZE(cgp_cgroup, 16);
 CGP_ASSERT_OFFSET(cgp_cgroup, policy, 0);
-CGP_ASSERT_OFFSET(cgp_cgroup, flags, 4);
-CGP_ASSERT_LAST(cgp_cgroup, flags);
+CGP_ASSERT_OFFSET(cgp_cgroup, slot, 4);
+CGP_ASSERT_OFFSET(cgp_cgroup, flags, 8);
+CGP_ASSERT_OFFSET(cgp_cgroup, sockets, 12);
+CGP_ASSERT_LAST(cgp_cgroup, sockets);
 
 CGP_ASSERT_SIZE(cgp_port_key, 16);
 CGP_ASSERT_OFFSET(cgp_port_key, prefixlen, 0);
@@ -227,20 +310,34 @@ CGP_ASSERT_OFFSET(cgp_counter, denied, 8);
 CGP_ASSERT_OFFSET(cgp_counter, audited, 16);
 CGP_ASSERT_LAST(cgp_counter, audited);
 
-CGP_ASSERT_SIZE(cgp_denial, 80);
+CGP_ASSERT_SIZE(cgp_denial, 88);
 CGP_ASSERT_OFFSET(cgp_denial, seq, 0);
 CGP_ASSERT_OFFSET(cgp_denial, time_ns, 8);
 CGP_ASSERT_OFFSET(cgp_denial, cgroup_id, 16);
 CGP_ASSERT_OFFSET(cgp_denial, policy_cgroup_id, 24);
-CGP_ASSERT_OFFSET(cgp_denial, pid, 32);
-CGP_ASSERT_OFFSET(cgp_denial, comm, 36);
-CGP_ASSERT_OFFSET(cgp_denial, family, 52);
-CGP_ASSERT_OFFSET(cgp_denial, proto, 53);
-CGP_ASSERT_OFFSET(cgp_denial, hook, 54);
-CGP_ASSERT_OFFSET(cgp_denial, flags, 55);
-CGP_ASSERT_OFFSET(cgp_denial, addr, 56);
-CGP_ASSERT_OFFSET(cgp_denial, port, 72);
-CGP_ASSERT_OFFSET(cgp_denial, pad, 74);
+CGP_ASSERT_OFFSET(cgp_denial, policy, 32);
+CGP_ASSERT_OFFSET(cgp_denial, pid, 36);
+CGP_ASSERT_OFFSET(cgp_denial, comm, 40);
+CGP_ASSERT_OFFSET(cgp_denial, family, 56);
+CGP_ASSERT_OFFSET(cgp_denial, proto, 57);
+CGP_ASSERT_OFFSET(cgp_denial, hook, 58);
+CGP_ASSERT_OFFSET(cgp_denial, flags, 59);
+CGP_ASSERT_OFFSET(cgp_denial, addr, 60);
+CGP_ASSERT_OFFSET(cgp_denial, port, 76);
+CGP_ASSERT_OFFSET(cgp_denial, protocol, 78);
+CGP_ASSERT_OFFSET(cgp_denial, type, 80);
+CGP_ASSERT_OFFSET(cgp_denial, pad, 81);
 CGP_ASSERT_LAST(cgp_denial, pad);
 
+CGP_ASSERT_SIZE(cgp_slot, 24);
+CGP_ASSERT_OFFSET(cgp_slot, logged, 0);
+CGP_ASSERT_OFFSET(cgp_slot, suppressed, 8);
+CGP_ASSERT_OFFSET(cgp_slot, tat_ns, 16);
+CGP_ASSERT_LAST(cgp_slot, tat_ns);
+
 CGP_ASSERT_SIZE(cgp_state, 8);
+CGP_ASSERT_OFFSET(cgp_state, next_tag, 0);
+CGP_ASSERT_LAST(cgp_state, next_tag);
+
+CGP_ASSERT_SIZE(cgp_fast_set, 8 * CGP_FAST_WORDS);
+_Static_assert(CGP_MAX_SLOTS <= 0x1000, "a slot must fit the 12 bits of a fast-set word");

@@ -24,15 +24,23 @@ typedef struct CgpHook {
         enum bpf_attach_type attach_type;
         unsigned dirs;                  /* needed by a policy with rules for a direction in this set;
                                          * CGP_DIRS_ALL: by every network policy */
+        unsigned flags;                 /* CGP_HOOK_* */
 } CgpHook;
 
+#define CGP_HOOK_SYSTEMD        0x1     /* systemd's BPFProgram= can attach it */
+#define CGP_HOOK_OPTIONAL       0x2     /* the kernel may lack it: load skips it, apply attaches
+                                         * it when it is pinned */
+
 static const CgpHook cgp_hooks[] = {
-        { "bind4",    "cgpolicy_bind4",    BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET4_BIND,    CGP_DIRS(CGP_DIR_BIND) },
-        { "bind6",    "cgpolicy_bind6",    BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET6_BIND,    CGP_DIRS(CGP_DIR_BIND) },
-        { "connect4", "cgpolicy_connect4", BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET4_CONNECT, CGP_DIRS(CGP_DIR_CONNECT) },
-        { "connect6", "cgpolicy_connect6", BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET6_CONNECT, CGP_DIRS(CGP_DIR_CONNECT) },
-        { "sendmsg4", "cgpolicy_sendmsg4", BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_UDP4_SENDMSG,  CGP_DIRS(CGP_DIR_CONNECT) },
-        { "sendmsg6", "cgpolicy_sendmsg6", BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_UDP6_SENDMSG,  CGP_DIRS(CGP_DIR_CONNECT) },
+        { "bind4",    "cgpolicy_bind4",    BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET4_BIND,    CGP_DIRS(CGP_DIR_BIND), CGP_HOOK_SYSTEMD },
+        { "bind6",    "cgpolicy_bind6",    BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET6_BIND,    CGP_DIRS(CGP_DIR_BIND), CGP_HOOK_SYSTEMD },
+        { "connect4", "cgpolicy_connect4", BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET4_CONNECT, CGP_DIRS(CGP_DIR_CONNECT), CGP_HOOK_SYSTEMD },
+        { "connect6", "cgpolicy_connect6", BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET6_CONNECT, CGP_DIRS(CGP_DIR_CONNECT), CGP_HOOK_SYSTEMD },
+        { "sendmsg4", "cgpolicy_sendmsg4", BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_UDP4_SENDMSG,  CGP_DIRS(CGP_DIR_CONNECT), CGP_HOOK_SYSTEMD },
+        { "sendmsg6", "cgpolicy_sendmsg6", BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_UDP6_SENDMSG,  CGP_DIRS(CGP_DIR_CONNECT), CGP_HOOK_SYSTEMD },
+        { "sock_create",   "cgpolicy_sock_create", BPF_PROG_TYPE_CGROUP_SOCK, BPF_CGROUP_INET_SOCK_CREATE, CGP_DIRS_ALL,              CGP_HOOK_SYSTEMD },
+        { "egress",        "cgpolicy_egress",      BPF_PROG_TYPE_CGROUP_SKB,  BPF_CGROUP_INET_EGRESS,      CGP_DIRS(CGP_DIR_CONNECT), CGP_HOOK_SYSTEMD },
+        { "socket_listen", "cgpolicy_listen",      BPF_PROG_TYPE_LSM,         BPF_LSM_CGROUP,              CGP_DIRS(CGP_DIR_BIND),    CGP_HOOK_OPTIONAL },
 };
 
 #define CGP_HOOKS_MAX (sizeof(cgp_hooks) / sizeof(cgp_hooks[0]))

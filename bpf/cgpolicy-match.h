@@ -35,11 +35,12 @@ struct cgp_request {
         __u8 addr[16];          /* network byte order; IPv4 in addr[0..3], rest zero */
 };
 
-/* IPPROTO_* of the socket → protocol class. MPTCP (262) is TCP on the wire. */
+/* IPPROTO_* of the socket → protocol class. MPTCP (262) is TCP on the wire; UDP-Lite (136) is
+ * UDP with a partial checksum, to the same ports. */
 static __always_inline __u8 cgp_proto_class(__u32 protocol) {
         if (protocol == 6 /* IPPROTO_TCP */ || protocol == 262 /* IPPROTO_MPTCP */)
                 return CGP_PROTO_TCP;
-        if (protocol == 17 /* IPPROTO_UDP */)
+        if (protocol == 17 /* IPPROTO_UDP */ || protocol == 136 /* IPPROTO_UDPLITE */)
                 return CGP_PROTO_UDP;
         return CGP_PROTO_OTHER;
 }
@@ -151,19 +152,24 @@ static __always_inline __u32 cgp_match_bits(void *lctx, __u32 policy, __u32 flag
         return bits;
 }
 
-/* The verdict of the contract for a request of a policy that has rules for its direction:
- * a match of an allow rule allows, else a match of a deny rule denies, else allow. A bind to
- * port 0 (an ephemeral port) is matched by no rule. Returns 1 when allowed. */
-static __always_inline int cgp_policy_allows(void *lctx, __u32 policy, __u32 flags, const struct cgp_request *req) {
-        __u32 bits;
+/* What the rules say of req: a match of an allow rule allows, else a match of a deny rule
+ * denies, else allow. Port 0 is matched only by rules for every port. Returns 1 when allowed. */
+static __always_inline int cgp_rules_allow(void *lctx, __u32 policy, __u32 flags, const struct cgp_request *req) {
+        __u32 bits = cgp_match_bits(lctx, policy, flags, req);
 
-        if (req->dir == CGP_DIR_BIND && req->port == 0)
-                return 1;
-
-        bits = cgp_match_bits(lctx, policy, flags, req);
         if (bits & CGP_MATCH_ALLOW)
                 return 1;
         if (bits & CGP_MATCH_DENY)
                 return 0;
         return 1;
+}
+
+/* The verdict of the contract for a request of a policy that has rules for its direction:
+ * the rules', except that a bind to port 0 (an ephemeral port) is matched by no rule. (The
+ * listen() of a socket whose port the kernel chose is judged by cgp_rules_allow() with port 0
+ * instead: see cgpolicy.bpf.c.) Returns 1 when allowed. */
+static __always_inline int cgp_policy_allows(void *lctx, __u32 policy, __u32 flags, const struct cgp_request *req) {
+        if (req->dir == CGP_DIR_BIND && req->port == 0)
+                return 1;
+        return cgp_rules_allow(lctx, policy, flags, req);
 }

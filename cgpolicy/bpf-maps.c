@@ -3,11 +3,13 @@
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -18,6 +20,8 @@
 #include "config.h"
 #include "log.h"
 #include "macro.h"
+#include "privilege.h"
+#include "runtime.h"
 #include "cgpolicy.skel.h"
 
 const char *const map_names[_MAP_MAX] = {
@@ -30,6 +34,8 @@ const char *const map_names[_MAP_MAX] = {
         [MAP_DENIALS]  = "cgp_denials",
         [MAP_STATE]    = "cgp_state",
         [MAP_PORT_EXACT] = "cgp_port_exact",
+        [MAP_SLOTS]    = "cgp_slots",
+        [MAP_FAST]     = "cgp_fast",
 };
 
 const char *pin_dir(void) {
@@ -38,17 +44,18 @@ const char *pin_dir(void) {
         return e && *e ? e : CGPOLICY_BPFFS_DIR;
 }
 
+/* libbpf's messages, one log line per line: a verifier log is one message of many lines, whose
+ * end (the reason) must not be cut off. */
 _printf_(2, 0) static int libbpf_log(enum libbpf_print_level level, const char *format, va_list ap) {
-        char buf[4096];
-        size_t n;
+        _cleanup_free_ char *msg = NULL;
+        char *save = NULL;
 
         if (level == LIBBPF_DEBUG && log_get_max_level() < LOG_DEBUG)
                 return 0;
-        vsnprintf(buf, sizeof buf, format, ap);
-        n = strlen(buf);
-        while (n > 0 && buf[n - 1] == '\n')
-                buf[--n] = 0;
-        log_full(level == LIBBPF_WARN ? LOG_WARNING : LOG_DEBUG, "%s", buf);
+        if (vasprintf(&msg, format, ap) < 0)
+                return 0;
+        for (char *l = strtok_r(msg, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
+                log_full(level == LIBBPF_WARN ? LOG_WARNING : LOG_DEBUG, "%s", l);
         return 0;
 }
 
@@ -153,28 +160,105 @@ static void skel_destroy(struct cgpolicy_bpf **s) {
         cgpolicy_bpf__destroy(*s);
 }
 
+/* Is the BPF LSM active ("bpf" in the kernel's list of LSMs)? Debian's kernels have it; without
+ * it the listen program cannot be loaded. */
+static bool bpf_lsm_active(void) {
+        _cleanup_fclose_ FILE *f = fopen("/sys/kernel/security/lsm", "re");
+        char buf[512], *save = NULL;
+
+        if (!f || !fgets(buf, sizeof buf, f))
+                return false;
+        for (char *t = strtok_r(buf, ",\n", &save); t; t = strtok_r(NULL, ",\n", &save))
+                if (streq(t, "bpf"))
+                        return true;
+        return false;
+}
+
+_printf_(2, 0) static int libbpf_log_quiet(enum libbpf_print_level level, const char *format, va_list ap) {
+        return libbpf_log(LIBBPF_DEBUG, format, ap);
+}
+
+/* Open and load the object, its maps pinned under maps_dir (reused where pinned already: running
+ * units keep their policies; libbpf refuses a pinned map of another shape). The optional programs
+ * are loaded only with optional; a failure then is logged at debug level only (the caller tries
+ * again without them). */
+static int skel_load(const char *maps_dir, bool task_helpers, bool optional, struct cgpolicy_bpf **ret) {
+        _cleanup_(skel_destroy) struct cgpolicy_bpf *skel = NULL;
+        struct bpf_map *map;
+        int r;
+
+        skel = cgpolicy_bpf__open();
+        if (!skel)
+                return log_error_errno(errno, "Cannot open the BPF object: %m");
+        skel->rodata->cgp_have_task_helpers = task_helpers;
+
+        FOREACH_CGP_HOOK(h) {
+                struct bpf_program *prog = bpf_object__find_program_by_name(skel->obj, h->prog);
+
+                if (!prog)
+                        return log_error_errno(ENOENT, "The BPF object has no program %s for hook %s.", h->prog, h->name);
+                if (h->flags & CGP_HOOK_OPTIONAL)
+                        (void) bpf_program__set_autoload(prog, optional);
+        }
+
+        bpf_object__for_each_map(map, skel->obj) {
+                _cleanup_free_ char *p = NULL;
+
+                if (bpf_map__is_internal(map))
+                        continue;       /* .rodata: per load, not pinned */
+                if (asprintf(&p, "%s/%s", maps_dir, bpf_map__name(map)) < 0)
+                        return log_oom();
+                r = bpf_map__set_pin_path(map, p);
+                if (r < 0)
+                        return log_error_errno(r, "Cannot set pin path %s: %m", p);
+        }
+
+        if (optional)
+                libbpf_set_print(libbpf_log_quiet);
+        r = cgpolicy_bpf__load(skel);
+        libbpf_set_print(libbpf_log);
+        if (r < 0) {
+                if (optional)
+                        return log_debug_errno(r, "Cannot load the BPF programs with the optional ones: %m");
+                return log_error_errno(r, "Cannot load the BPF programs (verifier log above, if any), "
+                                       "or a map pinned under %s does not match this version: %m", maps_dir);
+        }
+        *ret = TAKE_PTR(skel);
+        return 0;
+}
+
 int bpf_load_and_pin(void) {
         _cleanup_(skel_destroy) struct cgpolicy_bpf *skel = NULL;
         _cleanup_free_ char *maps_dir = NULL;
         _cleanup_close_ int dir_fd = -EBADF;
         const char *dir = pin_dir();
-        struct bpf_map *map;
         struct cgp_meta meta = {
                 .magic = CGP_MAGIC,
                 .layout_version = CGP_LAYOUT_VERSION,
-                .max_policies = CGP_MAX_POLICIES,
+                .max_policies = CGP_MAX_SLOTS,
         };
         __u32 zero = 0;
-        bool task_helpers;
+        bool task_helpers, optional;
+        uid_t owner;
         int r;
 
         libbpf_set_print(libbpf_log);
 
+        r = private_owner(&owner);
+        if (r < 0)
+                return r;
         if (asprintf(&maps_dir, "%s/maps", dir) < 0)
                 return log_oom();
-        r = mkdir_p(maps_dir, 0700);
+        r = mkdir_p(dir, 0755);
+        if (r >= 0)
+                r = dir_make_private(dir, owner);
+        if (r >= 0)
+                r = dir_make_private(maps_dir, owner);
         if (r < 0)
                 return log_error_errno(r, "Cannot create %s (is a bpf file system mounted there?): %m", maps_dir);
+        r = dir_make_private(runtime_dir(), owner);
+        if (r < 0)
+                return log_error_errno(r, "Cannot create %s: %m", runtime_dir());
 
         r = open_dir_locked(dir, &dir_fd);
         if (r < 0)
@@ -184,34 +268,20 @@ int bpf_load_and_pin(void) {
         if (r < 0)
                 return r;
 
-        skel = cgpolicy_bpf__open();
-        if (!skel)
-                return log_error_errno(errno, "Cannot open the BPF object: %m");
-
         task_helpers = probe_task_helpers();
-        skel->rodata->cgp_have_task_helpers = task_helpers;
         if (!task_helpers)
                 log_info("This kernel gives sock_addr programs no pid/comm helpers; denial records will lack them.");
 
-        /* Reuse maps that are pinned already (running units keep their policies), pin the
-         * others. libbpf refuses a pinned map of another shape. */
-        bpf_object__for_each_map(map, skel->obj) {
-                _cleanup_free_ char *p = NULL;
-                const char *name = bpf_map__name(map);
-
-                if (bpf_map__is_internal(map))
-                        continue;       /* .rodata: per load, not pinned */
-                if (asprintf(&p, "%s/%s", maps_dir, name) < 0)
-                        return log_oom();
-                r = bpf_map__set_pin_path(map, p);
+        optional = bpf_lsm_active();
+        if (optional && skel_load(maps_dir, task_helpers, true, &skel) < 0)
+                optional = false;
+        if (!optional) {
+                log_info("This kernel cannot load BPF LSM programs: listen() on a port the kernel chose is not "
+                         "judged (see systemd.cgpolicy(5)).");
+                r = skel_load(maps_dir, task_helpers, false, &skel);
                 if (r < 0)
-                        return log_error_errno(r, "Cannot set pin path %s: %m", p);
+                        return r;
         }
-
-        r = cgpolicy_bpf__load(skel);
-        if (r < 0)
-                return log_error_errno(r, "Cannot load the BPF programs (verifier log above, if any), "
-                                       "or a map pinned under %s does not match this version: %m", maps_dir);
 
         r = bpf_map_update_elem(bpf_map__fd(skel->maps.cgp_meta), &zero, &meta, BPF_ANY);
         if (r < 0)
@@ -219,26 +289,42 @@ int bpf_load_and_pin(void) {
 
         /* Pin each program under a temporary name (bpffs allows no "." in names), then rename() it
          * over the old pin: the path always names a loaded program, and units attached to the old
-         * program keep it (it shares the maps, so their policies stay in force). */
+         * program keep it (it shares the maps, so their policies stay in force). An optional
+         * program this kernel cannot load loses its pin. */
         FOREACH_CGP_HOOK(h) {
                 _cleanup_free_ char *tmp = NULL, *final = NULL;
                 struct bpf_program *prog = bpf_object__find_program_by_name(skel->obj, h->prog);
 
-                if (!prog)
-                        return log_error_errno(-ENOENT, "The BPF object has no program %s for hook %s.", h->prog, h->name);
                 if (asprintf(&tmp, "%s/%s_new", dir, h->name) < 0 ||
                     asprintf(&final, "%s/%s", dir, h->name) < 0)
                         return log_oom();
                 (void) unlink(tmp);
+                if ((h->flags & CGP_HOOK_OPTIONAL) && !optional) {
+                        if (unlink(final) < 0 && errno != ENOENT)
+                                return log_error_errno(errno, "Cannot remove %s: %m", final);
+                        continue;
+                }
                 r = bpf_program__pin(prog, tmp);
                 if (r < 0)
                         return log_error_errno(r, "Cannot pin program at %s: %m", tmp);
-                if (rename(tmp, final) < 0) {
-                        r = -errno;
+                r = file_make_private(tmp, owner);
+                if (r < 0 || rename(tmp, final) < 0) {
+                        r = r < 0 ? r : -errno;
                         (void) unlink(tmp);
-                        return log_error_errno(r, "Cannot rename %s to %s: %m", tmp, final);
+                        return log_error_errno(r, "Cannot put %s in place as %s: %m", tmp, final);
                 }
                 log_debug("Pinned %s.", final);
+        }
+
+        /* The maps are pinned by libbpf (those pinned already were reused). */
+        for (size_t i = 0; i < _MAP_MAX; i++) {
+                _cleanup_free_ char *p = NULL;
+
+                if (asprintf(&p, "%s/%s", maps_dir, map_names[i]) < 0)
+                        return log_oom();
+                r = file_make_private(p, owner);
+                if (r < 0)
+                        return log_error_errno(r, "Cannot make %s private: %m", p);
         }
 
         log_info("Loaded and pinned the cgpolicy programs under %s.", dir);
@@ -248,6 +334,8 @@ int bpf_load_and_pin(void) {
 void maps_close(Maps *m) {
         assert(m);
 
+        if (m->fast)
+                (void) munmap(m->fast, sizeof(struct cgp_fast_set));
         for (size_t i = 0; i < _MAP_MAX; i++)
                 closep(&m->fd[i]);
         closep(&m->dir_fd);     /* releases the flock */
@@ -343,66 +431,152 @@ int maps_foreach_cgroup(Maps *m, int (*cb)(uint64_t id, const struct cgp_cgroup 
         return 0;
 }
 
-static int mark_used(uint64_t id, const struct cgp_cgroup *v, void *userdata) {
-        uint8_t *used = userdata;
+typedef struct Used {
+        uint8_t slots[CGP_MAX_SLOTS];   /* 1: a cgroup uses the slot */
+        uint32_t *tags;                 /* the tags cgroups refer to, sorted */
+        size_t n_tags;
+} Used;
 
-        if (v->policy < CGP_MAX_POLICIES)
-                used[v->policy] = 1;
+static void used_free(Used **u) {
+        if (*u) {
+                free((*u)->tags);
+                free(*u);
+        }
+}
+
+static int mark_used(uint64_t id, const struct cgp_cgroup *v, void *userdata) {
+        Used *u = userdata;
+        uint32_t *t;
+
+        if (v->slot < CGP_MAX_SLOTS)
+                u->slots[v->slot] = 1;
+        t = reallocarray(u->tags, u->n_tags + 1, sizeof(uint32_t));
+        if (!t)
+                return -ENOMEM;
+        u->tags = t;
+        u->tags[u->n_tags++] = v->policy;
         return 0;
 }
 
-/* The policy ids some cgroup refers to: *ret[id] is 1 for those (CGP_MAX_POLICIES bytes). */
-static int used_policies(Maps *m, uint8_t **ret) {
-        _cleanup_free_ uint8_t *used = calloc(CGP_MAX_POLICIES, 1);
+static int cmp_u32(const void *a, const void *b) {
+        uint32_t x = *(const uint32_t *) a, y = *(const uint32_t *) b;
+
+        return x < y ? -1 : x > y;
+}
+
+/* The slots and tags some cgroup refers to. */
+static int used_collect(Maps *m, Used **ret) {
+        _cleanup_(used_free) Used *u = calloc(1, sizeof(Used));
         int r;
 
-        if (!used)
+        if (!u)
                 return -ENOMEM;
-        r = maps_foreach_cgroup(m, mark_used, used);
+        r = maps_foreach_cgroup(m, mark_used, u);
         if (r < 0)
                 return r;
-        *ret = TAKE_PTR(used);
+        if (u->n_tags > 0)
+                qsort(u->tags, u->n_tags, sizeof(uint32_t), cmp_u32);
+        *ret = TAKE_PTR(u);
         return 0;
 }
 
-int maps_alloc_policy(Maps *m, uint32_t avoid, uint32_t *ret) {
-        _cleanup_free_ uint8_t *used = NULL;
+static bool tag_used(const Used *u, uint32_t tag) {
+        return u->n_tags > 0 && bsearch(&tag, u->tags, u->n_tags, sizeof(uint32_t), cmp_u32);
+}
+
+static int state_read(Maps *m, struct cgp_state *ret) {
+        __u32 zero = 0;
+
+        if (bpf_map_lookup_elem(m->fd[MAP_STATE], &zero, ret) < 0)
+                return -errno;
+        return 0;
+}
+
+static int state_write(Maps *m, const struct cgp_state *st) {
+        __u32 zero = 0;
+
+        if (bpf_map_update_elem(m->fd[MAP_STATE], &zero, st, BPF_ANY) < 0)
+                return -errno;
+        return 0;
+}
+
+int maps_new_tag(Maps *m, uint32_t *ret) {
+        struct cgp_state st;
+        int r;
+
+        assert(m);
+        assert(m->dir_fd >= 0);         /* only under the lock */
+        assert(ret);
+
+        r = state_read(m, &st);
+        if (r < 0)
+                return r;
+        /* 2^32 - 1 tags per boot (per creation of the maps) before one comes round again; were
+         * that to happen, leftovers are removed first, so that even then none is inherited. */
+        if ((uint32_t) (st.next_tag + 1) == 0) {
+                r = maps_delete_orphans(m, NULL);
+                if (r < 0)
+                        return r;
+                st.next_tag = 0;
+        }
+        st.next_tag++;
+        r = state_write(m, &st);
+        if (r < 0)
+                return r;
+        *ret = (uint32_t) st.next_tag;
+        return 0;
+}
+
+static int slot_reset(Maps *m, uint32_t slot) {
+        _cleanup_free_ struct cgp_counter *zero = calloc((size_t) m->n_cpus, sizeof(struct cgp_counter));
+        struct cgp_slot s;
+
+        if (!zero)
+                return -ENOMEM;
+        for (uint32_t d = 0; d < CGP_COUNTER_DIRS; d++) {
+                __u32 idx = slot * CGP_COUNTER_DIRS + d;
+
+                if (bpf_map_update_elem(m->fd[MAP_COUNTERS], &idx, zero, BPF_ANY) < 0)
+                        return -errno;
+        }
+        /* The sequence goes on (records of the slot's previous user may still be read); the
+         * rate and what it suppressed start afresh. */
+        if (bpf_map_lookup_elem(m->fd[MAP_SLOTS], &slot, &s) < 0)
+                return -errno;
+        s.suppressed = 0;
+        s.tat_ns = 0;
+        if (bpf_map_update_elem(m->fd[MAP_SLOTS], &slot, &s, BPF_ANY) < 0)
+                return -errno;
+        return 0;
+}
+
+int maps_alloc_slot(Maps *m, uint32_t *ret) {
+        _cleanup_(used_free) Used *u = NULL;
         int r;
 
         assert(m);
         assert(ret);
 
-        r = used_policies(m, &used);
+        r = used_collect(m, &u);
         if (r < 0)
                 return r;
-        for (uint32_t i = 1; i < CGP_MAX_POLICIES; i++)
-                if (!used[i] && i != avoid) {
+        for (uint32_t i = 1; i < CGP_MAX_SLOTS; i++)
+                if (!u->slots[i]) {
+                        r = slot_reset(m, i);
+                        if (r < 0)
+                                return r;
                         *ret = i;
                         return 0;
                 }
         return -ENOSPC;
 }
 
-static int zero_counters(Maps *m, uint32_t policy) {
-        _cleanup_free_ struct cgp_counter *zero = calloc((size_t) m->n_cpus, sizeof(struct cgp_counter));
-
-        if (!zero)
-                return -ENOMEM;
-        for (int d = 0; d < CGP_DIR_MAX; d++) {
-                __u32 idx = policy * CGP_DIR_MAX + (uint32_t) d;
-
-                if (bpf_map_update_elem(m->fd[MAP_COUNTERS], &idx, zero, BPF_ANY) < 0)
-                        return -errno;
-        }
-        return 0;
-}
-
-int maps_read_counter(Maps *m, uint32_t policy, int dir, struct cgp_counter *ret) {
+int maps_read_counter(Maps *m, uint32_t slot, int dir, struct cgp_counter *ret) {
         _cleanup_free_ struct cgp_counter *v = NULL;
-        __u32 idx = policy * CGP_DIR_MAX + (uint32_t) dir;
+        __u32 idx = slot * CGP_COUNTER_DIRS + (uint32_t) dir;
 
         assert(m);
-        assert(dir >= 0 && dir < CGP_DIR_MAX);
+        assert(dir >= 0 && dir < CGP_COUNTER_DIRS);
         assert(ret);
 
         v = calloc((size_t) m->n_cpus, sizeof(struct cgp_counter));
@@ -419,15 +593,38 @@ int maps_read_counter(Maps *m, uint32_t policy, int dir, struct cgp_counter *ret
         return 0;
 }
 
-int maps_write_policy(Maps *m, const CompiledPolicy *c) {
-        int r;
+int maps_read_slot(Maps *m, uint32_t slot, struct cgp_slot *ret) {
+        assert(m);
+        assert(ret);
 
+        if (bpf_map_lookup_elem(m->fd[MAP_SLOTS], &slot, ret) < 0)
+                return -errno;
+        return 0;
+}
+
+int maps_read_slots(Maps *m, struct cgp_slot *ret) {
+        _cleanup_free_ __u32 *keys = calloc(CGP_MAX_SLOTS, sizeof(__u32));
+        __u32 count = CGP_MAX_SLOTS, out = 0;
+
+        assert(m);
+        assert(ret);
+
+        if (!keys)
+                return -ENOMEM;
+        if (bpf_map_lookup_batch(m->fd[MAP_SLOTS], NULL, &out, keys, ret, &count, NULL) < 0 && errno != ENOENT)
+                return -errno;
+        if (count != CGP_MAX_SLOTS)
+                return -EIO;
+        for (__u32 i = 0; i < count; i++)
+                if (keys[i] != i)
+                        return -EIO;
+        return 0;
+}
+
+int maps_write_policy(Maps *m, const CompiledPolicy *c) {
         assert(m);
         assert(c);
 
-        r = zero_counters(m, c->policy);
-        if (r < 0)
-                return r;
         for (size_t i = 0; i < c->n_ports; i++) {
                 if (bpf_map_update_elem(m->fd[MAP_PORTS], &c->ports[i].key, &c->ports[i].value, BPF_ANY) < 0)
                         return -errno;
@@ -446,12 +643,11 @@ int maps_write_policy(Maps *m, const CompiledPolicy *c) {
         return 0;
 }
 
-int maps_set_cgroup(Maps *m, uint64_t cgroup_id, uint32_t policy, uint32_t flags) {
-        struct cgp_cgroup v = { .policy = policy, .flags = flags };
-
+int maps_set_cgroup(Maps *m, uint64_t cgroup_id, const struct cgp_cgroup *v) {
         assert(m);
+        assert(v);
 
-        if (bpf_map_update_elem(m->fd[MAP_CGROUPS], &cgroup_id, &v, BPF_ANY) < 0)
+        if (bpf_map_update_elem(m->fd[MAP_CGROUPS], &cgroup_id, v, BPF_ANY) < 0)
                 return -errno;
         return 0;
 }
@@ -464,20 +660,169 @@ int maps_delete_cgroup(Maps *m, uint64_t cgroup_id) {
         return 0;
 }
 
-/* All keys of a trie whose policy (at offset 4 of every key) satisfies pred. */
-static int trie_delete_if(int fd, size_t key_size, bool (*pred)(uint32_t policy, void *userdata), void *userdata,
-                          unsigned *ret_deleted) {
+static int fast_map(Maps *m) {
+        void *p;
+
+        assert(m->dir_fd >= 0);         /* one writer: under the lock */
+        if (m->fast)
+                return 0;
+        p = mmap(NULL, sizeof(struct cgp_fast_set), PROT_READ | PROT_WRITE, MAP_SHARED, m->fd[MAP_FAST], 0);
+        if (p == MAP_FAILED)
+                return -errno;
+        m->fast = p;
+        return 0;
+}
+
+static void fast_store(struct cgp_fast_set *s, uint32_t i, uint64_t w) {
+        __atomic_store_n(&s->w[i], w, __ATOMIC_RELEASE);
+}
+
+int maps_fast_remove(Maps *m, uint64_t cgroup_id) {
+        uint32_t cg32 = (uint32_t) cgroup_id;
+        int r;
+
+        assert(m);
+
+        r = fast_map(m);
+        if (r < 0)
+                return r;
+        for (uint32_t i = 0; i < CGP_FAST_WORDS; i++) {
+                uint64_t w = __atomic_load_n(&m->fast->w[i], __ATOMIC_RELAXED);
+
+                if (w > CGP_FAST_TOMB && (uint32_t) (w >> 32) == cg32)
+                        fast_store(m->fast, i, CGP_FAST_TOMB);
+        }
+        __atomic_thread_fence(__ATOMIC_SEQ_CST);
+        return 0;
+}
+
+/* Into the first free or removed place of its probe sequence, unless it is there already;
+ * false when there is no room. */
+static bool fast_insert(struct cgp_fast_set *s, uint64_t word) {
+        uint32_t h = cgp_fast_hash(word), free_at = UINT32_MAX;
+
+        for (uint32_t i = 0; i < CGP_FAST_PROBES; i++) {
+                uint32_t at = (h + i) & (CGP_FAST_WORDS - 1);
+                uint64_t w = s->w[at];
+
+                if (w == word)
+                        return true;
+                if (w <= CGP_FAST_TOMB && free_at == UINT32_MAX)
+                        free_at = at;
+                if (w == 0)
+                        break;
+        }
+        if (free_at == UINT32_MAX)
+                return false;
+        fast_store(s, free_at, word);
+        return true;
+}
+
+int maps_fast_add(Maps *m, uint64_t cgroup_id, uint32_t slot, const CompiledPolicy *c) {
+        unsigned added = 0, left = 0;
+        int r;
+
+        assert(m);
+        assert(c);
+
+        r = fast_map(m);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < c->n_ports; i++) {
+                const struct cgp_port_key *k = &c->ports[i].key;
+
+                if (k->prefixlen != CGP_PORT_KEY_FIXED_BITS + 16 || !(c->ports[i].value.bits & CGP_MATCH_ALLOW))
+                        continue;
+                if (fast_insert(m->fast, cgp_fast_word((uint32_t) cgroup_id, (uint16_t) (k->port[0] << 8 | k->port[1]),
+                                                       slot, k->dir, k->family, k->proto)))
+                        added++;
+                else
+                        left++;
+        }
+        __atomic_thread_fence(__ATOMIC_SEQ_CST);
+        if (left > 0)
+                log_debug("The fast set has no room for %u of the %u single-port allows of cgroup %" PRIu64 ".",
+                          left, added + left, cgroup_id);
+        return 0;
+}
+
+static int mark_live(uint64_t id, const struct cgp_cgroup *v, void *userdata) {
+        Used *u = userdata;
+        uint32_t *t;
+
+        t = reallocarray(u->tags, u->n_tags + 1, sizeof(uint32_t));
+        if (!t)
+                return -ENOMEM;
+        u->tags = t;
+        u->tags[u->n_tags++] = (uint32_t) id;
+        return 0;
+}
+
+int maps_fast_gc(Maps *m) {
+        _cleanup_(used_free) Used *live = calloc(1, sizeof(Used));
+        _cleanup_free_ uint64_t *keep = NULL;
+        size_t n_keep = 0, tombs = 0;
+        int r;
+
+        assert(m);
+
+        if (!live)
+                return -ENOMEM;
+        r = fast_map(m);
+        if (r < 0)
+                return r;
+        /* The low 32 bits of the ids of the cgroups that have an entry. */
+        r = maps_foreach_cgroup(m, mark_live, live);
+        if (r < 0)
+                return r;
+        if (live->n_tags > 0)
+                qsort(live->tags, live->n_tags, sizeof(uint32_t), cmp_u32);
+
+        keep = calloc(CGP_FAST_WORDS, sizeof(uint64_t));
+        if (!keep)
+                return -ENOMEM;
+        for (uint32_t i = 0; i < CGP_FAST_WORDS; i++) {
+                uint64_t w = m->fast->w[i];
+
+                if (w == CGP_FAST_TOMB)
+                        tombs++;
+                if (w <= CGP_FAST_TOMB)
+                        continue;
+                if (!tag_used(live, (uint32_t) (w >> 32))) {
+                        fast_store(m->fast, i, CGP_FAST_TOMB);
+                        tombs++;
+                } else
+                        keep[n_keep++] = w;
+        }
+        if (tombs > CGP_FAST_WORDS / 4) {
+                /* Compact: empty, then put back what is live. Meanwhile a program may miss a
+                 * word (the slow way answers), never find a wrong one. */
+                for (uint32_t i = 0; i < CGP_FAST_WORDS; i++)
+                        fast_store(m->fast, i, 0);
+                for (size_t i = 0; i < n_keep; i++)
+                        (void) fast_insert(m->fast, keep[i]);
+        }
+        __atomic_thread_fence(__ATOMIC_SEQ_CST);
+        return 0;
+}
+
+/* The keys of a trie whose tag (at offset 4 of every key) satisfies pred: counted into *ret_n,
+ * and with delete, removed (then only those actually removed are counted). */
+static int trie_foreach_if(int fd, size_t key_size, bool (*pred)(uint32_t tag, void *userdata), void *userdata,
+                           bool delete, unsigned *ret_n) {
         _cleanup_free_ uint8_t *keys = NULL;
         size_t n = 0, allocated = 0;
         uint8_t key[64], next[64];
         void *prev = NULL;
         unsigned deleted = 0;
 
-        while (bpf_map_get_next_key(fd, prev, next) == 0) {
-                uint32_t policy;
+        assert(key_size <= sizeof key);
 
-                memcpy(&policy, next + 4, sizeof policy);
-                if (pred(policy, userdata)) {
+        while (bpf_map_get_next_key(fd, prev, next) == 0) {
+                uint32_t tag;
+
+                memcpy(&tag, next + 4, sizeof tag);
+                if (pred(tag, userdata)) {
                         if (n == allocated) {
                                 size_t a = MAX(allocated * 2, (size_t) 256);
                                 uint8_t *k = reallocarray(keys, a, key_size);
@@ -494,6 +839,11 @@ static int trie_delete_if(int fd, size_t key_size, bool (*pred)(uint32_t policy,
                 prev = key;
         }
 
+        if (!delete) {
+                if (ret_n)
+                        *ret_n += (unsigned) n;
+                return 0;
+        }
         for (size_t i = 0; i < n; i++) {
                 if (bpf_map_delete_elem(fd, keys + i * key_size) < 0) {
                         if (errno != ENOENT)
@@ -501,19 +851,19 @@ static int trie_delete_if(int fd, size_t key_size, bool (*pred)(uint32_t policy,
                 } else
                         deleted++;
         }
-        if (ret_deleted)
-                *ret_deleted += deleted;
+        if (ret_n)
+                *ret_n += deleted;
         return 0;
 }
 
-static bool policy_is(uint32_t policy, void *userdata) {
-        return policy == *(uint32_t *) userdata;
+static bool policy_is(uint32_t tag, void *userdata) {
+        return tag == *(uint32_t *) userdata;
 }
 
-/* The entries of every policy that pred selects, from all four maps: address entries first
+/* The entries of every tag that pred selects, from all four maps: address entries first
  * (they refer to the port sets), the exact port entries before the trie's. */
-static int policies_delete_if(Maps *m, bool (*pred)(uint32_t policy, void *userdata), void *userdata,
-                              unsigned *ret_deleted) {
+static int policies_foreach_if(Maps *m, bool (*pred)(uint32_t tag, void *userdata), void *userdata,
+                               bool delete, unsigned *ret_n) {
         static const struct {
                 MapIndex map;
                 size_t key_size;
@@ -526,40 +876,47 @@ static int policies_delete_if(Maps *m, bool (*pred)(uint32_t policy, void *userd
         int r;
 
         for (size_t i = 0; i < ELEMENTSOF(order); i++) {
-                r = trie_delete_if(m->fd[order[i].map], order[i].key_size, pred, userdata, ret_deleted);
+                r = trie_foreach_if(m->fd[order[i].map], order[i].key_size, pred, userdata, delete, ret_n);
                 if (r < 0)
                         return r;
         }
         return 0;
 }
 
-int maps_delete_policy(Maps *m, uint32_t policy) {
-        int r;
-
+int maps_delete_policy(Maps *m, uint32_t tag) {
         assert(m);
 
-        r = policies_delete_if(m, policy_is, &policy, NULL);
-        if (r < 0)
-                return r;
-        return zero_counters(m, policy);
+        return policies_foreach_if(m, policy_is, &tag, true, NULL);
 }
 
-static bool policy_unused(uint32_t policy, void *userdata) {
-        const uint8_t *used = userdata;
-
-        return policy >= CGP_MAX_POLICIES || !used[policy];
+static bool policy_unused(uint32_t tag, void *userdata) {
+        return !tag_used(userdata, tag);
 }
 
 int maps_delete_orphans(Maps *m, unsigned *ret_deleted) {
-        _cleanup_free_ uint8_t *used = NULL;
+        _cleanup_(used_free) Used *u = NULL;
         int r;
 
         assert(m);
 
-        r = used_policies(m, &used);
+        r = used_collect(m, &u);
         if (r < 0)
                 return r;
-        return policies_delete_if(m, policy_unused, used, ret_deleted);
+        return policies_foreach_if(m, policy_unused, u, true, ret_deleted);
+}
+
+int maps_count_orphans(Maps *m, unsigned *ret) {
+        _cleanup_(used_free) Used *u = NULL;
+        int r;
+
+        assert(m);
+        assert(ret);
+
+        r = used_collect(m, &u);
+        if (r < 0)
+                return r;
+        *ret = 0;
+        return policies_foreach_if(m, policy_unused, u, false, ret);
 }
 
 static int prog_is_ours(Maps *m, __u32 prog_id) {
@@ -594,23 +951,37 @@ int hook_is_effective(Maps *m, int cgroup_fd, const CgpHook *h) {
         return 0;
 }
 
+/* Opens the pin of hook h: the fd, -ENOENT when an optional hook is not pinned (this kernel
+ * cannot load it), or another negative errno (logged). */
+static int hook_pin_open(const CgpHook *h) {
+        _cleanup_free_ char *pin = NULL;
+        int fd;
+
+        if (asprintf(&pin, "%s/%s", pin_dir(), h->name) < 0)
+                return log_oom();
+        fd = bpf_obj_get(pin);
+        if (fd < 0) {
+                if (errno == ENOENT && (h->flags & CGP_HOOK_OPTIONAL))
+                        return -ENOENT;
+                return log_error_errno(errno, "Program %s is not pinned: %m", pin);
+        }
+        return fd;
+}
+
 int check_pinned(unsigned dirs_mask) {
         FOREACH_CGP_HOOK(h) {
-                _cleanup_free_ char *pin = NULL;
                 _cleanup_close_ int pfd = -EBADF;
 
                 if (!cgp_hook_needed(h, dirs_mask))
                         continue;
-                if (asprintf(&pin, "%s/%s", pin_dir(), h->name) < 0)
-                        return log_oom();
-                pfd = bpf_obj_get(pin);
-                if (pfd < 0)
-                        return log_error_errno(errno, "Program %s is not pinned: %m", pin);
+                pfd = hook_pin_open(h);
+                if (pfd < 0 && pfd != -ENOENT)
+                        return pfd;
         }
         return 0;
 }
 
-int ensure_attached(Maps *m, const char *fs_path, unsigned dirs_mask) {
+int ensure_attached(Maps *m, const char *fs_path, unsigned dirs_mask, bool only_unattachable) {
         _cleanup_close_ int cgfd = -EBADF;
         int attached = 0, r;
 
@@ -622,11 +993,18 @@ int ensure_attached(Maps *m, const char *fs_path, unsigned dirs_mask) {
                 return log_error_errno(errno, "Cannot open cgroup %s: %m", fs_path);
 
         FOREACH_CGP_HOOK(h) {
-                _cleanup_free_ char *pin = NULL;
                 _cleanup_close_ int pfd = -EBADF;
 
                 if (!cgp_hook_needed(h, dirs_mask))
                         continue;
+                if (only_unattachable && (h->flags & CGP_HOOK_SYSTEMD))
+                        continue;
+
+                pfd = hook_pin_open(h);
+                if (pfd == -ENOENT)
+                        continue;       /* an optional hook this kernel lacks */
+                if (pfd < 0)
+                        return log_error_errno(pfd, "Cannot attach %s to %s: %m", h->name, fs_path);
 
                 r = hook_is_effective(m, cgfd, h);
                 if (r < 0)
@@ -634,15 +1012,13 @@ int ensure_attached(Maps *m, const char *fs_path, unsigned dirs_mask) {
                 if (r > 0)
                         continue;
 
-                if (asprintf(&pin, "%s/%s", pin_dir(), h->name) < 0)
-                        return log_oom();
-                pfd = bpf_obj_get(pin);
-                if (pfd < 0)
-                        return log_error_errno(errno, "Program %s is not pinned, cannot attach it to %s: %m", pin, fs_path);
                 if (bpf_prog_attach(pfd, cgfd, h->attach_type, BPF_F_ALLOW_MULTI) < 0)
-                        return log_error_errno(errno, "Cannot attach %s to cgroup %s: %m", pin, fs_path);
-                log_notice("Attached %s to %s: it was not in force there (systemd 252 does not re-attach BPFProgram= after a restart, systemd#26845).",
-                           h->name, fs_path);
+                        return log_error_errno(errno, "Cannot attach %s to cgroup %s: %m", h->name, fs_path);
+                if (h->flags & CGP_HOOK_SYSTEMD)
+                        log_notice("Attached %s to %s: it was not in force there (systemd 252 does not re-attach "
+                                   "BPFProgram= after a restart, systemd#26845).", h->name, fs_path);
+                else
+                        log_debug("Attached %s to %s (systemd cannot attach this kind of program).", h->name, fs_path);
                 attached++;
         }
         return attached;

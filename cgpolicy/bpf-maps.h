@@ -22,6 +22,8 @@ typedef enum MapIndex {
         MAP_DENIALS,
         MAP_STATE,
         MAP_PORT_EXACT,
+        MAP_SLOTS,
+        MAP_FAST,
         _MAP_MAX,
 } MapIndex;
 
@@ -30,6 +32,7 @@ typedef struct Maps {
         int dir_fd;             /* the pin directory, flock()ed while writing */
         uint32_t cgroups_map_id;
         int n_cpus;
+        struct cgp_fast_set *fast;      /* cgp_fast mapped (writers: under the lock), or NULL */
 } Maps;
 
 /* Nothing open: every fd is -EBADF, whatever the number of maps. Declare a Maps as
@@ -40,44 +43,65 @@ extern const char *const map_names[_MAP_MAX];
 
 const char *pin_dir(void);
 
-/* "cgpolicy load". */
+/* "cgpolicy load": load the programs (the optional ones where the kernel has them), pin them
+ * and the maps (reusing maps pinned already), and make the pin directory private (privilege.h). */
 int bpf_load_and_pin(void);
 
 /* Open the pinned maps (checking the layout version) into m, which is MAPS_NULL. With lock,
- * take an exclusive flock on the pin directory until maps_close(). */
+ * take an exclusive flock on the pin directory until maps_close(): every writer does. */
 int maps_open(Maps *m, bool lock);
 /* Close what is open and make m MAPS_NULL again; for _cleanup_(maps_close). */
 void maps_close(Maps *m);
 
-/* Used policy ids, as a bitmap of CGP_MAX_POLICIES bits. */
+/* The entry of a cgroup: 1 and *ret, or 0 when it has none. */
 int maps_get_cgroup(Maps *m, uint64_t cgroup_id, struct cgp_cgroup *ret);
-int maps_alloc_policy(Maps *m, uint32_t avoid, uint32_t *ret);
 
-/* Write all entries of c (policy c->policy) and zero its counters. */
+/* A tag never handed out before while these maps exist (needs the lock): its entries cannot be
+ * anybody's leftovers. */
+int maps_new_tag(Maps *m, uint32_t *ret);
+/* A slot no cgroup uses, with its counters and its denial-log state reset. */
+int maps_alloc_slot(Maps *m, uint32_t *ret);
+
+/* Write all entries of c (tag c->policy). */
 int maps_write_policy(Maps *m, const CompiledPolicy *c);
-/* Point the cgroup at a policy (atomic for the programs). */
-int maps_set_cgroup(Maps *m, uint64_t cgroup_id, uint32_t policy, uint32_t flags);
+/* Point the cgroup at an entry, or remove its entry (atomic for the programs). The fast set must
+ * hold no word of the cgroup then (maps_fast_remove()). */
+int maps_set_cgroup(Maps *m, uint64_t cgroup_id, const struct cgp_cgroup *v);
 int maps_delete_cgroup(Maps *m, uint64_t cgroup_id);
-/* Remove every trie entry of policy (and zero its counters). */
-int maps_delete_policy(Maps *m, uint32_t policy);
 
-/* Sum of the per-CPU counters of (policy, dir). */
-int maps_read_counter(Maps *m, uint32_t policy, int dir, struct cgp_counter *ret);
+/* The fast set (cgpolicy-abi.h), under the lock: remove every word of a cgroup, before its entry
+ * changes; add the words of its compiled policy c counted in slot, after its entry points at c's
+ * tag (words that do not fit are left out: those requests take the slow way); keep only the words
+ * of cgroups that have an entry, compacting the set when removed words fill a quarter of it. */
+int maps_fast_remove(Maps *m, uint64_t cgroup_id);
+int maps_fast_add(Maps *m, uint64_t cgroup_id, uint32_t slot, const CompiledPolicy *c);
+int maps_fast_gc(Maps *m);
+/* Remove every trie entry of a tag. */
+int maps_delete_policy(Maps *m, uint32_t tag);
+
+/* Sum of the per-CPU counters of (slot, dir), dir one of CGP_DIR_* or CGP_DIR_SOCKET. */
+int maps_read_counter(Maps *m, uint32_t slot, int dir, struct cgp_counter *ret);
+/* The denial-log state of a slot, or of all CGP_MAX_SLOTS slots (ret[slot]). */
+int maps_read_slot(Maps *m, uint32_t slot, struct cgp_slot *ret);
+int maps_read_slots(Maps *m, struct cgp_slot *ret);
 
 /* Iterate the cgroups map: calls cb for each entry, stops on a negative return. */
 int maps_foreach_cgroup(Maps *m, int (*cb)(uint64_t id, const struct cgp_cgroup *v, void *userdata), void *userdata);
 
-/* Policy ids present in the tries that no cgroup refers to (leftovers of a crash). */
+/* Trie entries of tags no cgroup refers to (left by an apply or release that was killed half
+ * way): count them, or remove them. */
+int maps_count_orphans(Maps *m, unsigned *ret);
 int maps_delete_orphans(Maps *m, unsigned *ret_deleted);
 
-/* Are the programs of the directions in dirs_mask (1 << CGP_DIR_*) pinned? 0, or a negative errno
- * (logged). */
+/* Are the programs a policy with rules for dirs_mask (CGP_DIRS()) needs pinned? Optional hooks
+ * may be missing. 0, or a negative errno (logged). */
 int check_pinned(unsigned dirs_mask);
 
-/* Make sure our programs for the directions in dirs_mask (1 << CGP_DIR_*) are effective on the
- * cgroup at fs_path (attached there or on an ancestor with multi); attach those that are not,
- * as systemd attaches BPFProgram= (BPF_F_ALLOW_MULTI). Returns the number attached. */
-int ensure_attached(Maps *m, const char *fs_path, unsigned dirs_mask);
+/* Make sure the programs a policy with rules for dirs_mask needs are effective on the cgroup at
+ * fs_path (attached there or on an ancestor with multi); attach those that are not, as systemd
+ * attaches BPFProgram= (BPF_F_ALLOW_MULTI). With only_unattachable, only the hooks systemd cannot
+ * attach (for a slice systemd will realize). Returns the number attached. */
+int ensure_attached(Maps *m, const char *fs_path, unsigned dirs_mask, bool only_unattachable);
 
 /* Is one of our programs for hook h effective on the cgroup? 1 yes, 0 no. */
 int hook_is_effective(Maps *m, int cgroup_fd, const CgpHook *h);

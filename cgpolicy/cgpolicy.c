@@ -26,6 +26,7 @@
 #include "policy-args.h"
 #include "policy-compile.h"
 #include "policy.h"
+#include "privilege.h"
 #include "runtime.h"
 #include "status-output.h"
 #include "status.h"
@@ -134,21 +135,48 @@ static int parse_apply(int argc, char **argv, void *userdata) {
         return parse_slice_name(args->slice);
 }
 
+/* The directions (CGP_DIRS()) a policy has rules for. */
+static unsigned policy_dirs(const Policy *p) {
+        unsigned dirs = 0;
+
+        for (int d = 0; d < _POLICY_DIRECTION_MAX; d++)
+                if (policy_has_direction(p, d))
+                        dirs |= CGP_DIRS(d == POLICY_BIND ? CGP_DIR_BIND : CGP_DIR_CONNECT);
+        return dirs;
+}
+
+/* A direction whose rules a new policy for a cgroup drops while the old one had them (or was
+ * open already) is open: its programs stay attached to the cgroup until the unit stops, and with
+ * no rules for it they allow what they judge, rather than deny it as for a cgroup where nothing
+ * was ever applied (fail closed). */
+static uint32_t open_flags(const struct cgp_cgroup *old, uint32_t new_flags) {
+        uint32_t f = 0;
+
+        for (int d = 0; d < CGP_DIR_MAX; d++)
+                if (!(new_flags & CGP_F_HAS_DIR(d)) && (old->flags & (CGP_F_HAS_DIR(d) | CGP_F_OPEN(d))))
+                        f |= CGP_F_OPEN(d);
+        return f;
+}
+
 static int verb_apply(void *userdata) {
         const Args *args = userdata;
         const Policy *p = &args->policy;
         _cleanup_(target_done) Target t = {};
         _cleanup_(maps_close) Maps m = MAPS_NULL;
         _cleanup_(compiled_policy_done) CompiledPolicy c = {};
-        struct cgp_cgroup old = {};
-        uint32_t policy;
-        unsigned dirs = 0;
+        struct cgp_cgroup old = {}, v;
+        uint32_t tag, slot;
+        unsigned dirs;
         int r, had;
 
         if (p->error) {
                 log_error("%s", p->error);
                 return -EBADMSG;
         }
+
+        r = require_policy_privileges("apply");
+        if (r < 0)
+                return r;
 
         r = target_resolve(args->unit, args->slice, true, &t);
         if (r < 0)
@@ -162,12 +190,21 @@ static int verb_apply(void *userdata) {
         if (had < 0)
                 return log_error_errno(had, "Cannot read the policy map: %m");
 
-        r = maps_alloc_policy(&m, had > 0 ? old.policy : 0, &policy);
+        /* A new tag, whose entries nobody can have left behind, and the cgroup's slot (its
+         * counters go on) or a free one. */
+        r = maps_new_tag(&m, &tag);
         if (r < 0)
-                return log_error_errno(r, "Cannot allocate a policy id (at most %u policed cgroups): %m",
-                                       CGP_MAX_POLICIES - 1);
+                return log_error_errno(r, "Cannot take a new policy tag: %m");
+        if (had > 0)
+                slot = old.slot;
+        else {
+                r = maps_alloc_slot(&m, &slot);
+                if (r < 0)
+                        return log_error_errno(r, "Cannot allocate a slot for the policy (at most %u policed cgroups): %m",
+                                               CGP_MAX_SLOTS - 1);
+        }
 
-        r = policy_compile(p, policy, &c);
+        r = policy_compile(p, tag, &c);
         if (r == -E2BIG)
                 return log_error_errno(r, "%s: the policy is too large for the maps.", t.unit);
         if (r < 0)
@@ -175,23 +212,31 @@ static int verb_apply(void *userdata) {
 
         /* New entries first, then switch the cgroup over in one map update, then drop the old
          * entries: the programs never see a half-written policy. */
+        v = (struct cgp_cgroup) {
+                .policy = tag,
+                .slot = slot,
+                .flags = c.flags | (had > 0 ? open_flags(&old, c.flags) : 0),
+                .sockets = c.sockets,
+        };
         r = maps_write_policy(&m, &c);
+        if (r >= 0)
+                r = maps_fast_remove(&m, t.id);
+        if (r >= 0)
+                r = maps_set_cgroup(&m, t.id, &v);
         if (r < 0) {
-                (void) maps_delete_policy(&m, policy);
+                (void) maps_delete_policy(&m, tag);
                 return log_error_errno(r, "Cannot write the policy of %s into the maps: %m", t.unit);
         }
-        r = maps_set_cgroup(&m, t.id, policy, c.flags);
-        if (r < 0) {
-                (void) maps_delete_policy(&m, policy);
-                return log_error_errno(r, "Cannot write the policy of %s into the maps: %m", t.unit);
-        }
+        r = maps_fast_add(&m, t.id, slot, &c);
+        if (r < 0)
+                log_warning_errno(r, "Cannot add the allows of %s to the fast set (they take the slow way): %m", t.unit);
         if (had > 0) {
                 r = maps_delete_policy(&m, old.policy);
                 if (r < 0)
                         log_warning_errno(r, "Cannot remove the previous policy of %s (cgpolicy gc will): %m", t.unit);
         }
 
-        r = runtime_write(t.id, t.unit, t.cgroup, policy, p);
+        r = runtime_write(t.id, t.unit, t.cgroup, tag, p);
         if (r < 0)
                 log_warning_errno(r, "Cannot record the policy of %s in %s (status will not show it): %m",
                                   t.unit, runtime_dir());
@@ -202,10 +247,9 @@ static int verb_apply(void *userdata) {
          * it starts (they are ordered after the slice, the slice after us), provided the
          * programs are pinned, which is checked here. Attaching them here as well would make
          * systemd's attach fail ("Invalid argument": the kernel refuses the same program twice
-         * on one cgroup) at every start of a unit in the slice. */
-        for (int d = 0; d < _POLICY_DIRECTION_MAX; d++)
-                if (policy_has_direction(p, d))
-                        dirs |= 1u << (d == POLICY_BIND ? CGP_DIR_BIND : CGP_DIR_CONNECT);
+         * on one cgroup) at every start of a unit in the slice. The programs systemd cannot
+         * attach are attached here in either case. */
+        dirs = policy_dirs(p);
         if (t.created) {
                 r = check_pinned(dirs);
                 if (r < 0)
@@ -213,15 +257,14 @@ static int verb_apply(void *userdata) {
                                                "the slice unpoliced.", t.unit);
                 log_debug("%s: created cgroup %s; systemd attaches the programs when it realizes the slice.",
                           t.unit, t.cgroup);
-                return 0;
         }
-        r = ensure_attached(&m, t.fs_path, dirs);
+        r = ensure_attached(&m, t.fs_path, dirs, t.created);
         if (r < 0)
                 return log_error_errno(r, "%s: the cgpolicy programs are not attached to %s and cannot be attached; "
                                        "refusing to start the unit unpoliced.", t.unit, t.cgroup);
 
-        log_debug("%s: policy %" PRIu32 " in force for cgroup %s (id %" PRIu64 ", %zu+%zu+%zu map entries).",
-                  t.unit, policy, t.cgroup, t.id, c.n_ports, c.n_addrs, c.n_portsets);
+        log_debug("%s: policy %" PRIu32 " (slot %" PRIu32 ") in force for cgroup %s (id %" PRIu64 ", %zu+%zu+%zu map entries).",
+                  t.unit, tag, slot, t.cgroup, t.id, c.n_ports, c.n_addrs, c.n_portsets);
         return 0;
 }
 
@@ -233,6 +276,9 @@ static int release_one(Maps *m, uint64_t id, const char *what) {
         if (r < 0)
                 return log_error_errno(r, "Cannot read the policy map: %m");
         if (r > 0) {
+                r = maps_fast_remove(m, id);
+                if (r < 0)
+                        return log_error_errno(r, "Cannot remove the allows of %s from the fast set: %m", what);
                 r = maps_delete_cgroup(m, id);
                 if (r < 0)
                         return log_error_errno(r, "Cannot remove the policy of %s: %m", what);
@@ -277,6 +323,17 @@ static int verb_release(void *userdata) {
         _cleanup_(target_done) Target t = {};
         _cleanup_(maps_close) Maps m = MAPS_NULL;
         int r;
+
+        r = require_policy_privileges("release");
+        if (r < 0)
+                return r;
+
+        if (access(pin_dir(), F_OK) < 0 && errno == ENOENT) {
+                /* Nothing was ever loaded, so nothing was applied: there is nothing to release
+                 * (a unit that got its drop-in while it ran, stopped before the loader ran). */
+                log_debug("%s does not exist: nothing to release.", pin_dir());
+                return 0;
+        }
 
         r = maps_open(&m, true);
         if (r < 0)
@@ -329,6 +386,10 @@ static int verb_gc(void *userdata) {
         unsigned orphans = 0;
         int r;
 
+        r = require_policy_privileges("gc");
+        if (r < 0)
+                return r;
+
         r = maps_open(&m, true);
         if (r < 0)
                 return r;
@@ -340,6 +401,9 @@ static int verb_gc(void *userdata) {
         r = maps_delete_orphans(&m, &orphans);
         if (r < 0)
                 return log_error_errno(r, "Cannot remove orphaned map entries: %m");
+        r = maps_fast_gc(&m);
+        if (r < 0)
+                return log_error_errno(r, "Cannot clean up the fast set: %m");
 
         /* Runtime records whose cgroup has no policy (any more). */
         r = runtime_foreach(runtime_remove_if_unpoliced, &m);
@@ -421,7 +485,7 @@ static int parse_denials(int argc, char **argv, void *userdata) {
 static int verb_denials(void *userdata) {
         const Args *args = userdata;
         _cleanup_(maps_close) Maps m = MAPS_NULL;
-        uint64_t last = 0;
+        DenialCursor last = {};
         int r;
 
         r = maps_open(&m, false);

@@ -4,6 +4,8 @@
 #include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,10 +18,22 @@
 #include "macro.h"
 #include "runtime.h"
 
-static int denial_cmp(const void *a, const void *b) {
-        const struct cgp_denial *x = a, *y = b;
+/* A record and where it is: the order records are printed in is (time, key). */
+typedef struct Denial {
+        struct cgp_denial d;
+        uint32_t key;
+} Denial;
 
-        return x->seq < y->seq ? -1 : x->seq > y->seq;
+static int denial_cmp(const void *a, const void *b) {
+        const Denial *x = a, *y = b;
+
+        if (x->d.time_ns != y->d.time_ns)
+                return x->d.time_ns < y->d.time_ns ? -1 : 1;
+        return x->key < y->key ? -1 : x->key > y->key;
+}
+
+static bool denial_after(const Denial *x, const DenialCursor *c) {
+        return x->d.time_ns > c->time_ns || (x->d.time_ns == c->time_ns && x->key > c->key);
 }
 
 static const char *proto_name(uint8_t p) {
@@ -27,7 +41,29 @@ static const char *proto_name(uint8_t p) {
 }
 
 static const char *hook_name(uint8_t h) {
-        return h == CGP_HOOK_BIND ? "bind" : h == CGP_HOOK_CONNECT ? "connect" : "sendmsg";
+        static const char *const names[CGP_HOOK_MAX] = {
+                [CGP_HOOK_BIND]        = "bind",
+                [CGP_HOOK_CONNECT]     = "connect",
+                [CGP_HOOK_SENDMSG]     = "sendmsg",
+                [CGP_HOOK_SOCK_CREATE] = "socket",
+                [CGP_HOOK_LISTEN]      = "listen",
+                [CGP_HOOK_EGRESS]      = "source-routed",
+        };
+
+        return h < CGP_HOOK_MAX ? names[h] : "?";
+}
+
+/* The kind of socket a sock_create record is about, as X-CgPolicySocketAllow= names it. */
+static const char *socket_kind_name(const struct cgp_denial *d) {
+        if (d->type == 3 /* SOCK_RAW */)
+                return "raw";
+        if (d->type == 2 /* SOCK_DGRAM */ && d->protocol == 136)
+                return "udplite";
+        if (d->type == 2 && (d->protocol == 1 || d->protocol == 58))
+                return "ping";
+        if (d->protocol == 132)
+                return "sctp";
+        return "other";
 }
 
 static void print_denial(const struct cgp_denial *d) {
@@ -61,43 +97,77 @@ static void print_denial(const struct cgp_denial *d) {
                 who = idbuf;
         }
 
-        inet_ntop(d->family == CGP_AF_INET ? AF_INET : AF_INET6, d->addr, addr, sizeof addr);
         memcpy(comm, d->comm, 16);
         for (char *c = comm; *c; c++)
                 if ((unsigned char) *c < 0x20)
                         *c = '?';
 
-        printf("%s %s pid %" PRIu32 " (%s) %s %s %s%s%s:%u %s\n",
-               when, who, d->pid, comm[0] ? comm : "?", hook_name(d->hook), proto_name(d->proto),
-               d->family == CGP_AF_INET6 ? "[" : "", addr, d->family == CGP_AF_INET6 ? "]" : "", d->port,
-               d->flags & CGP_DENIAL_AUDIT ? "would be denied (audit)" :
-               d->flags & CGP_DENIAL_NO_POLICY ? "denied (no policy written)" : "denied");
+        printf("%s %s pid %" PRIu32 " (%s) %s ", when, who, d->pid, comm[0] ? comm : "?", hook_name(d->hook));
+        if (d->hook == CGP_HOOK_SOCK_CREATE)
+                printf("%s %s protocol %u", d->family == CGP_AF_INET ? "ipv4" : "ipv6", socket_kind_name(d), d->protocol);
+        else {
+                inet_ntop(d->family == CGP_AF_INET ? AF_INET : AF_INET6, d->addr, addr, sizeof addr);
+                printf("%s %s%s%s:%u", d->hook == CGP_HOOK_EGRESS ? "via" : proto_name(d->proto),
+                       d->family == CGP_AF_INET6 ? "[" : "", addr, d->family == CGP_AF_INET6 ? "]" : "", d->port);
+        }
+        printf(" %s\n", d->flags & CGP_DENIAL_AUDIT ? "would be denied (audit)" :
+                        d->flags & CGP_DENIAL_NO_POLICY ? "denied (no policy applies)" : "denied");
 }
 
-int denials_print_new(Maps *m, uint64_t *last) {
-        _cleanup_free_ struct cgp_denial *all = calloc(CGP_MAX_DENIALS, sizeof(struct cgp_denial));
+/* Appends the records after c in the log to *list. */
+static int denials_collect(Maps *m, const DenialCursor *c, Denial **list, size_t *n) {
+        enum { CHUNK = 1024 };
+        _cleanup_free_ __u32 *keys = calloc(CHUNK, sizeof(__u32));
+        _cleanup_free_ struct cgp_denial *values = calloc(CHUNK, sizeof(struct cgp_denial));
+        __u32 in = 0, out = 0;
+        bool first = true, done = false;
+
+        if (!keys || !values)
+                return -ENOMEM;
+        while (!done) {
+                __u32 count = CHUNK;
+
+                if (bpf_map_lookup_batch(m->fd[MAP_DENIALS], first ? NULL : &in, &out, keys, values, &count, NULL) < 0) {
+                        if (errno != ENOENT)
+                                return -errno;
+                        done = true;    /* the last (possibly partial) chunk */
+                }
+                first = false;
+                in = out;
+                for (__u32 i = 0; i < count; i++) {
+                        Denial x = { .d = values[i], .key = keys[i] };
+                        Denial *l;
+
+                        if (!denial_after(&x, c))
+                                continue;
+                        l = reallocarray(*list, *n + 1, sizeof(Denial));
+                        if (!l)
+                                return -ENOMEM;
+                        *list = l;
+                        l[(*n)++] = x;
+                }
+        }
+        return 0;
+}
+
+int denials_print_new(Maps *m, DenialCursor *c) {
+        _cleanup_free_ Denial *all = NULL;
         size_t n = 0;
+        int r;
 
         assert(m);
-        assert(last);
+        assert(c);
 
-        if (!all)
-                return -ENOMEM;
-        for (__u32 i = 0; i < CGP_MAX_DENIALS; i++) {
-                struct cgp_denial d;
-
-                if (bpf_map_lookup_elem(m->fd[MAP_DENIALS], &i, &d) < 0)
-                        return -errno;
-                /* Skip empty slots and slots caught while being rewritten. */
-                if (d.seq == 0 || d.seq % CGP_MAX_DENIALS != i || d.seq <= *last)
-                        continue;
-                all[n++] = d;
-        }
-        qsort(all, n, sizeof(struct cgp_denial), denial_cmp);
+        r = denials_collect(m, c, &all, &n);
+        if (r < 0)
+                return r;
+        if (n > 0)
+                qsort(all, n, sizeof(Denial), denial_cmp);
         for (size_t i = 0; i < n; i++) {
-                print_denial(&all[i]);
-                *last = all[i].seq;
+                print_denial(&all[i].d);
+                c->time_ns = all[i].d.time_ns;
+                c->key = all[i].key;
         }
         fflush(stdout);
-        return (int) n;
+        return (int) MIN(n, (size_t) INT_MAX);
 }

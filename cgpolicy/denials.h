@@ -8,6 +8,12 @@
 /* "cgpolicy denials": the recent-denials log of the maps (see struct cgp_denial), one line a
  * denial, naming the unit by its runtime record. */
 
-/* Print the denials with seq > *last to stdout, oldest first, and set *last to the newest
- * printed. Returns the number printed or a negative errno. */
-int denials_print_new(Maps *m, uint64_t *last);
+/* Where a reader is in the log: the last record it printed. */
+typedef struct DenialCursor {
+        uint64_t time_ns;
+        uint32_t key;
+} DenialCursor;
+
+/* Print the records after *c to stdout, oldest first, and move *c to the newest printed. Returns
+ * the number printed or a negative errno. */
+int denials_print_new(Maps *m, DenialCursor *c);

@@ -369,6 +369,11 @@ static void builder_done(Builder *b) {
         free(b->portsets);
 }
 
+_Static_assert((unsigned) POLICY_SOCKET_PING == CGP_SOCK_PING && (unsigned) POLICY_SOCKET_RAW == CGP_SOCK_RAW &&
+               (unsigned) POLICY_SOCKET_UDPLITE == CGP_SOCK_UDPLITE && (unsigned) POLICY_SOCKET_SCTP == CGP_SOCK_SCTP &&
+               (unsigned) POLICY_SOCKET_OTHER == CGP_SOCK_OTHER && (unsigned) POLICY_SOCKET_ALL == CGP_SOCK_ALL,
+               "policy.h's socket kinds are cgpolicy-abi.h's");
+
 int policy_compile(const Policy *p, uint32_t policy, CompiledPolicy *ret) {
         _cleanup_(builder_done) Builder b = { .policy = policy };
         CgpAddrEntry *addrs = NULL;
@@ -413,7 +418,9 @@ int policy_compile(const Policy *p, uint32_t policy, CompiledPolicy *ret) {
 
         *ret = (CompiledPolicy) {
                 .policy = policy,
-                .flags = b.flags | (p->mode == POLICY_MODE_AUDIT ? CGP_F_AUDIT : 0),
+                .flags = b.flags | (p->mode == POLICY_MODE_AUDIT ? CGP_F_AUDIT : 0) |
+                         (policy_has_network(p) ? CGP_F_SOCKETS : 0),
+                .sockets = p->socket_allow,
                 .ports = TAKE_PTR(b.ports),
                 .n_ports = b.n_ports,
                 .addrs = addrs,

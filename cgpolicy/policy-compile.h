@@ -37,8 +37,9 @@ typedef struct CgpPortsetEntry {
 } CgpPortsetEntry;
 
 typedef struct CompiledPolicy {
-        uint32_t policy;
+        uint32_t policy;                /* the tag */
         uint32_t flags;                 /* CGP_F_* for struct cgp_cgroup */
+        uint32_t sockets;               /* CGP_SOCK_* for struct cgp_cgroup */
         CgpPortEntry *ports;
         size_t n_ports;
         CgpAddrEntry *addrs;
@@ -47,7 +48,7 @@ typedef struct CompiledPolicy {
         size_t n_portsets;
 } CompiledPolicy;
 
-/* Compile p for policy id "policy". Returns 0, -ENOMEM, or -E2BIG when a trie would exceed
+/* Compile p for the tag "policy". Returns 0, -ENOMEM, or -E2BIG when a trie would exceed
  * CGP_MAX_TRIE_ENTRIES. */
 int policy_compile(const Policy *p, uint32_t policy, CompiledPolicy *ret);
 void compiled_policy_done(CompiledPolicy *c);

@@ -14,6 +14,7 @@
 #include "log.h"
 #include "macro.h"
 #include "policy-args.h"
+#include "privilege.h"
 #include "runtime.h"
 
 const char *runtime_dir(void) {
@@ -40,8 +41,17 @@ int runtime_write(uint64_t cgroup_id, const char *unit, const char *cgroup, uint
         assert(cgroup);
         assert(p);
 
-        r = mkdir(runtime_dir(), 0755);
-        if (r < 0 && errno != EEXIST)
+        /* "cgpolicy load" made it; if it went missing, make it again, as private. */
+        if (mkdir(runtime_dir(), 0) >= 0) {
+                uid_t owner;
+
+                r = private_owner(&owner);
+                if (r < 0)
+                        return r;
+                r = dir_make_private(runtime_dir(), owner);
+                if (r < 0)
+                        return r;
+        } else if (errno != EEXIST)
                 return -errno;
         if (asprintf(&path, "%s/%" PRIu64, runtime_dir(), cgroup_id) < 0 ||
             asprintf(&tmp, "%s/.%" PRIu64 ".tmp", runtime_dir(), cgroup_id) < 0)

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -82,6 +83,13 @@ static void prom_label_value(FILE *f, const char *s) {
         quoted_string(f, s, QUOTE_PROMETHEUS);
 }
 
+/* The counters' directions, as the outputs name them. */
+static const char *const counter_dir_names[CGP_COUNTER_DIRS] = {
+        [CGP_DIR_BIND] = "bind",
+        [CGP_DIR_CONNECT] = "connect",
+        [CGP_DIR_SOCKET] = "socket",
+};
+
 static const char *entry_mode(const StatusEntry *x) {
         return x->audit ? "audit" : "enforce";
 }
@@ -112,13 +120,30 @@ static int status_print_text(FILE *f, const Status *s) {
                                 fputc('\n', f);
                         }
                 }
-                for (int d = 0; d < CGP_DIR_MAX; d++) {
-                        fprintf(f, "%10s: %llu allowed, %llu denied", d == CGP_DIR_BIND ? "bind" : "connect",
-                                (unsigned long long) x->cnt[d].allowed, (unsigned long long) x->cnt[d].denied);
-                        if (x->audit || x->cnt[d].audited > 0)
-                                fprintf(f, ", %llu would be denied (audit)", (unsigned long long) x->cnt[d].audited);
+                if (x->have_rules && x->rules.socket_allow != 0) {
+                        fprintf(f, "%10s:", "socket-allow");
+                        for (unsigned kind = 1; kind < POLICY_SOCKET_ALL; kind <<= 1)
+                                if (x->rules.socket_allow & kind)
+                                        fprintf(f, " %s", policy_socket_kind_to_string((PolicySocketKind) kind));
                         fputc('\n', f);
                 }
+                for (int d = 0; d < CGP_COUNTER_DIRS; d++) {
+                        const struct cgp_counter *c = &x->cnt[d];
+
+                        /* Socket creation is counted only for the kinds the other programs
+                         * cannot judge: shown when there is something to show. */
+                        if (d == CGP_DIR_SOCKET && c->allowed + c->denied + c->audited == 0 &&
+                            !(x->have_rules && x->rules.socket_allow != 0))
+                                continue;
+                        fprintf(f, "%10s: %llu allowed, %llu denied", counter_dir_names[d],
+                                (unsigned long long) c->allowed, (unsigned long long) c->denied);
+                        if (x->audit || c->audited > 0)
+                                fprintf(f, ", %llu would be denied (audit)", (unsigned long long) c->audited);
+                        fputc('\n', f);
+                }
+                if (x->suppressed > 0)
+                        fprintf(f, "%10s: %llu denials not recorded (rate limit)\n", "log",
+                                (unsigned long long) x->suppressed);
         }
         if (s->n == 0) {
                 if (s->filter)
@@ -126,6 +151,9 @@ static int status_print_text(FILE *f, const Status *s) {
                 else
                         fputs("No policed units.\n", f);
         }
+        if (!s->filter && s->orphaned_entries > 0)
+                fprintf(f, "\n%u map entries belong to no policed cgroup (left by an interrupted apply or release; "
+                        "no cgroup will ever use them): 'cgpolicy gc' removes them.\n", s->orphaned_entries);
         return 0;
 }
 
@@ -134,15 +162,25 @@ static int status_print_text(FILE *f, const Status *s) {
  * meaning of one bumps it. */
 #define STATUS_JSON_SCHEMA_VERSION 1
 
-static void json_dir_counters(FILE *f, const char *name, uint64_t bind, uint64_t connect) {
-        fprintf(f, "\"%s\":{\"bind\":%llu,\"connect\":%llu}", name,
-                (unsigned long long) bind, (unsigned long long) connect);
+/* "name":{"bind":N,"connect":N,"socket":N} of one field of the counters. */
+static void json_dir_counters(FILE *f, const char *name, const struct cgp_counter cnt[static CGP_COUNTER_DIRS],
+                              size_t offset) {
+        fprintf(f, "\"%s\":{", name);
+        for (int d = 0; d < CGP_COUNTER_DIRS; d++) {
+                uint64_t v;
+
+                memcpy(&v, (const uint8_t *) &cnt[d] + offset, sizeof v);
+                fprintf(f, "%s\"%s\":%llu", d > 0 ? "," : "", counter_dir_names[d], (unsigned long long) v);
+        }
+        fputc('}', f);
 }
 
 static int status_print_json(FILE *f, const Status *s) {
-        fprintf(f, "{\"schema_version\":%d,\"denials_logged\":%llu,", STATUS_JSON_SCHEMA_VERSION,
-                (unsigned long long) s->denials_logged);
-        json_dir_counters(f, "no_policy_denied", s->no_policy[CGP_DIR_BIND].denied, s->no_policy[CGP_DIR_CONNECT].denied);
+        fprintf(f, "{\"schema_version\":%d,\"denials_logged\":%llu,\"denials_suppressed\":%llu,"
+                "\"orphaned_entries\":%u,", STATUS_JSON_SCHEMA_VERSION,
+                (unsigned long long) s->denials_logged, (unsigned long long) s->denials_suppressed,
+                s->orphaned_entries);
+        json_dir_counters(f, "no_policy_denied", s->no_policy, offsetof(struct cgp_counter, denied));
         fputs(",\"units\":[", f);
         for (size_t k = 0; k < s->n; k++) {
                 const StatusEntry *x = &s->entries[k];
@@ -168,22 +206,23 @@ static int status_print_json(FILE *f, const Status *s) {
                                 }
                                 fputc(']', f);
                         }
-                fputs("},", f);
-                json_dir_counters(f, "allowed", x->cnt[CGP_DIR_BIND].allowed, x->cnt[CGP_DIR_CONNECT].allowed);
+                fputs(",\"socket_allow\":[", f);
+                for (unsigned kind = 1, n = 0; x->have_rules && kind < POLICY_SOCKET_ALL; kind <<= 1)
+                        if (x->rules.socket_allow & kind) {
+                                fputs(n++ > 0 ? "," : "", f);
+                                json_string(f, policy_socket_kind_to_string((PolicySocketKind) kind));
+                        }
+                fputs("]},", f);
+                json_dir_counters(f, "allowed", x->cnt, offsetof(struct cgp_counter, allowed));
                 fputc(',', f);
-                json_dir_counters(f, "denied", x->cnt[CGP_DIR_BIND].denied, x->cnt[CGP_DIR_CONNECT].denied);
+                json_dir_counters(f, "denied", x->cnt, offsetof(struct cgp_counter, denied));
                 fputc(',', f);
-                json_dir_counters(f, "audited", x->cnt[CGP_DIR_BIND].audited, x->cnt[CGP_DIR_CONNECT].audited);
-                fputc('}', f);
+                json_dir_counters(f, "audited", x->cnt, offsetof(struct cgp_counter, audited));
+                fprintf(f, ",\"suppressed\":%llu}", (unsigned long long) x->suppressed);
         }
         fputs(s->n > 0 ? "\n]}\n" : "]}\n", f);
         return 0;
 }
-
-static const char *const cgp_dir_names[CGP_DIR_MAX] = {
-        [CGP_DIR_BIND] = "bind",
-        [CGP_DIR_CONNECT] = "connect",
-};
 
 /* The Prometheus labels of an entry: {unit="…",cgroup="…" (without the closing brace). */
 static void prom_entry_labels(FILE *f, const StatusEntry *x) {
@@ -250,15 +289,16 @@ static int status_print_prometheus(FILE *f, const Status *s) {
         }
 
         fputs("# HELP cgpolicy_requests_total Requests judged by the policy of a policed unit, by direction "
-              "(bind; connect, which includes UDP sendmsg) and verdict (allowed, denied, audited: would have "
-              "been denied in audit mode).\n"
+              "(bind; connect, which includes UDP sendmsg; socket: the creation of a socket of a kind the "
+              "other programs cannot judge) and verdict (allowed, denied, audited: would have been denied in "
+              "audit mode).\n"
               "# TYPE cgpolicy_requests_total counter\n", f);
         for (size_t i = 0; i < s->n; i++) {
                 const StatusEntry *x = &s->entries[i];
 
                 if (skip[i])
                         continue;
-                for (int d = 0; d < CGP_DIR_MAX; d++) {
+                for (int d = 0; d < CGP_COUNTER_DIRS; d++) {
                         const struct { const char *verdict; uint64_t value; } v[] = {
                                 { "allowed", x->cnt[d].allowed },
                                 { "denied", x->cnt[d].denied },
@@ -269,7 +309,7 @@ static int status_print_prometheus(FILE *f, const Status *s) {
                                 fputs("cgpolicy_requests_total", f);
                                 prom_entry_labels(f, x);
                                 fprintf(f, ",direction=\"%s\",verdict=\"%s\"} %llu\n",
-                                        cgp_dir_names[d], v[k].verdict, (unsigned long long) v[k].value);
+                                        counter_dir_names[d], v[k].verdict, (unsigned long long) v[k].value);
                         }
                 }
         }
@@ -277,14 +317,30 @@ static int status_print_prometheus(FILE *f, const Status *s) {
         fputs("# HELP cgpolicy_no_policy_denied_total Requests denied because the cgpolicy programs "
               "were attached but no policy was written for the cgroup (fail closed).\n"
               "# TYPE cgpolicy_no_policy_denied_total counter\n", f);
-        for (int d = 0; d < CGP_DIR_MAX; d++)
+        for (int d = 0; d < CGP_COUNTER_DIRS; d++)
                 fprintf(f, "cgpolicy_no_policy_denied_total{direction=\"%s\"} %llu\n",
-                        cgp_dir_names[d], (unsigned long long) s->no_policy[d].denied);
+                        counter_dir_names[d], (unsigned long long) s->no_policy[d].denied);
+
+        fputs("# HELP cgpolicy_denials_suppressed_total Denials of a policed unit not written to the "
+              "recent-denials log because the unit went over its rate.\n"
+              "# TYPE cgpolicy_denials_suppressed_total counter\n", f);
+        for (size_t i = 0; i < s->n; i++) {
+                if (skip[i])
+                        continue;
+                fputs("cgpolicy_denials_suppressed_total", f);
+                prom_entry_labels(f, &s->entries[i]);
+                fprintf(f, "} %llu\n", (unsigned long long) s->entries[i].suppressed);
+        }
 
         fputs("# HELP cgpolicy_denials_logged_total Denials (and would-be denials in audit mode) "
               "written to the recent-denials log since the maps were created.\n"
               "# TYPE cgpolicy_denials_logged_total counter\n", f);
         fprintf(f, "cgpolicy_denials_logged_total %llu\n", (unsigned long long) s->denials_logged);
+
+        fputs("# HELP cgpolicy_orphaned_entries Map entries of policies no cgroup uses (left by an "
+              "interrupted apply or release); cgpolicy gc removes them.\n"
+              "# TYPE cgpolicy_orphaned_entries gauge\n", f);
+        fprintf(f, "cgpolicy_orphaned_entries %u\n", s->orphaned_entries);
         return 0;
 }
 

@@ -4,8 +4,6 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include <bpf/bpf.h>
-
 #include "log.h"
 #include "macro.h"
 #include "policy-args.h"
@@ -33,6 +31,7 @@ static int status_collect_one(uint64_t id, const struct cgp_cgroup *v, void *use
         StatusCollect *c = userdata;
         Status *s = c->status;
         _cleanup_(runtime_entry_done) RuntimeEntry e = {};
+        struct cgp_slot slot;
         StatusEntry *l, *x;
 
         (void) runtime_read(id, &e);
@@ -57,15 +56,16 @@ static int status_collect_one(uint64_t id, const struct cgp_cgroup *v, void *use
                 policy_done(&x->rules);
                 x->have_rules = policy_from_args(e.args, strv_length(e.args), &x->rules, &reason) >= 0;
         }
-        for (int d = 0; d < CGP_DIR_MAX; d++)
-                (void) maps_read_counter(c->m, v->policy, d, &x->cnt[d]);
+        for (int d = 0; d < CGP_COUNTER_DIRS; d++)
+                (void) maps_read_counter(c->m, v->slot, d, &x->cnt[d]);
+        if (maps_read_slot(c->m, v->slot, &slot) >= 0)
+                x->suppressed = slot.suppressed;
         return 0;
 }
 
 int status_collect(Maps *m, const char *filter, Status *ret) {
         _cleanup_(status_done) Status s = { .filter = filter };
-        struct cgp_state st = {};
-        __u32 zero = 0;
+        _cleanup_free_ struct cgp_slot *slots = NULL;
         int r;
 
         assert(m);
@@ -74,14 +74,24 @@ int status_collect(Maps *m, const char *filter, Status *ret) {
         r = maps_foreach_cgroup(m, status_collect_one, &(StatusCollect) { .m = m, .status = &s });
         if (r < 0)
                 return log_error_errno(r, "Cannot read the policy map: %m");
-        for (int d = 0; d < CGP_DIR_MAX; d++) {
+        for (int d = 0; d < CGP_COUNTER_DIRS; d++) {
                 r = maps_read_counter(m, 0, d, &s.no_policy[d]);
                 if (r < 0)
                         return log_error_errno(r, "Cannot read the counters: %m");
         }
-        if (bpf_map_lookup_elem(m->fd[MAP_STATE], &zero, &st) < 0)
-                return log_error_errno(errno, "Cannot read the denial log state: %m");
-        s.denials_logged = st.denial_seq;
+        slots = calloc(CGP_MAX_SLOTS, sizeof(struct cgp_slot));
+        if (!slots)
+                return log_oom();
+        r = maps_read_slots(m, slots);
+        if (r < 0)
+                return log_error_errno(r, "Cannot read the denial log state: %m");
+        for (uint32_t i = 0; i < CGP_MAX_SLOTS; i++) {
+                s.denials_logged += slots[i].logged;
+                s.denials_suppressed += slots[i].suppressed;
+        }
+        r = maps_count_orphans(m, &s.orphaned_entries);
+        if (r < 0)
+                return log_error_errno(r, "Cannot count the orphaned map entries: %m");
 
         *ret = s;
         s = (Status) {};

@@ -18,15 +18,18 @@ typedef struct StatusEntry {
         bool audit;
         bool have_rules;
         Policy rules;
-        struct cgp_counter cnt[CGP_DIR_MAX];
+        struct cgp_counter cnt[CGP_COUNTER_DIRS];      /* bind, connect, socket creation */
+        uint64_t suppressed;    /* denials not recorded in the log: over the rate */
 } StatusEntry;
 
 typedef struct Status {
         const char *filter;     /* the unit asked for, NULL: all */
         StatusEntry *entries;
         size_t n;
-        struct cgp_counter no_policy[CGP_DIR_MAX];     /* policy 0: denied, no policy found */
-        uint64_t denials_logged;
+        struct cgp_counter no_policy[CGP_COUNTER_DIRS];        /* slot 0: denied, no policy found */
+        uint64_t denials_logged;        /* records written to the denial log, all slots */
+        uint64_t denials_suppressed;    /* denials not recorded (over the rate), all slots */
+        unsigned orphaned_entries;      /* map entries of tags no cgroup refers to */
 } Status;
 
 /* Collect the policed cgroups of m into *ret, only those of unit filter when it is not NULL,

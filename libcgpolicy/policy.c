@@ -873,3 +873,15 @@ bool policy_equal(const Policy *a, const Policy *b) {
         return a->mode == b->mode && str_equal(a->cpu_quota, b->cpu_quota) &&
                 str_equal(a->memory_max, b->memory_max) && str_equal(a->error, b->error);
 }
+
+/* TEMPORARY (lead's branch): replaced by the parser of X-CgPolicySocketAllow=. */
+const char *policy_socket_kind_to_string(PolicySocketKind k) {
+        switch (k) {
+        case POLICY_SOCKET_PING: return "ping";
+        case POLICY_SOCKET_RAW: return "raw";
+        case POLICY_SOCKET_UDPLITE: return "udplite";
+        case POLICY_SOCKET_SCTP: return "sctp";
+        case POLICY_SOCKET_OTHER: return "other";
+        default: return NULL;
+        }
+}

@@ -31,6 +31,18 @@ typedef enum PolicyMode {
         _POLICY_MODE_MAX,
 } PolicyMode;
 
+/* TEMPORARY (lead's branch): the parser of X-CgPolicySocketAllow= lands separately. */
+typedef enum PolicySocketKind {
+        POLICY_SOCKET_PING    = 1 << 0,
+        POLICY_SOCKET_RAW     = 1 << 1,
+        POLICY_SOCKET_UDPLITE = 1 << 2,
+        POLICY_SOCKET_SCTP    = 1 << 3,
+        POLICY_SOCKET_OTHER   = 1 << 4,
+        POLICY_SOCKET_ALL     = (1 << 5) - 1,
+} PolicySocketKind;
+
+const char *policy_socket_kind_to_string(PolicySocketKind k);   /* TEMPORARY */
+
 typedef union PolicyAddress {
         struct in_addr in;
         struct in6_addr in6;
@@ -73,6 +85,8 @@ typedef struct Policy {
         /* The first error in a network/mode key or an unknown X-CgPolicy key, formatted
          * "FILE:LINE: KEY: what is wrong". Set means: the unit must not start. */
         char *error;
+
+        unsigned socket_allow;   /* TEMPORARY: POLICY_SOCKET_* */
 } Policy;
 
 void policy_init(Policy *p);

@@ -27,9 +27,12 @@ SCHEMA_VERSION = 1
 SCHEMA = [
     ("schema_version", "integer"),
     ("denials_logged", "integer"),
+    ("denials_suppressed", "integer"),
+    ("orphaned_entries", "integer"),
     ("no_policy_denied", "object"),
     ("no_policy_denied.bind", "integer"),
     ("no_policy_denied.connect", "integer"),
+    ("no_policy_denied.socket", "integer"),
     ("units", "array of objects"),
     ("units[].unit", "string"),
     ("units[].cgroup", "string"),
@@ -40,18 +43,23 @@ SCHEMA = [
     ("units[].rules.bind_deny", "array of strings"),
     ("units[].rules.connect_allow", "array of strings"),
     ("units[].rules.connect_deny", "array of strings"),
+    ("units[].rules.socket_allow", "array of strings"),
     ("units[].allowed", "object"),
     ("units[].allowed.bind", "integer"),
     ("units[].allowed.connect", "integer"),
+    ("units[].allowed.socket", "integer"),
     ("units[].denied", "object"),
     ("units[].denied.bind", "integer"),
     ("units[].denied.connect", "integer"),
+    ("units[].denied.socket", "integer"),
     ("units[].audited", "object"),
     ("units[].audited.bind", "integer"),
     ("units[].audited.connect", "integer"),
+    ("units[].audited.socket", "integer"),
+    ("units[].suppressed", "integer"),
 ]
 
-DIRECTIONS = ("bind", "connect")
+DIRECTIONS = ("bind", "connect", "socket")
 # Prometheus verdict label → JSON counter object of a unit.
 VERDICTS = {"allowed": "allowed", "denied": "denied", "audited": "audited"}
 # The metrics of "cgpolicy status --prometheus", as cgpolicy(8) documents them: name → (type,
@@ -61,7 +69,9 @@ METRICS = {
     "cgpolicy_unit_info": ("gauge", ("unit", "cgroup", "mode")),
     "cgpolicy_requests_total": ("counter", ("unit", "cgroup", "direction", "verdict")),
     "cgpolicy_no_policy_denied_total": ("counter", ("direction",)),
+    "cgpolicy_denials_suppressed_total": ("counter", ("unit", "cgroup")),
     "cgpolicy_denials_logged_total": ("counter", ()),
+    "cgpolicy_orphaned_entries": ("gauge", ()),
 }
 
 
@@ -255,6 +265,14 @@ def check_prom(text, doc, problems):
     v = one("cgpolicy_denials_logged_total")
     if v is not None and v != doc["denials_logged"]:
         problems.append(f"cgpolicy_denials_logged_total is {v}, JSON denials_logged is {doc['denials_logged']}")
+    v = one("cgpolicy_orphaned_entries")
+    if v is not None and v != doc["orphaned_entries"]:
+        problems.append(f"cgpolicy_orphaned_entries is {v}, JSON orphaned_entries is {doc['orphaned_entries']}")
+    for (unit, cgroup), entries in sorted(series.items()):
+        v = one("cgpolicy_denials_suppressed_total", unit=unit, cgroup=cgroup)
+        if v is not None and not any(v == e["suppressed"] for e in entries):
+            problems.append(f"{unit} ({cgroup}): cgpolicy_denials_suppressed_total is {v}, the JSON "
+                            f"{[e['suppressed'] for e in entries]}")
 
 
 def main(argv):

@@ -210,7 +210,7 @@ static void test_random(unsigned n_policies, unsigned max_rules, unsigned n_requ
                                 abort();
                 }
 
-                r = policy_compile(&p, 1 + rnd(CGP_MAX_POLICIES - 1), &c);
+                r = policy_compile(&p, 1 + rnd(CGP_MAX_SLOTS - 1), &c);
                 if (r < 0) {
                         ok(false, "random policy %u compiles: %s", i, strerror(-r));
                         policy_done(&p);

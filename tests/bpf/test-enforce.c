@@ -10,6 +10,7 @@
  * failure). Needs root; exits 77 (skip) without it unless $CI is set, where a missing privilege
  * is a failure. */
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -28,6 +29,7 @@
 
 #include "cgpolicy-abi.h"
 #include "cgpolicy-hooks.h"
+#include "cgroup-util.h"
 #include "macro.h"
 #include "tap.h"
 #include "test-util.h"
@@ -165,13 +167,25 @@ static int start_server(void) {
 /* ---- scenarios ---- */
 
 /* A cgroup with all our programs attached (multi) and a policy applied from inside it. */
+/* The directions the rules (apply options) are for: the programs the generator attaches. */
+static unsigned rules_dirs(const char *const *rules) {
+        unsigned dirs = 0;
+
+        for (; *rules; rules++)
+                if (startswith(*rules, "--bind-"))
+                        dirs |= CGP_DIRS(CGP_DIR_BIND);
+                else if (startswith(*rules, "--connect-"))
+                        dirs |= CGP_DIRS(CGP_DIR_CONNECT);
+        return dirs;
+}
+
 static char *policed(const char *name, const char *const *rules) {
         char *cg = test_env_cgroup(&env, name);
         const char *a[16] = {};
         char unit[128];
         int n = 0, r;
 
-        ok(test_attach(&env, cg, CGP_DIRS_ALL) == 0, "%s: programs attached with BPF_F_ALLOW_MULTI", name);
+        ok(test_attach(&env, cg, rules_dirs(rules)) == 0, "%s: programs attached with BPF_F_ALLOW_MULTI", name);
         snprintf(unit, sizeof unit, "--unit=%s.service", name);
         a[n++] = "apply";
         a[n++] = unit;
@@ -270,7 +284,7 @@ static void test_cidrs(void) {
         expect(cg, s, OP_SENDTO, SOCK_DGRAM, "::ffff:127.0.9.9", 47092, 0);
         expect(cg, s, OP_SENDTO, SOCK_DGRAM, "::1", 47092, EPERM);
         expect(cg, s, OP_CONNECT, SOCK_STREAM, "127.9.9.9", 47092, EPERM);
-        /* No bind rules: binds are not restricted. */
+        /* No bind rules: no bind programs, binds are not restricted. */
         expect(cg, s, OP_BIND, SOCK_STREAM, "127.0.0.1", 47600, 0);
 }
 
@@ -301,12 +315,12 @@ static void test_any(const char *mode) {
                 char want[128];
 
                 if (audit)
-                        snprintf(want, sizeof want, "\"denied\":{\"bind\":0,\"connect\":0},\"audited\":{\"bind\":2,\"connect\":5}");
+                        snprintf(want, sizeof want, "\"denied\":{\"bind\":0,\"connect\":0,\"socket\":0},\"audited\":{\"bind\":2,\"connect\":5,\"socket\":0}");
                 else
-                        snprintf(want, sizeof want, "\"denied\":{\"bind\":2,\"connect\":5},\"audited\":{\"bind\":0,\"connect\":0}");
-                const char *end = u ? strstr(u, "}}") : NULL;     /* end of this unit's object */
+                        snprintf(want, sizeof want, "\"denied\":{\"bind\":2,\"connect\":5,\"socket\":0},\"audited\":{\"bind\":0,\"connect\":0,\"socket\":0}");
+                const char *end = u ? strchrnul(u, '\n') : NULL;  /* end of this unit's line */
                 const char *w = u ? strstr(u, want) : NULL;
-                ok(w && end && w < end + 2,
+                ok(w && end && w < end,
                    "%s: status --json counts the denials: %s", s, want);
                 if (!(u && strstr(u, want)))
                         diag("%s", json ? json : "(none)");
@@ -687,6 +701,85 @@ static void test_reload_live(void) {
         }
 }
 
+/* The words of the fast set (cgpolicy-abi.h) that belong to the cgroup at fs path cg. */
+static unsigned fast_words(const char *cg) {
+        _cleanup_free_ char *pin = xasprintf("%s/maps/cgp_fast", env.pin_dir);
+        _cleanup_close_ int fd = bpf_obj_get(pin);
+        _cleanup_free_ struct cgp_fast_set *set = malloc(sizeof(struct cgp_fast_set));
+        uint64_t id = 0;
+        unsigned n = 0;
+        __u32 zero = 0;
+
+        if (fd < 0 || !set || cg_fs_get_id(cg, &id) < 0 || bpf_map_lookup_elem(fd, &zero, set) < 0)
+                return UINT_MAX;
+        for (uint32_t i = 0; i < CGP_FAST_WORDS; i++)
+                if (set->w[i] > CGP_FAST_TOMB && (uint32_t) (set->w[i] >> 32) == (uint32_t) id)
+                        n++;
+        return n;
+}
+
+/* A single-port allow is answered from the fast set; a new policy must hold from the moment
+ * "apply" (or "release") returns, for a process that keeps sending on the same socket. */
+static void test_fast_set(void) {
+        static const char *const allow[] = { "--connect-deny=any", "--connect-allow=udp:47090", NULL };
+        _cleanup_free_ char *cg = policed("fast", allow);
+        int cmd[2], res[2], e[5] = { -1, -1, -1, -1, -1 };
+        pid_t pid;
+        char c;
+
+        ok(fast_words(cg) == 2, "fast set: udp:47090 of the policy is in the set, for IPv4 and IPv6 (%u words)",
+           fast_words(cg));
+
+        if (pipe2(cmd, O_CLOEXEC) < 0 || pipe2(res, O_CLOEXEC) < 0)
+                die("pipe: %m");
+        pid = test_fork();
+        if (pid < 0)
+                die("fork: %s", strerror(-pid));
+        if (pid == 0) {
+                struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons(PORT_UDP_OK),
+                                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+                int fd;
+
+                close(cmd[1]);
+                close(res[0]);
+                if (cgroup_join(cg) < 0)
+                        _exit(1);
+                fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+                /* One sendto() on the same socket per command byte; its errno back. */
+                while (read(cmd[0], &c, 1) == 1) {
+                        int err = sendto(fd, "x", 1, 0, (struct sockaddr *) &to, sizeof to) < 0 ? errno : 0;
+
+                        if (write(res[1], &err, sizeof err) != sizeof err)
+                                _exit(1);
+                }
+                _exit(0);
+        }
+        close(cmd[0]);
+        close(res[1]);
+
+#define SEND(i) (write(cmd[1], "s", 1) == 1 && read(res[0], &e[i], sizeof e[i]) == sizeof e[i])
+        (void) SEND(0);
+        ok(run_cgpolicy(cg, NULL, NULL, "apply", "--unit=fast.service", "--connect-deny=udp:47090", NULL) == 0,
+           "fast set: apply of a policy denying udp:47090 succeeds");
+        ok(fast_words(cg) == 0, "fast set: no word of the cgroup is left (%u)", fast_words(cg));
+        (void) SEND(1);
+        ok(run_cgpolicy(cg, NULL, NULL, "apply", "--unit=fast.service", "--connect-deny=any", "--connect-allow=udp:47090", NULL) == 0,
+           "fast set: apply of the allow again succeeds");
+        (void) SEND(2);
+        ok(run_cgpolicy(cg, NULL, NULL, "release", "--unit=fast.service", NULL) == 0, "fast set: release succeeds");
+        ok(fast_words(cg) == 0, "fast set: release removes the cgroup's words (%u)", fast_words(cg));
+        (void) SEND(3);
+#undef SEND
+        close(cmd[1]);
+        close(res[0]);
+        (void) test_wait(pid);
+
+        ok(e[0] == 0, "fast set: allowed before (%s)", strerror(e[0]));
+        ok(e[1] == EPERM, "fast set: the next send on the same socket after apply of a deny is EPERM (%s)", strerror(e[1]));
+        ok(e[2] == 0, "fast set: the next send after apply of the allow is allowed (%s)", strerror(e[2]));
+        ok(e[3] == EPERM, "fast set: the next send after release is EPERM, no policy (%s)", strerror(e[3]));
+}
+
 static void test_release_gc(void) {
         static const char *const rules[] = { "--connect-deny=any", "--connect-allow=tcp:47080", NULL };
         _cleanup_free_ char *cg = policed("rel", rules), *gone = policed("gone", rules);
@@ -886,6 +979,7 @@ int main(int argc, char **argv) {
         test_errors();
         test_slice();
         test_reload_live();
+        test_fast_set();
         test_release_gc();
         test_incompatible_layout();
 

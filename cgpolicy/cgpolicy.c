@@ -58,6 +58,7 @@ static int help(void) {
                "Commands:\n"
                "  load                          Load and pin the BPF programs and maps (idempotent)\n"
                "  apply [--unit=NAME|--slice=NAME] [--mode=enforce|audit]\n"
+               "        [--socket-allow=KIND]...\n"
                "        [--bind-allow=RULE]... [--bind-deny=RULE]...\n"
                "        [--connect-allow=RULE]... [--connect-deny=RULE]...\n"
                "                                Put a policy in force for the own cgroup or a slice\n"

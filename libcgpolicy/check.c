@@ -96,6 +96,15 @@ static int on_assignment(const char *filename, unsigned line, const char *sectio
                         return 0;
                 }
 
+                /* The seal is made of the service's own execution settings (capabilities, mounts):
+                 * a slice has none to give its services. */
+                if (streq(key, "X-CgPolicySeal") && (u->kind == UNIT_KIND_SLICE || streq(section, "Slice"))) {
+                        u->n_errors++;
+                        (void) policy_set_error(&u->policy, &src, "sealing is per service: a slice cannot seal the "
+                                                "services in it (set X-CgPolicySeal= in the services)");
+                        return 0;
+                }
+
                 r = policy_assign_full(&u->policy, &src, value, &ignored);
                 if (r == -ENOMEM)
                         return r;

@@ -2,9 +2,11 @@
 /* cgpolicy-generator NORMAL EARLY LATE
  *
  * Turns the X-CgPolicy… keys of service and slice units into drop-ins in NORMAL, in the format
- * HACKING.md ("The generated drop-in") specifies. Writes nothing anywhere else. A unit that
- * cannot be handled is logged and skipped; the exit status is non-zero only when nothing
- * could be written at all. In a user manager it does nothing.
+ * HACKING.md ("The generated drop-in") specifies. Writes nothing anywhere else. A unit one of whose files cannot be read (not a regular file, larger than
+ * READ_FULL_FILE_MAX, an I/O error) fails closed, as for a bad key: skipped, it would start
+ * unpoliced. A unit that cannot be handled otherwise (out of memory) is logged and skipped; the
+ * exit status is non-zero only when nothing could be written at all. In a user manager it does
+ * nothing.
  *
  * Design choices (see also systemd.cgpolicy(5)):
  * - The unit's own ExecStartPre= lines are re-listed after the helper. Only those of the unit
@@ -132,8 +134,26 @@ static int load_unit(Context *c, const char *name, Loaded *ret) {
                 size_t size;
 
                 r = file_cache_get(c->files, files[i], &data, &size);
-                if (r < 0)
+                if (r == -ENOMEM)
                         return r;
+                if (r < 0 && r != -ENOENT) {
+                        char buf[64];
+
+                        /* A file that systemd reads but we cannot (not a regular file, too large,
+                         * an I/O error) might hold keys: the unit fails closed rather than start
+                         * unpoliced. (A dangling symlink, ENOENT, is skipped silently by systemd
+                         * too: it adds nothing, and a unit file that is gone is no unit.) */
+                        (void) policy_set_error(&ret->up.policy, &(PolicySource) { .filename = files[i] },
+                                                "%s", read_full_file_strerror(r, buf, sizeof buf));
+                        ret->has_keys = true;
+                        continue;
+                }
+                if (r == -ENOENT) {
+                        if (i == 0 && fragment)
+                                log_warning_errno(r, "%s: cannot read, ignoring: %m", files[i]);
+                        else
+                                log_debug_errno(r, "%s: cannot read, ignoring: %m", files[i]);
+                }
                 if (!data || size == 0) {
                         /* An empty unit file (or /dev/null) masks the unit, as in systemd. */
                         if (i == 0 && fragment) {
@@ -169,7 +189,7 @@ static int load_unit(Context *c, const char *name, Loaded *ret) {
 
                 r = file_cache_get(c->files, path, &data, &size);
                 if (r < 0)
-                        return r;
+                        return r;       /* read fine above */
                 f = fmemopen((void *) data, size, "r");
                 if (!f)
                         return -errno;

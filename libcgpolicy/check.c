@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "fileio.h"
 #include "log.h"
 #include "macro.h"
 #include "strv.h"
@@ -158,7 +159,9 @@ int check_unit_files(char * const *paths, size_t n) {
                 unit_policy_init(&u, unit_kind_from_path(paths[i]));
                 r = unit_policy_load_file(&u, paths[i], NULL);
                 if (r < 0) {
-                        log_error_errno(r, "%s: cannot read: %m", paths[i]);
+                        char buf[64];
+
+                        log_error("%s: cannot read: %s", paths[i], read_full_file_strerror(r, buf, sizeof buf));
                         if (ret == 0)
                                 ret = r;
                 } else if (u.n_errors > 0)

@@ -770,7 +770,12 @@ int policy_set_error(Policy *p, const PolicySource *src, const char *format, ...
         if (r < 0)
                 return log_oom();
 
-        if (asprintf(&msg, "%s:%u: %s: %s", src->filename ?: "-", src->line, src->key ?: "-", what) < 0)
+        /* Without line and key the error is about the file as a whole: "FILE: what is wrong". */
+        if (src->line == 0 && !src->key)
+                r = asprintf(&msg, "%s: %s", src->filename ?: "-", what);
+        else
+                r = asprintf(&msg, "%s:%u: %s: %s", src->filename ?: "-", src->line, src->key ?: "-", what);
+        if (r < 0)
                 return log_oom();
 
         log_error("%s", msg);

@@ -155,7 +155,8 @@ int policy_parse_boolean(const char *s);
 int policy_assign_full(Policy *p, const PolicySource *src, const char *value, bool *ret_ignored);
 
 /* Record "FILE:LINE: KEY: <formatted>" as p->error (first one wins), log it at LOG_ERR and
- * return -EINVAL. */
+ * return -EINVAL. With src->line 0 and no src->key, "FILE: <formatted>" (a file that cannot
+ * be read). */
 int policy_set_error(Policy *p, const PolicySource *src, const char *format, ...) _printf_(3, 4);
 
 int policy_add_rule(Policy *p, PolicyDirection d, PolicyAction a, const PolicyRule *r);

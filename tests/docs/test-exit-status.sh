@@ -11,6 +11,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 printf '[Service]\nX-CgPolicyConnectAllow=tcp:443\n' >"$tmp/good.service"
 printf '[Service]\nX-CgPolicyConectAllow=tcp:443\n' >"$tmp/bad.service"
+mkfifo "$tmp/fifo.service"
 
 cases=(
         "2|"
@@ -28,6 +29,8 @@ cases=(
         "2|check"
         "1|check $tmp/bad.service"
         "1|check $tmp/missing.service"
+        "1|check $tmp/fifo.service"
+        "1|check /dev/zero"
         "1|status"
         "0|check $tmp/good.service"
         "0|--version"
@@ -38,7 +41,7 @@ for c in "${cases[@]}"; do
         want=${c%%|*} args=${c#*|}
         n=$((n + 1))
         # shellcheck disable=SC2086
-        "$cgpolicy" $args >/dev/null 2>&1
+        timeout 20 "$cgpolicy" $args >/dev/null 2>&1
         got=$?
         if [ "$got" = "$want" ]; then
                 echo "ok $n - cgpolicy $args: exit $want"

@@ -2,7 +2,8 @@
 /* cgpolicy-generator NORMAL EARLY LATE
  *
  * Turns the X-CgPolicy… keys of service and slice units into drop-ins in NORMAL, in the format
- * HACKING.md ("The generated drop-in") specifies. Writes nothing anywhere else. A unit one of whose files cannot be read (not a regular file, larger than
+ * HACKING.md ("The generated drop-in") specifies. Writes nothing anywhere else: only valid unit
+ * names become paths. A unit one of whose files cannot be read (not a regular file, larger than
  * READ_FULL_FILE_MAX, an I/O error) fails closed, as for a bad key: skipped, it would start
  * unpoliced. A unit that cannot be handled otherwise (out of memory) is logged and skipped; the
  * exit status is non-zero only when nothing could be written at all. In a user manager it does
@@ -212,6 +213,19 @@ static int write_dropin(Context *c, const char *unit, const char *text, size_t s
         _cleanup_free_ char *dir = NULL, *path = NULL;
         _cleanup_close_ int fd = -EBADF;
 
+        /* The name becomes a path: only a valid unit name (no '/', no "..", no control
+         * character) can never point outside the output directory. Every name here comes from
+         * a directory listing or a validated Slice=, so this is a last line of defence. */
+        if (!unit_name_is_valid_full(unit, UNIT_NAME_ANY)) {
+                _cleanup_free_ char *e = NULL;
+
+                c->n_failed++;
+                if (escape_cc(unit, &e) < 0)
+                        return log_oom();
+                log_error("Refusing to write a drop-in for '%s', which is not a valid unit name.", e);
+                return -EINVAL;
+        }
+
         if (asprintf(&dir, "%s/%s.d", c->dest, unit) < 0 ||
             asprintf(&path, "%s/%s", dir, DROPIN_NAME) < 0)
                 return log_oom();
@@ -332,6 +346,48 @@ static char *default_slice(const char *service) {
         return s;
 }
 
+/* The slice a service runs in, as systemd picks it: its Slice= (value, NULL when unset) when
+ * that names a slice, else default_slice(). *ret is NULL when it cannot be told: then the
+ * service attaches every program it needs itself (counted twice where a slice above attaches it
+ * too, but never missing). Returns 0 or -ENOMEM. */
+static int service_slice(const char *service, const char *value, char **ret) {
+        _cleanup_free_ char *e = NULL, *def = NULL;
+
+        *ret = NULL;
+        if (value && strchr(value, '%')) {
+                if (escape_cc(value, &e) < 0)
+                        return -ENOMEM;
+                log_info("%s: Slice=%s has specifiers, which cgpolicy-generator does not expand: the service "
+                         "gets every BPFProgram= line it needs, whatever slice it runs in.", service, e);
+                return 0;
+        }
+
+        if (value && unit_name_is_valid_full(value, UNIT_NAME_PLAIN) && endswith(value, ".slice")) {
+                if (!slice_name_is_valid(value)) {
+                        /* systemd takes the name, but fails to load such a slice. */
+                        log_warning("%s: Slice=%s is not a valid slice name: the service gets every BPFProgram= "
+                                    "line it needs.", service, value);
+                        return 0;
+                }
+                *ret = strdup(value);
+                return *ret ? 0 : -ENOMEM;
+        }
+
+        def = default_slice(service);
+        if (!def)
+                return -ENOMEM;
+        if (value) {
+                /* systemd ignores a Slice= that is not a slice's name: the service runs in the
+                 * default slice. Never a path: "../x.slice" is no unit name. */
+                if (escape_cc(value, &e) < 0)
+                        return -ENOMEM;
+                log_warning("%s: Slice=%s is not a slice name, ignored as systemd ignores it: the service "
+                            "runs in %s.", service, e, def);
+        }
+        *ret = TAKE_PTR(def);
+        return 0;
+}
+
 static SliceState *slice_state(Context *c, const char *name) {
         SliceState *x;
 
@@ -380,13 +436,15 @@ static int write_service(Context *c, const char *name, Loaded *l) {
                 return 0;
 
         if (network && !p->error) {
-                slice = l->up.slice && endswith(l->up.slice, ".slice") ? strdup(l->up.slice) : default_slice(name);
-                if (!slice)
-                        return log_oom();
-                r = slice_chain_dirs(c, slice);
+                r = service_slice(name, l->up.slice, &slice);
                 if (r < 0)
-                        return r;
-                attach &= ~(unsigned) r;
+                        return log_oom();
+                if (slice) {
+                        r = slice_chain_dirs(c, slice);
+                        if (r < 0)
+                                return r;
+                        attach &= ~(unsigned) r;
+                }
         }
 
         f = open_memstream(&text, &size);

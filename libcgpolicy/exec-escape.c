@@ -60,3 +60,43 @@ int exec_escape_arg(const char *s, char **ret) {
         *ret = out;
         return 0;
 }
+
+int escape_cc(const char *s, char **ret) {
+        static const char hex[] = "0123456789abcdef";
+        char *out, *o;
+
+        assert(s);
+        assert(ret);
+
+        out = malloc(strlen(s) * 4 + 1);
+        if (!out)
+                return -ENOMEM;
+        o = out;
+        for (const char *p = s; *p; p++) {
+                unsigned char c = (unsigned char) *p;
+
+                if (c < 0x20 || c == 0x7f) {
+                        *o++ = '\\';
+                        *o++ = 'x';
+                        *o++ = hex[c >> 4];
+                        *o++ = hex[c & 15];
+                } else if (c == '\\') {
+                        *o++ = '\\';
+                        *o++ = '\\';
+                } else
+                        *o++ = (char) c;
+        }
+        *o = 0;
+
+        *ret = out;
+        return 0;
+}
+
+bool string_has_cc(const char *s) {
+        assert(s);
+
+        for (const char *p = s; *p; p++)
+                if ((unsigned char) *p < 0x20 || *p == 0x7f)
+                        return true;
+        return false;
+}

@@ -91,12 +91,3 @@ int escape_cc(const char *s, char **ret) {
         *ret = out;
         return 0;
 }
-
-bool string_has_cc(const char *s) {
-        assert(s);
-
-        for (const char *p = s; *p; p++)
-                if ((unsigned char) *p < 0x20 || *p == 0x7f)
-                        return true;
-        return false;
-}

@@ -1,8 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
-#include <stdbool.h>
-
 /* Escape one argument for a systemd exec line (ExecStart=, ExecStartPre=, …), so that
  * systemd's parser (specifier expansion, $-variable expansion, C unquoting) gives back
  * exactly s:
@@ -17,6 +15,3 @@ int exec_escape_arg(const char *s, char **ret);
  * holds a line break cannot start a forged log line. Returns 0 and a string to free in *ret,
  * or -ENOMEM. */
 int escape_cc(const char *s, char **ret);
-
-/* Does s contain a control character (below 0x20, or DEL)? */
-bool string_has_cc(const char *s);

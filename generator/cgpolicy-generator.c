@@ -17,10 +17,11 @@
  *   attached with no policy written for the unit).
  * - An instance (foo@bar.service) gets a drop-in of its own when it has a drop-in directory of
  *   its own; it hides the template's (same file name, more specific directory).
- * - BPFProgram= lines are written per direction (bind; connect and sendmsg): a unit gets those
- *   of the directions it has rules for, minus the ones a slice above it already attaches (a
- *   program attached twice on one path would run, and count, twice). So a service with bind
- *   rules in a slice with only connect rules gets bind4/bind6 of its own. Slices likewise.
+ * - BPFProgram= lines come from the hook table (cgpolicy-hooks.h, the CGP_HOOK_SYSTEMD hooks): a
+ *   unit gets those of the directions it has rules for, minus, per hook, the ones a slice above it
+ *   already attaches (a program attached twice on one path would run, and count, twice). So a
+ *   service with bind rules in a slice with only connect rules gets bind4/bind6 of its own, but
+ *   not the hooks every network policy needs, which the slice attaches. Slices likewise.
  * - cgpolicy's own units (unit_name_is_own(): every unit in units/) are never policed, even by
  *   a type-wide service.d/ drop-in: the loader would require itself.
  * - Network keys on -.slice are refused with an error and ignored (resource keys are kept):
@@ -55,12 +56,16 @@
 
 /* Masks of directions are the same for both: 1 << POLICY_* = CGP_DIRS(CGP_DIR_*). */
 _Static_assert(POLICY_BIND == CGP_DIR_BIND && POLICY_CONNECT == CGP_DIR_CONNECT &&
-               _POLICY_DIRECTION_MAX == CGP_DIR_MAX, "policy.h's directions are cgpolicy-abi.h's");
+               _POLICY_DIRECTION_MAX <= CGP_DIR_MAX, "policy.h's directions are cgpolicy-abi.h's");
+
+/* Sets of hooks: bit i is cgp_hooks[i]. */
+_Static_assert(CGP_HOOKS_MAX <= 32, "a hook mask is an unsigned");
+#define HOOK_BIT(h) (1u << ((h) - cgp_hooks))
 
 typedef struct SliceState {
         char *name;
         bool loaded, written;
-        unsigned dirs;          /* directions whose programs this slice or an ancestor attaches */
+        unsigned hooks;         /* the hooks whose programs this slice or an ancestor attaches */
 } SliceState;
 
 typedef struct Context {
@@ -283,21 +288,28 @@ static int write_helper(FILE *f, const char *key, bool privileged, const char *t
         return 0;
 }
 
-static unsigned policy_dirs(const Policy *p) {
-        unsigned mask = 0;
+/* The hooks systemd attaches (BPFProgram=) that policy p needs: those of the directions it has
+ * rules for (sock_create, CGP_DIRS_ALL, for any); every one when p has an error (fail closed).
+ * Hooks without CGP_HOOK_SYSTEMD are attached by "cgpolicy apply" itself. */
+static unsigned policy_hooks(const Policy *p) {
+        unsigned dirs = 0, mask = 0;
 
         for (int d = 0; d < _POLICY_DIRECTION_MAX; d++)
                 if (p->error || policy_has_direction(p, d))
-                        mask |= 1u << d;
+                        dirs |= CGP_DIRS(d);
+        FOREACH_CGP_HOOK(h)
+                if ((h->flags & CGP_HOOK_SYSTEMD) && (p->error || cgp_hook_needed(h, dirs)))
+                        mask |= HOOK_BIT(h);
         return mask;
 }
 
-/* BPFProgram= lines of the hooks the directions in mask need. */
+/* BPFProgram= lines of the hooks in mask, in the table's order. */
 static void write_bpf(FILE *f, unsigned mask) {
         FOREACH_CGP_HOOK(h)
-                if (cgp_hook_needed(h, mask))
+                if (mask & HOOK_BIT(h))
                         fprintf(f, "BPFProgram=%s:%s/%s\n", h->name, CGPOLICY_BPFFS_DIR, h->name);
 }
+
 
 static void write_resources(FILE *f, const Policy *p) {
         if (p->cpu_quota)
@@ -408,9 +420,9 @@ static SliceState *slice_state(Context *c, const char *name) {
 
 static int process_slice(Context *c, const char *name);
 
-/* The directions whose programs this slice, or one above it, attaches: a mask of
- * 1 << PolicyDirection, or a negative errno. */
-static int slice_chain_dirs(Context *c, const char *slice) {
+/* The hooks whose programs this slice, or one above it, attaches (a mask of HOOK_BIT()), or a
+ * negative errno. */
+static int slice_chain_hooks(Context *c, const char *slice) {
         SliceState *s;
         int r;
 
@@ -420,7 +432,7 @@ static int slice_chain_dirs(Context *c, const char *slice) {
         s = slice_state(c, slice);
         if (!s)
                 return log_oom();
-        return (int) s->dirs;
+        return (int) s->hooks;
 }
 
 static int write_service(Context *c, const char *name, Loaded *l) {
@@ -428,7 +440,7 @@ static int write_service(Context *c, const char *name, Loaded *l) {
         const Policy *p = &l->up.policy;
         size_t size = 0;
         bool network = policy_has_network(p) || p->error;
-        unsigned attach = policy_dirs(p);
+        unsigned attach = policy_hooks(p);
         FILE *f;
         int r;
 
@@ -440,7 +452,10 @@ static int write_service(Context *c, const char *name, Loaded *l) {
                 if (r < 0)
                         return log_oom();
                 if (slice) {
-                        r = slice_chain_dirs(c, slice);
+                        /* Per hook: a program a slice above attaches already runs for the
+                         * service (BPF_F_ALLOW_MULTI programs of ancestors run for
+                         * descendants), whatever direction made the slice attach it. */
+                        r = slice_chain_hooks(c, slice);
                         if (r < 0)
                                 return r;
                         attach &= ~(unsigned) r;
@@ -554,7 +569,7 @@ static int process_slice(Context *c, const char *name) {
 
         parent = slice_parent(name);
         if (parent) {
-                r = slice_chain_dirs(c, parent);
+                r = slice_chain_hooks(c, parent);
                 if (r < 0)
                         return r;
                 above = (unsigned) r;
@@ -574,9 +589,10 @@ static int process_slice(Context *c, const char *name) {
                 for (int d = 0; d < _POLICY_DIRECTION_MAX; d++)
                         for (int a = 0; a < _POLICY_ACTION_MAX; a++)
                                 policy_reset_rules(&l.up.policy, d, a);
+                l.up.policy.socket_allow = 0;
                 l.up.policy.error = mfree(l.up.policy.error);
         }
-        own = l.found && l.has_keys ? policy_dirs(&l.up.policy) : 0;
+        own = l.found && l.has_keys ? policy_hooks(&l.up.policy) : 0;
 
         /* Look the state up again: the recursion may have moved the array. */
         s = slice_state(c, name);
@@ -584,7 +600,7 @@ static int process_slice(Context *c, const char *name) {
                 loaded_done(&l);
                 return log_oom();
         }
-        s->dirs = own | above;
+        s->hooks = own | above;
         if (l.found && l.has_keys && !s->written) {
                 s->written = true;
                 /* A slice with a bad key attaches everything, whatever its ancestors do. */

@@ -22,6 +22,8 @@
  *   already attaches (a program attached twice on one path would run, and count, twice). So a
  *   service with bind rules in a slice with only connect rules gets bind4/bind6 of its own, but
  *   not the hooks every network policy needs, which the slice attaches. Slices likewise.
+ * - A sealed service (policy_is_sealed()) gets policy_seal_settings[] after its BPFProgram= lines.
+ *   A drop-in sorting after ours that may undo them is warned about.
  * - cgpolicy's own units (unit_name_is_own(): every unit in units/) are never policed, even by
  *   a type-wide service.d/ drop-in: the loader would require itself.
  * - Network keys on -.slice are refused with an error and ignored (resource keys are kept):
@@ -85,6 +87,7 @@ typedef struct Loaded {
         const char **sources;           /* files with content, in applied order */
         size_t n_sources;
         bool late_exec_reset;
+        bool late_unseal;               /* a drop-in after ours may undo the seal */
 } Loaded;
 
 static void loaded_done(Loaded *l) {
@@ -190,6 +193,7 @@ static int load_unit(Context *c, const char *name, Loaded *ret) {
                         ret->exec_start_pre = TAKE_PTR(ret->up.exec_start_pre);
                         ret->up.n_exec_start_pre = 0;
                         ret->up.exec_start_pre_reset = false;
+                        ret->up.unseal = false;
                         snapshotted = true;
                 }
 
@@ -204,8 +208,10 @@ static int load_unit(Context *c, const char *name, Loaded *ret) {
                 if (r < 0)
                         return r;
         }
-        if (snapshotted)
+        if (snapshotted) {
                 ret->late_exec_reset = ret->up.exec_start_pre_reset;
+                ret->late_unseal = ret->up.unseal;
+        }
         else {
                 ret->exec_start_pre = TAKE_PTR(ret->up.exec_start_pre);
                 ret->up.n_exec_start_pre = 0;
@@ -310,6 +316,12 @@ static void write_bpf(FILE *f, unsigned mask) {
                         fprintf(f, "BPFProgram=%s:%s/%s\n", h->name, CGPOLICY_BPFFS_DIR, h->name);
 }
 
+/* The seal of a service (systemd.cgpolicy(5), SEALING). */
+static void write_seal(FILE *f) {
+        fputs("# Sealed (systemd.cgpolicy(5), SEALING); X-CgPolicySeal=no opts out.\n", f);
+        for (const char *const *s = policy_seal_settings; *s; s++)
+                fprintf(f, "%s\n", *s);
+}
 
 static void write_resources(FILE *f, const Policy *p) {
         if (p->cpu_quota)
@@ -478,6 +490,13 @@ static int write_service(Context *c, const char *name, Loaded *l) {
 
         if (network) {
                 write_bpf(f, attach);
+                if (policy_is_sealed(p)) {
+                        write_seal(f);
+                        if (l->late_unseal)
+                                log_warning("%s: a drop-in sorting after %s sets CapabilityBoundingSet= without '~', "
+                                            "ProtectControlGroups= or an empty InaccessiblePaths=, which can undo the "
+                                            "seal (use X-CgPolicySeal=no to opt out).", name, DROPIN_NAME);
+                }
                 r = write_helper(f, "ExecStartPre", true, "--unit=%n", p);
                 /* With an error the helper reports it and fails the start: nothing more to list. */
                 if (!p->error) {

@@ -127,6 +127,11 @@ static int on_assignment(const char *filename, unsigned line, const char *sectio
                 return strv_extend(&u->exec_start_pre, &u->n_exec_start_pre, value);
         }
 
+        if ((streq(key, "CapabilityBoundingSet") && value[0] != '~') ||
+            (streq(key, "ProtectControlGroups") && policy_parse_boolean(value) != 1 && !streq(value, "strict")) ||
+            (streq(key, "InaccessiblePaths") && !*value))
+                u->unseal = true;
+
         if (streq(key, "Slice")) {
                 char *s = NULL;
 

@@ -29,6 +29,10 @@ typedef struct UnitPolicy {
         size_t n_exec_start_pre;
         bool exec_start_pre_reset;  /* an empty ExecStartPre= was seen */
         char *slice;             /* Slice=, NULL when unset */
+        bool unseal;             /* a [Service] assignment that would undo the seal applied
+                                  * before it: CapabilityBoundingSet= without '~' (ORs) or empty,
+                                  * ProtectControlGroups= neither true nor "strict", an empty
+                                  * InaccessiblePaths= */
         unsigned n_errors;       /* every error, also CPU/memory values that were ignored */
 } UnitPolicy;
 

@@ -13,6 +13,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 
+#include "config.h"
 #include "log.h"
 #include "macro.h"
 #include "policy.h"
@@ -519,6 +520,16 @@ bool policy_has_network(const Policy *p) {
                         return true;
         return false;
 }
+
+/* Why each, in systemd.cgpolicy(5), SEALING. */
+const char *const policy_seal_settings[] = {
+        "ProtectControlGroups=yes",
+        "InaccessiblePaths=-" CGPOLICY_BPFFS_MOUNT,
+        "InaccessiblePaths=-" CGPOLICY_RUNTIME_DIR,
+        "CapabilityBoundingSet=~CAP_SYS_ADMIN CAP_BPF CAP_PERFMON CAP_NET_ADMIN CAP_NET_RAW CAP_SYS_PTRACE "
+                "CAP_SYS_MODULE CAP_SYS_RAWIO",
+        NULL,
+};
 
 bool policy_is_sealed(const Policy *p) {
         assert(p);

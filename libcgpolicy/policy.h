@@ -133,6 +133,9 @@ bool policy_has_network(const Policy *p);
  * rules, enforce mode, X-CgPolicySeal= not "no", and no error (a unit that fails closed gets
  * the error drop-in only). */
 bool policy_is_sealed(const Policy *p);
+/* The settings that seal a service, as the generator writes them into its drop-in, in order;
+ * NULL-terminated. "~" lists AND with the unit's own (systemd.exec(5)). */
+extern const char *const policy_seal_settings[];
 bool policy_has_direction(const Policy *p, PolicyDirection d);
 bool policy_is_empty(const Policy *p);
 

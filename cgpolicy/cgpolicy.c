@@ -469,11 +469,15 @@ static int parse_check(int argc, char **argv, void *userdata) {
 
 static int verb_check(void *userdata) {
         const Args *args = userdata;
+        int r;
 
         /* Diagnostics about files read like a compiler's: "FILE:LINE: KEY: what is wrong",
          * without our name in front, so that editors and CI annotators pick them up. */
         log_set_program_name(NULL);
-        return check_unit_files(args->files, args->n_files);
+        r = check_unit_files(args->files, args->n_files, stdout);
+        if (fflush(stdout) != 0 || ferror(stdout))
+                return log_error_errno(EIO, "Cannot write the output: %m");
+        return r;
 }
 
 static const Verb verbs[] = {

@@ -97,6 +97,9 @@ static int on_assignment(const char *filename, unsigned line, const char *sectio
                         return 0;
                 }
 
+                if (streq(section, "Slice"))
+                        u->slice_keys = true;
+
                 /* The seal is made of the service's own execution settings (capabilities, mounts):
                  * a slice has none to give its services. */
                 if (streq(key, "X-CgPolicySeal") && (u->kind == UNIT_KIND_SLICE || streq(section, "Slice"))) {
@@ -151,11 +154,33 @@ int unit_policy_load_file(UnitPolicy *u, const char *path, FILE *f) {
         return unit_file_parse(path, f, on_assignment, u);
 }
 
-int check_unit_files(char * const *paths, size_t n) {
+/* What sealing adds to the unit of a file without errors that has network rules. */
+static void print_seal(FILE *out, const char *path, const UnitPolicy *u) {
+        const Policy *p = &u->policy;
+
+        if (!policy_has_network(p) || p->error)
+                return;
+        if (u->kind == UNIT_KIND_SLICE || (u->kind == UNIT_KIND_UNKNOWN && u->slice_keys))
+                fprintf(out, "%s: not sealed (a slice: sealing is per service)\n", path);
+        else if (p->mode == POLICY_MODE_AUDIT)
+                fprintf(out, "%s: not sealed (audit mode)\n", path);
+        else if (p->seal == 0)
+                fprintf(out, "%s: not sealed (X-CgPolicySeal=no)\n", path);
+        else {
+                assert(policy_is_sealed(p));
+                fprintf(out, "%s: sealed:", path);
+                for (const char *const *x = policy_seal_settings; *x; x++)
+                        fprintf(out, " %s", *x);
+                fputs(" (X-CgPolicySeal=no opts out)\n", out);
+        }
+}
+
+int check_unit_files(char * const *paths, size_t n, FILE *out) {
         int ret = 0;
         bool bad = false;
 
         assert(paths || n == 0);
+        assert(out);
 
         for (size_t i = 0; i < n; i++) {
                 UnitPolicy u;
@@ -171,6 +196,8 @@ int check_unit_files(char * const *paths, size_t n) {
                                 ret = r;
                 } else if (u.n_errors > 0)
                         bad = true;
+                else
+                        print_seal(out, paths[i], &u);
                 unit_policy_done(&u);
         }
 

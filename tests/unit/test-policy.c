@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "config.h"
 #include "exec-escape.h"
 #include "log.h"
 #include "macro.h"
@@ -498,10 +499,27 @@ static void test_unit_policy_errors(void) {
         ok(unit_kind_from_path("x.conf") == UNIT_KIND_UNKNOWN, "bare .conf kind unknown");
 }
 
+static void put_file(const char *path, const char *text) {
+        FILE *f = fopen(path, "we");
+
+        fputs(text, f);
+        fclose(f);
+}
+
+/* check_unit_files() with its output in *ret (to free). */
+static int check_output(char **paths, size_t n, char **ret) {
+        size_t size = 0;
+        FILE *f = open_memstream(ret, &size);
+        int r = check_unit_files(paths, n, f);
+
+        fclose(f);
+        return r;
+}
+
 static void test_check(void) {
         char dir[] = "/tmp/test-policy-XXXXXX";
-        char good[64], bad[64], res[64], missing[64];
-        FILE *f;
+        char good[64], bad[64], res[64], missing[64], optout[64], audit[64], slice[64], conf[64], onlyres[64];
+        _cleanup_free_ char *out = NULL, *want = NULL;
 
         if (!mkdtemp(dir)) {
                 ok(false, "mkdtemp");
@@ -511,25 +529,55 @@ static void test_check(void) {
         snprintf(bad, sizeof bad, "%s/bad.service", dir);
         snprintf(res, sizeof res, "%s/res.slice", dir);
         snprintf(missing, sizeof missing, "%s/missing.service", dir);
+        snprintf(optout, sizeof optout, "%s/optout.service", dir);
+        snprintf(audit, sizeof audit, "%s/audit.service", dir);
+        snprintf(slice, sizeof slice, "%s/batch.slice", dir);
+        snprintf(conf, sizeof conf, "%s/x.conf", dir);
+        snprintf(onlyres, sizeof onlyres, "%s/onlyres.service", dir);
 
-        f = fopen(good, "w");
-        fputs("[Service]\nX-CgPolicyBindAllow=tcp:80\nX-CgPolicyMemoryMax=1G\n", f);
-        fclose(f);
-        f = fopen(bad, "w");
-        fputs("[Service]\nX-CgPolicyBindAllow=tcp:80\nX-CgPolicyBindAlow=tcp:81\n", f);
-        fclose(f);
-        f = fopen(res, "w");
-        fputs("[Slice]\nX-CgPolicyCPUQuota=fifty\n", f);
-        fclose(f);
+        put_file(good, "[Service]\nX-CgPolicyBindAllow=tcp:80\nX-CgPolicyMemoryMax=1G\n");
+        put_file(bad, "[Service]\nX-CgPolicyBindAllow=tcp:80\nX-CgPolicyBindAlow=tcp:81\n");
+        put_file(res, "[Slice]\nX-CgPolicyCPUQuota=fifty\n");
+        put_file(optout, "[Service]\nX-CgPolicyConnectDeny=any\nX-CgPolicySeal=off\n");
+        put_file(audit, "[Service]\nX-CgPolicyConnectDeny=any\nX-CgPolicyMode=audit\n");
+        put_file(slice, "[Slice]\nX-CgPolicyConnectDeny=any\n");
+        put_file(conf, "[Slice]\nX-CgPolicyConnectDeny=any\n");
+        put_file(onlyres, "[Service]\nX-CgPolicyMemoryMax=1G\nX-CgPolicySeal=yes\n");
 
-        ok(check_unit_files((char *[]) { good }, 1) == 0, "check: good file passes");
-        ok(check_unit_files((char *[]) { good, bad }, 2) == -EINVAL, "check: unknown key fails");
-        ok(check_unit_files((char *[]) { res }, 1) == -EINVAL, "check: a bad CPU quota is an error for check");
-        ok(check_unit_files((char *[]) { missing, bad }, 2) == -ENOENT, "check: unreadable file gives -errno");
+        ok(check_output((char *[]) { good }, 1, &out) == 0, "check: good file passes");
+        ok(asprintf(&want, "%s: sealed: ProtectControlGroups=yes InaccessiblePaths=-" CGPOLICY_BPFFS_MOUNT " "
+                    "InaccessiblePaths=-" CGPOLICY_RUNTIME_DIR " CapabilityBoundingSet=~CAP_SYS_ADMIN CAP_BPF CAP_PERFMON "
+                    "CAP_NET_ADMIN CAP_NET_RAW CAP_SYS_PTRACE CAP_SYS_MODULE CAP_SYS_RAWIO "
+                    "(X-CgPolicySeal=no opts out)\n", good) > 0 && streq(out, want),
+           "check: a service with rules is sealed, and check says what that adds");
+        out = mfree(out);
+        want = mfree(want);
+
+        ok(check_output((char *[]) { optout, audit, slice, conf, onlyres }, 5, &out) == 0, "check: more good files pass");
+        ok(asprintf(&want, "%s: not sealed (X-CgPolicySeal=no)\n%s: not sealed (audit mode)\n"
+                    "%s: not sealed (a slice: sealing is per service)\n"
+                    "%s: not sealed (a slice: sealing is per service)\n", optout, audit, slice, conf) > 0 &&
+           streq(out, want), "check: not sealed, and why; nothing for a file without network rules");
+        if (!streq(out, want))
+                diag("got: %s", out);
+        out = mfree(out);
+        want = mfree(want);
+
+        ok(check_output((char *[]) { good, bad }, 2, &out) == -EINVAL && startswith(out, good) && !strstr(out, bad),
+           "check: unknown key fails, and the failing file gets no seal line");
+        out = mfree(out);
+        ok(check_output((char *[]) { res }, 1, &out) == -EINVAL, "check: a bad CPU quota is an error for check");
+        out = mfree(out);
+        ok(check_output((char *[]) { missing, bad }, 2, &out) == -ENOENT, "check: unreadable file gives -errno");
 
         unlink(good);
         unlink(bad);
         unlink(res);
+        unlink(optout);
+        unlink(audit);
+        unlink(slice);
+        unlink(conf);
+        unlink(onlyres);
         rmdir(dir);
 }
 

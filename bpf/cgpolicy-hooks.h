@@ -40,6 +40,9 @@ static const CgpHook cgp_hooks[] = {
         { "connect6", "cgpolicy_connect6", BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET6_CONNECT, CGP_DIRS(CGP_DIR_CONNECT), CGP_HOOK_SYSTEMD },
         { "sendmsg4", "cgpolicy_sendmsg4", BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_UDP4_SENDMSG,  CGP_DIRS(CGP_DIR_CONNECT), CGP_HOOK_SYSTEMD },
         { "sendmsg6", "cgpolicy_sendmsg6", BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_UDP6_SENDMSG,  CGP_DIRS(CGP_DIR_CONNECT), CGP_HOOK_SYSTEMD },
+        { "sock_create",   "cgpolicy_sock_create", BPF_PROG_TYPE_CGROUP_SOCK, BPF_CGROUP_INET_SOCK_CREATE, CGP_DIRS_ALL,              CGP_HOOK_SYSTEMD },
+        { "egress",        "cgpolicy_egress",      BPF_PROG_TYPE_CGROUP_SKB,  BPF_CGROUP_INET_EGRESS,      CGP_DIRS(CGP_DIR_CONNECT), CGP_HOOK_SYSTEMD },
+        { "socket_listen", "cgpolicy_listen",      BPF_PROG_TYPE_LSM,         BPF_LSM_CGROUP,              CGP_DIRS(CGP_DIR_BIND),    CGP_HOOK_OPTIONAL },
 };
 
 #define CGP_HOOKS_MAX (sizeof(cgp_hooks) / sizeof(cgp_hooks[0]))

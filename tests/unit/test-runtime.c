@@ -117,6 +117,7 @@ static void test_runtime_write(void) {
            "(r=%d)", r);
         policy_done(&p);
 
+        runtime_entry_done(&e);
         ok(runtime_read(1, &e) == 0 && streq(e.unit, "a.service"), "the good record is untouched");
 
         runtime_remove(1);

@@ -17,12 +17,6 @@
 #define CGP_DIRS(dir)           (1u << (dir))
 #define CGP_DIRS_ALL            (CGP_DIRS(CGP_DIR_MAX) - 1u)
 
-/* Flags of a hook. */
-#define CGP_HOOK_SYSTEMD        0x1     /* systemd's BPFProgram= can attach it: the generator writes a
-                                         * BPFProgram= line for it */
-#define CGP_HOOK_OPTIONAL       0x2     /* the kernel may lack it: load skips it, apply attaches it
-                                         * when it is pinned */
-
 typedef struct CgpHook {
         const char *name;               /* the pin name = systemd's BPFProgram= attach type */
         const char *prog;               /* the program's name in cgpolicy.bpf.c and the skeleton */
@@ -33,9 +27,13 @@ typedef struct CgpHook {
         unsigned flags;                 /* CGP_HOOK_* */
 } CgpHook;
 
+#define CGP_HOOK_SYSTEMD        0x1     /* systemd's BPFProgram= can attach it */
+#define CGP_HOOK_OPTIONAL       0x2     /* the kernel may lack it: load skips it, apply attaches
+                                         * it when it is pinned */
+
 static const CgpHook cgp_hooks[] = {
-        { "bind4",    "cgpolicy_bind4",    BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET4_BIND,    CGP_DIRS(CGP_DIR_BIND),    CGP_HOOK_SYSTEMD },
-        { "bind6",    "cgpolicy_bind6",    BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET6_BIND,    CGP_DIRS(CGP_DIR_BIND),    CGP_HOOK_SYSTEMD },
+        { "bind4",    "cgpolicy_bind4",    BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET4_BIND,    CGP_DIRS(CGP_DIR_BIND), CGP_HOOK_SYSTEMD },
+        { "bind6",    "cgpolicy_bind6",    BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET6_BIND,    CGP_DIRS(CGP_DIR_BIND), CGP_HOOK_SYSTEMD },
         { "connect4", "cgpolicy_connect4", BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET4_CONNECT, CGP_DIRS(CGP_DIR_CONNECT), CGP_HOOK_SYSTEMD },
         { "connect6", "cgpolicy_connect6", BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET6_CONNECT, CGP_DIRS(CGP_DIR_CONNECT), CGP_HOOK_SYSTEMD },
         { "sendmsg4", "cgpolicy_sendmsg4", BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_UDP4_SENDMSG,  CGP_DIRS(CGP_DIR_CONNECT), CGP_HOOK_SYSTEMD },

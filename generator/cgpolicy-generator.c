@@ -211,8 +211,7 @@ static int load_unit(Context *c, const char *name, Loaded *ret) {
         if (snapshotted) {
                 ret->late_exec_reset = ret->up.exec_start_pre_reset;
                 ret->late_unseal = ret->up.unseal;
-        }
-        else {
+        } else {
                 ret->exec_start_pre = TAKE_PTR(ret->up.exec_start_pre);
                 ret->up.n_exec_start_pre = 0;
         }

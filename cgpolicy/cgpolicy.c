@@ -21,6 +21,7 @@
 #include "check.h"
 #include "config.h"
 #include "denials.h"
+#include "exec-escape.h"
 #include "log.h"
 #include "macro.h"
 #include "policy-args.h"
@@ -31,6 +32,7 @@
 #include "status-output.h"
 #include "status.h"
 #include "target.h"
+#include "unit-path.h"
 #include "verbs.h"
 
 #define EXIT_USAGE 2
@@ -59,6 +61,7 @@ static int help(void) {
                "Commands:\n"
                "  load                          Load and pin the BPF programs and maps (idempotent)\n"
                "  apply [--unit=NAME|--slice=NAME] [--mode=enforce|audit]\n"
+               "        [--socket-allow=KIND]...\n"
                "        [--bind-allow=RULE]... [--bind-deny=RULE]...\n"
                "        [--connect-allow=RULE]... [--connect-deny=RULE]...\n"
                "                                Put a policy in force for the own cgroup or a slice\n"
@@ -101,9 +104,22 @@ static bool parse_target_arg(Args *args, const char *arg) {
         return true;
 }
 
-static int parse_slice_name(const char *slice) {
-        if (slice && !cg_slice_name_is_valid(slice))
-                return log_error_errno(EINVAL, "'%s' is not a slice name.", slice);
+/* --unit= and --slice= as systemd validates unit names, before anything is opened: the name
+ * goes into the runtime record and messages, the slice name into a cgroup path. --unit= is
+ * what %n expands to: any unit type, no template. */
+static int parse_target_names(const Args *args) {
+        _cleanup_free_ char *e = NULL;
+
+        if (args->unit && !unit_name_is_valid_full(args->unit, UNIT_NAME_PLAIN | UNIT_NAME_INSTANCE)) {
+                if (escape_cc(args->unit, &e) < 0)
+                        return log_oom();
+                return log_error_errno(EINVAL, "--unit=%s: not a valid unit name.", e);
+        }
+        if (args->slice && !cg_slice_name_is_valid(args->slice)) {
+                if (escape_cc(args->slice, &e) < 0)
+                        return log_oom();
+                return log_error_errno(EINVAL, "--slice=%s: not a valid slice name.", e);
+        }
         return 0;
 }
 
@@ -129,10 +145,10 @@ static int parse_apply(int argc, char **argv, void *userdata) {
                 }
         }
 
-        /* With --error= the verb fails with that message, whatever the slice. */
+        /* With --error= the verb fails with that message, whatever the target (and writes nothing). */
         if (args->policy.error)
                 return 0;
-        return parse_slice_name(args->slice);
+        return parse_target_names(args);
 }
 
 /* The directions (CGP_DIRS()) a policy has rules for. */
@@ -315,7 +331,7 @@ static int parse_release(int argc, char **argv, void *userdata) {
         for (int i = 1; i < argc; i++)
                 if (!parse_target_arg(args, argv[i]))
                         return log_error_errno(EINVAL, "Unknown argument '%s' of 'release'.", argv[i]);
-        return parse_slice_name(args->slice);
+        return parse_target_names(args);
 }
 
 static int verb_release(void *userdata) {
@@ -517,11 +533,15 @@ static int parse_check(int argc, char **argv, void *userdata) {
 
 static int verb_check(void *userdata) {
         const Args *args = userdata;
+        int r;
 
         /* Diagnostics about files read like a compiler's: "FILE:LINE: KEY: what is wrong",
          * without our name in front, so that editors and CI annotators pick them up. */
         log_set_program_name(NULL);
-        return check_unit_files(args->files, args->n_files);
+        r = check_unit_files(args->files, args->n_files, stdout);
+        if (fflush(stdout) != 0 || ferror(stdout))
+                return log_error_errno(EIO, "Cannot write the output: %m");
+        return r;
 }
 
 static const Verb verbs[] = {

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,7 +12,9 @@
 #include <unistd.h>
 
 #include "cgroup-util.h"
+#include "fileio.h"
 #include "macro.h"
+#include "unit-path.h"
 
 #define FILEID_KERNFS 0xfe
 
@@ -75,11 +78,64 @@ int cg_find_mount(char **ret_mountpoint, char **ret_root) {
         return -ENOMEDIUM;
 }
 
+/* Does line look like a line of /proc/PID/cgroup: "ID:CONTROLLERS:/PATH", ID a number? */
+static bool cgroup_line_valid(const char *line, size_t len) {
+        const char *end = line + len, *p = line, *colon;
+
+        if (p >= end || *p < '0' || *p > '9')
+                return false;
+        while (p < end && *p >= '0' && *p <= '9')
+                p++;
+        if (p >= end || *p++ != ':')
+                return false;
+        colon = memchr(p, ':', (size_t) (end - p));
+        return colon && colon + 1 < end && colon[1] == '/';
+}
+
+int cg_parse_proc_cgroup(const char *contents, size_t size, char **ret) {
+        const char *unified = NULL;
+        char *s;
+
+        assert(contents || size == 0);
+        assert(ret);
+
+        /* The kernel writes cgroup paths as they are, and a cgroup's name may hold any byte but
+         * '/': a name with a line break adds lines, one of which may look like the unified
+         * hierarchy's "0::/…". Take the path only when the file is unambiguous: every line is
+         * "ID:CONTROLLERS:/PATH", exactly one is "0::", it is the last (as the kernel writes it),
+         * and its path has no control character. Anything else is -EBADMSG. */
+        if (size == 0 || contents[size - 1] != '\n' || memchr(contents, 0, size))
+                return -EBADMSG;
+        for (const char *line = contents; line < contents + size;) {
+                const char *nl = memchr(line, '\n', (size_t) (contents + size - line));
+
+                if (!cgroup_line_valid(line, (size_t) (nl - line)))
+                        return -EBADMSG;
+                if (startswith(line, "0::")) {
+                        if (unified)
+                                return -EBADMSG;
+                        unified = line + 3;
+                }
+                line = nl + 1;
+        }
+        if (!unified)
+                return -ENOMEDIUM;
+        s = strndup(unified, strcspn(unified, "\n"));
+        if (!s)
+                return -ENOMEM;
+        if (unified + strlen(s) + 1 != contents + size || string_has_cc(s)) {
+                free(s);
+                return -EBADMSG;
+        }
+        *ret = s;
+        return 0;
+}
+
 int cg_pid_get_path(int pid, char **ret) {
-        _cleanup_fclose_ FILE *f = NULL;
-        _cleanup_free_ char *line = NULL;
+        _cleanup_free_ char *contents = NULL;
         char fn[64];
-        size_t size = 0;
+        size_t size;
+        int r;
 
         assert(pid >= 0);
         assert(ret);
@@ -88,23 +144,10 @@ int cg_pid_get_path(int pid, char **ret) {
                 snprintf(fn, sizeof fn, "/proc/self/cgroup");
         else
                 snprintf(fn, sizeof fn, "/proc/%i/cgroup", pid);
-        f = fopen(fn, "re");
-        if (!f)
-                return -errno;
-
-        while (getline(&line, &size, f) > 0) {
-                const char *p = startswith(line, "0::");
-                char *s;
-
-                if (!p)
-                        continue;
-                s = strndup(p, strcspn(p, "\n"));
-                if (!s)
-                        return -ENOMEM;
-                *ret = s;
-                return 0;
-        }
-        return -ENOMEDIUM;
+        r = read_full_file(fn, &contents, &size);
+        if (r < 0)
+                return r;
+        return cg_parse_proc_cgroup(contents, size, ret);
 }
 
 int cg_self_target(char **ret) {
@@ -130,19 +173,11 @@ int cg_self_target(char **ret) {
 }
 
 bool cg_slice_name_is_valid(const char *slice) {
-        const char *suffix;
-        size_t stem;
-
         assert(slice);
 
-        suffix = endswith(slice, ".slice");
-        if (!suffix || suffix == slice || strchr(slice, '/') || slice[0] == '.')
-                return false;
-        if (streq(slice, "-.slice"))
-                return true;
-        /* a-b-c.slice lives in a.slice/a-b.slice/a-b-c.slice: no dash-separated part may be empty. */
-        stem = (size_t) (suffix - slice);
-        return slice[0] != '-' && slice[stem - 1] != '-' && !strstr(slice, "--");
+        /* As systemd validates it (no '/', no control character, dash-separated parts none empty:
+         * a-b-c.slice lives in a.slice/a-b.slice/a-b-c.slice), and no hidden directory. */
+        return slice_name_is_valid(slice) && slice[0] != '.';
 }
 
 int cg_slice_path(const char *slice, char **ret) {

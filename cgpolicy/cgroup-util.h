@@ -2,6 +2,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* cgroup v2 helpers of the helper binary. Paths called "cgroup path" are relative to the root
@@ -12,8 +13,14 @@
  * /proc/self/mountinfo. */
 int cg_find_mount(char **ret_mountpoint, char **ret_root);
 
-/* The cgroup path of pid (0: self) in the unified hierarchy ("0::" line of /proc/PID/cgroup). */
+/* The cgroup path of pid (0: self) in the unified hierarchy ("0::" line of /proc/PID/cgroup).
+ * -EBADMSG when the file is ambiguous (see cg_parse_proc_cgroup()), -ENOMEDIUM without "0::". */
 int cg_pid_get_path(int pid, char **ret);
+
+/* The unified path in the contents of a /proc/PID/cgroup file: -EBADMSG unless every line is
+ * "ID:CONTROLLERS:/PATH", exactly one is "0::", it is the last and its path has no control
+ * character (a cgroup name with a line break can forge lines); -ENOMEDIUM without "0::". */
+int cg_parse_proc_cgroup(const char *contents, size_t size, char **ret);
 
 /* The cgroup of the calling process as a policy target: its own cgroup, or, when it runs in
  * the ".control" sub-cgroup systemd uses for control processes of units with Delegate=yes,

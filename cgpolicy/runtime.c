@@ -60,6 +60,15 @@ int runtime_write(uint64_t cgroup_id, const char *unit, const char *cgroup, uint
         if (r < 0)
                 return r;
 
+        /* One KEY=VALUE a line: a value with a line break would add lines of its own (a forged
+         * "UNIT=" with "ARG=--connect-allow=any" that status shows), so none may have a control
+         * character. --unit= and the cgroup path are checked before this already. */
+        if (string_has_cc(unit) || string_has_cc(cgroup))
+                return -EINVAL;
+        STRV_FOREACH(a, args)
+                if (string_has_cc(*a))
+                        return -EINVAL;
+
         f = fopen(tmp, "we");
         if (!f)
                 return -errno;

@@ -22,7 +22,8 @@ typedef struct RuntimeEntry {
 const char *runtime_dir(void);
 void runtime_entry_done(RuntimeEntry *e);
 
-/* Write the record of cgroup_id atomically (a temporary file renamed over it). */
+/* Write the record of cgroup_id atomically (a temporary file renamed over it). -EINVAL, and
+ * nothing written, when a value (unit, cgroup, an argument) has a control character. */
 int runtime_write(uint64_t cgroup_id, const char *unit, const char *cgroup, uint32_t policy, const Policy *p);
 /* Read the record of cgroup_id into *ret (to free with runtime_entry_done()); -ENOENT when
  * there is none. */

@@ -39,6 +39,9 @@ int target_resolve(const char *unit, const char *slice, bool create, Target *ret
                 }
         } else {
                 r = cg_self_target(&t.cgroup);
+                if (r == -EBADMSG)
+                        return log_error_errno(r, "The own cgroup cannot be told from /proc/self/cgroup (a cgroup "
+                                               "name with a control character?), refusing.");
                 if (r < 0)
                         return log_error_errno(r, "Cannot find the own cgroup (is cgroup v2 mounted?): %m");
         }

@@ -2,9 +2,12 @@
 /* cgpolicy-generator NORMAL EARLY LATE
  *
  * Turns the X-CgPolicy… keys of service and slice units into drop-ins in NORMAL, in the format
- * HACKING.md ("The generated drop-in") specifies. Writes nothing anywhere else. A unit that
- * cannot be handled is logged and skipped; the exit status is non-zero only when nothing
- * could be written at all. In a user manager it does nothing.
+ * HACKING.md ("The generated drop-in") specifies. Writes nothing anywhere else: only valid unit
+ * names become paths. A unit one of whose files cannot be read (not a regular file, larger than
+ * READ_FULL_FILE_MAX, an I/O error) fails closed, as for a bad key: skipped, it would start
+ * unpoliced. A unit that cannot be handled otherwise (out of memory) is logged and skipped; the
+ * exit status is non-zero only when nothing could be written at all. In a user manager it does
+ * nothing.
  *
  * Design choices (see also systemd.cgpolicy(5)):
  * - The unit's own ExecStartPre= lines are re-listed after the helper. Only those of the unit
@@ -14,10 +17,13 @@
  *   attached with no policy written for the unit).
  * - An instance (foo@bar.service) gets a drop-in of its own when it has a drop-in directory of
  *   its own; it hides the template's (same file name, more specific directory).
- * - BPFProgram= lines are written per direction (bind; connect and sendmsg): a unit gets those
- *   of the directions it has rules for, minus the ones a slice above it already attaches (a
- *   program attached twice on one path would run, and count, twice). So a service with bind
- *   rules in a slice with only connect rules gets bind4/bind6 of its own. Slices likewise.
+ * - BPFProgram= lines come from the hook table (cgpolicy-hooks.h, the CGP_HOOK_SYSTEMD hooks): a
+ *   unit gets those of the directions it has rules for, minus, per hook, the ones a slice above it
+ *   already attaches (a program attached twice on one path would run, and count, twice). So a
+ *   service with bind rules in a slice with only connect rules gets bind4/bind6 of its own, but
+ *   not the hooks every network policy needs, which the slice attaches. Slices likewise.
+ * - A sealed service (policy_is_sealed()) gets policy_seal_settings[] after its BPFProgram= lines.
+ *   A drop-in sorting after ours that may undo them is warned about.
  * - cgpolicy's own units (unit_name_is_own(): every unit in units/) are never policed, even by
  *   a type-wide service.d/ drop-in: the loader would require itself.
  * - Network keys on -.slice are refused with an error and ignored (resource keys are kept):
@@ -52,12 +58,16 @@
 
 /* Masks of directions are the same for both: 1 << POLICY_* = CGP_DIRS(CGP_DIR_*). */
 _Static_assert(POLICY_BIND == CGP_DIR_BIND && POLICY_CONNECT == CGP_DIR_CONNECT &&
-               _POLICY_DIRECTION_MAX == CGP_DIR_MAX, "policy.h's directions are cgpolicy-abi.h's");
+               _POLICY_DIRECTION_MAX <= CGP_DIR_MAX, "policy.h's directions are cgpolicy-abi.h's");
+
+/* Sets of hooks: bit i is cgp_hooks[i]. */
+_Static_assert(CGP_HOOKS_MAX <= 32, "a hook mask is an unsigned");
+#define HOOK_BIT(h) (1u << ((h) - cgp_hooks))
 
 typedef struct SliceState {
         char *name;
         bool loaded, written;
-        unsigned dirs;          /* directions whose programs this slice or an ancestor attaches */
+        unsigned hooks;         /* the hooks whose programs this slice or an ancestor attaches */
 } SliceState;
 
 typedef struct Context {
@@ -77,6 +87,7 @@ typedef struct Loaded {
         const char **sources;           /* files with content, in applied order */
         size_t n_sources;
         bool late_exec_reset;
+        bool late_unseal;               /* a drop-in after ours may undo the seal */
 } Loaded;
 
 static void loaded_done(Loaded *l) {
@@ -132,8 +143,26 @@ static int load_unit(Context *c, const char *name, Loaded *ret) {
                 size_t size;
 
                 r = file_cache_get(c->files, files[i], &data, &size);
-                if (r < 0)
+                if (r == -ENOMEM)
                         return r;
+                if (r < 0 && r != -ENOENT) {
+                        char buf[64];
+
+                        /* A file that systemd reads but we cannot (not a regular file, too large,
+                         * an I/O error) might hold keys: the unit fails closed rather than start
+                         * unpoliced. (A dangling symlink, ENOENT, is skipped silently by systemd
+                         * too: it adds nothing, and a unit file that is gone is no unit.) */
+                        (void) policy_set_error(&ret->up.policy, &(PolicySource) { .filename = files[i] },
+                                                "%s", read_full_file_strerror(r, buf, sizeof buf));
+                        ret->has_keys = true;
+                        continue;
+                }
+                if (r == -ENOENT) {
+                        if (i == 0 && fragment)
+                                log_warning_errno(r, "%s: cannot read, ignoring: %m", files[i]);
+                        else
+                                log_debug_errno(r, "%s: cannot read, ignoring: %m", files[i]);
+                }
                 if (!data || size == 0) {
                         /* An empty unit file (or /dev/null) masks the unit, as in systemd. */
                         if (i == 0 && fragment) {
@@ -164,12 +193,13 @@ static int load_unit(Context *c, const char *name, Loaded *ret) {
                         ret->exec_start_pre = TAKE_PTR(ret->up.exec_start_pre);
                         ret->up.n_exec_start_pre = 0;
                         ret->up.exec_start_pre_reset = false;
+                        ret->up.unseal = false;
                         snapshotted = true;
                 }
 
                 r = file_cache_get(c->files, path, &data, &size);
                 if (r < 0)
-                        return r;
+                        return r;       /* read fine above */
                 f = fmemopen((void *) data, size, "r");
                 if (!f)
                         return -errno;
@@ -178,9 +208,10 @@ static int load_unit(Context *c, const char *name, Loaded *ret) {
                 if (r < 0)
                         return r;
         }
-        if (snapshotted)
+        if (snapshotted) {
                 ret->late_exec_reset = ret->up.exec_start_pre_reset;
-        else {
+                ret->late_unseal = ret->up.unseal;
+        } else {
                 ret->exec_start_pre = TAKE_PTR(ret->up.exec_start_pre);
                 ret->up.n_exec_start_pre = 0;
         }
@@ -191,6 +222,19 @@ static int load_unit(Context *c, const char *name, Loaded *ret) {
 static int write_dropin(Context *c, const char *unit, const char *text, size_t size) {
         _cleanup_free_ char *dir = NULL, *path = NULL;
         _cleanup_close_ int fd = -EBADF;
+
+        /* The name becomes a path: only a valid unit name (no '/', no "..", no control
+         * character) can never point outside the output directory. Every name here comes from
+         * a directory listing or a validated Slice=, so this is a last line of defence. */
+        if (!unit_name_is_valid_full(unit, UNIT_NAME_ANY)) {
+                _cleanup_free_ char *e = NULL;
+
+                c->n_failed++;
+                if (escape_cc(unit, &e) < 0)
+                        return log_oom();
+                log_error("Refusing to write a drop-in for '%s', which is not a valid unit name.", e);
+                return -EINVAL;
+        }
 
         if (asprintf(&dir, "%s/%s.d", c->dest, unit) < 0 ||
             asprintf(&path, "%s/%s", dir, DROPIN_NAME) < 0)
@@ -249,20 +293,33 @@ static int write_helper(FILE *f, const char *key, bool privileged, const char *t
         return 0;
 }
 
-static unsigned policy_dirs(const Policy *p) {
-        unsigned mask = 0;
+/* The hooks systemd attaches (BPFProgram=) that policy p needs: those of the directions it has
+ * rules for (sock_create, CGP_DIRS_ALL, for any); every one when p has an error (fail closed).
+ * Hooks without CGP_HOOK_SYSTEMD are attached by "cgpolicy apply" itself. */
+static unsigned policy_hooks(const Policy *p) {
+        unsigned dirs = 0, mask = 0;
 
         for (int d = 0; d < _POLICY_DIRECTION_MAX; d++)
                 if (p->error || policy_has_direction(p, d))
-                        mask |= 1u << d;
+                        dirs |= CGP_DIRS(d);
+        FOREACH_CGP_HOOK(h)
+                if ((h->flags & CGP_HOOK_SYSTEMD) && (p->error || cgp_hook_needed(h, dirs)))
+                        mask |= HOOK_BIT(h);
         return mask;
 }
 
-/* BPFProgram= lines of the hooks the directions in mask need. */
+/* BPFProgram= lines of the hooks in mask, in the table's order. */
 static void write_bpf(FILE *f, unsigned mask) {
         FOREACH_CGP_HOOK(h)
-                if (cgp_hook_needed(h, mask))
+                if (mask & HOOK_BIT(h))
                         fprintf(f, "BPFProgram=%s:%s/%s\n", h->name, CGPOLICY_BPFFS_DIR, h->name);
+}
+
+/* The seal of a service (systemd.cgpolicy(5), SEALING). */
+static void write_seal(FILE *f) {
+        fputs("# Sealed (systemd.cgpolicy(5), SEALING); X-CgPolicySeal=no opts out.\n", f);
+        for (const char *const *s = policy_seal_settings; *s; s++)
+                fprintf(f, "%s\n", *s);
 }
 
 static void write_resources(FILE *f, const Policy *p) {
@@ -312,6 +369,48 @@ static char *default_slice(const char *service) {
         return s;
 }
 
+/* The slice a service runs in, as systemd picks it: its Slice= (value, NULL when unset) when
+ * that names a slice, else default_slice(). *ret is NULL when it cannot be told: then the
+ * service attaches every program it needs itself (counted twice where a slice above attaches it
+ * too, but never missing). Returns 0 or -ENOMEM. */
+static int service_slice(const char *service, const char *value, char **ret) {
+        _cleanup_free_ char *e = NULL, *def = NULL;
+
+        *ret = NULL;
+        if (value && strchr(value, '%')) {
+                if (escape_cc(value, &e) < 0)
+                        return -ENOMEM;
+                log_info("%s: Slice=%s has specifiers, which cgpolicy-generator does not expand: the service "
+                         "gets every BPFProgram= line it needs, whatever slice it runs in.", service, e);
+                return 0;
+        }
+
+        if (value && unit_name_is_valid_full(value, UNIT_NAME_PLAIN) && endswith(value, ".slice")) {
+                if (!slice_name_is_valid(value)) {
+                        /* systemd takes the name, but fails to load such a slice. */
+                        log_warning("%s: Slice=%s is not a valid slice name: the service gets every BPFProgram= "
+                                    "line it needs.", service, value);
+                        return 0;
+                }
+                *ret = strdup(value);
+                return *ret ? 0 : -ENOMEM;
+        }
+
+        def = default_slice(service);
+        if (!def)
+                return -ENOMEM;
+        if (value) {
+                /* systemd ignores a Slice= that is not a slice's name: the service runs in the
+                 * default slice. Never a path: "../x.slice" is no unit name. */
+                if (escape_cc(value, &e) < 0)
+                        return -ENOMEM;
+                log_warning("%s: Slice=%s is not a slice name, ignored as systemd ignores it: the service "
+                            "runs in %s.", service, e, def);
+        }
+        *ret = TAKE_PTR(def);
+        return 0;
+}
+
 static SliceState *slice_state(Context *c, const char *name) {
         SliceState *x;
 
@@ -332,9 +431,9 @@ static SliceState *slice_state(Context *c, const char *name) {
 
 static int process_slice(Context *c, const char *name);
 
-/* The directions whose programs this slice, or one above it, attaches: a mask of
- * 1 << PolicyDirection, or a negative errno. */
-static int slice_chain_dirs(Context *c, const char *slice) {
+/* The hooks whose programs this slice, or one above it, attaches (a mask of HOOK_BIT()), or a
+ * negative errno. */
+static int slice_chain_hooks(Context *c, const char *slice) {
         SliceState *s;
         int r;
 
@@ -344,7 +443,7 @@ static int slice_chain_dirs(Context *c, const char *slice) {
         s = slice_state(c, slice);
         if (!s)
                 return log_oom();
-        return (int) s->dirs;
+        return (int) s->hooks;
 }
 
 static int write_service(Context *c, const char *name, Loaded *l) {
@@ -352,7 +451,7 @@ static int write_service(Context *c, const char *name, Loaded *l) {
         const Policy *p = &l->up.policy;
         size_t size = 0;
         bool network = policy_has_network(p) || p->error;
-        unsigned attach = policy_dirs(p);
+        unsigned attach = policy_hooks(p);
         FILE *f;
         int r;
 
@@ -360,13 +459,18 @@ static int write_service(Context *c, const char *name, Loaded *l) {
                 return 0;
 
         if (network && !p->error) {
-                slice = l->up.slice && endswith(l->up.slice, ".slice") ? strdup(l->up.slice) : default_slice(name);
-                if (!slice)
-                        return log_oom();
-                r = slice_chain_dirs(c, slice);
+                r = service_slice(name, l->up.slice, &slice);
                 if (r < 0)
-                        return r;
-                attach &= ~(unsigned) r;
+                        return log_oom();
+                if (slice) {
+                        /* Per hook: a program a slice above attaches already runs for the
+                         * service (BPF_F_ALLOW_MULTI programs of ancestors run for
+                         * descendants), whatever direction made the slice attach it. */
+                        r = slice_chain_hooks(c, slice);
+                        if (r < 0)
+                                return r;
+                        attach &= ~(unsigned) r;
+                }
         }
 
         f = open_memstream(&text, &size);
@@ -385,6 +489,13 @@ static int write_service(Context *c, const char *name, Loaded *l) {
 
         if (network) {
                 write_bpf(f, attach);
+                if (policy_is_sealed(p)) {
+                        write_seal(f);
+                        if (l->late_unseal)
+                                log_warning("%s: a drop-in sorting after %s sets CapabilityBoundingSet= without '~', "
+                                            "ProtectControlGroups= or an empty InaccessiblePaths=, which can undo the "
+                                            "seal (use X-CgPolicySeal=no to opt out).", name, DROPIN_NAME);
+                }
                 r = write_helper(f, "ExecStartPre", true, "--unit=%n", p);
                 /* With an error the helper reports it and fails the start: nothing more to list. */
                 if (!p->error) {
@@ -476,7 +587,7 @@ static int process_slice(Context *c, const char *name) {
 
         parent = slice_parent(name);
         if (parent) {
-                r = slice_chain_dirs(c, parent);
+                r = slice_chain_hooks(c, parent);
                 if (r < 0)
                         return r;
                 above = (unsigned) r;
@@ -496,9 +607,10 @@ static int process_slice(Context *c, const char *name) {
                 for (int d = 0; d < _POLICY_DIRECTION_MAX; d++)
                         for (int a = 0; a < _POLICY_ACTION_MAX; a++)
                                 policy_reset_rules(&l.up.policy, d, a);
+                l.up.policy.socket_allow = 0;
                 l.up.policy.error = mfree(l.up.policy.error);
         }
-        own = l.found && l.has_keys ? policy_dirs(&l.up.policy) : 0;
+        own = l.found && l.has_keys ? policy_hooks(&l.up.policy) : 0;
 
         /* Look the state up again: the recursion may have moved the array. */
         s = slice_state(c, name);
@@ -506,7 +618,7 @@ static int process_slice(Context *c, const char *name) {
                 loaded_done(&l);
                 return log_oom();
         }
-        s->dirs = own | above;
+        s->hooks = own | above;
         if (l.found && l.has_keys && !s->written) {
                 s->written = true;
                 /* A slice with a bad key attaches everything, whatever its ancestors do. */

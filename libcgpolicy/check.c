@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "fileio.h"
 #include "log.h"
 #include "macro.h"
 #include "strv.h"
@@ -96,6 +97,18 @@ static int on_assignment(const char *filename, unsigned line, const char *sectio
                         return 0;
                 }
 
+                if (streq(section, "Slice"))
+                        u->slice_keys = true;
+
+                /* The seal is made of the service's own execution settings (capabilities, mounts):
+                 * a slice has none to give its services. */
+                if (streq(key, "X-CgPolicySeal") && (u->kind == UNIT_KIND_SLICE || streq(section, "Slice"))) {
+                        u->n_errors++;
+                        (void) policy_set_error(&u->policy, &src, "sealing is per service: a slice cannot seal the "
+                                                "services in it (set X-CgPolicySeal= in the services)");
+                        return 0;
+                }
+
                 r = policy_assign_full(&u->policy, &src, value, &ignored);
                 if (r == -ENOMEM)
                         return r;
@@ -117,6 +130,11 @@ static int on_assignment(const char *filename, unsigned line, const char *sectio
                 return strv_extend(&u->exec_start_pre, &u->n_exec_start_pre, value);
         }
 
+        if ((streq(key, "CapabilityBoundingSet") && value[0] != '~') ||
+            (streq(key, "ProtectControlGroups") && policy_parse_boolean(value) != 1 && !streq(value, "strict")) ||
+            (streq(key, "InaccessiblePaths") && !*value))
+                u->unseal = true;
+
         if (streq(key, "Slice")) {
                 char *s = NULL;
 
@@ -136,11 +154,33 @@ int unit_policy_load_file(UnitPolicy *u, const char *path, FILE *f) {
         return unit_file_parse(path, f, on_assignment, u);
 }
 
-int check_unit_files(char * const *paths, size_t n) {
+/* What sealing adds to the unit of a file without errors that has network rules. */
+static void print_seal(FILE *out, const char *path, const UnitPolicy *u) {
+        const Policy *p = &u->policy;
+
+        if (!policy_has_network(p) || p->error)
+                return;
+        if (u->kind == UNIT_KIND_SLICE || (u->kind == UNIT_KIND_UNKNOWN && u->slice_keys))
+                fprintf(out, "%s: not sealed (a slice: sealing is per service)\n", path);
+        else if (p->mode == POLICY_MODE_AUDIT)
+                fprintf(out, "%s: not sealed (audit mode)\n", path);
+        else if (p->seal == 0)
+                fprintf(out, "%s: not sealed (X-CgPolicySeal=no)\n", path);
+        else {
+                assert(policy_is_sealed(p));
+                fprintf(out, "%s: sealed:", path);
+                for (const char *const *x = policy_seal_settings; *x; x++)
+                        fprintf(out, " %s", *x);
+                fputs(" (X-CgPolicySeal=no opts out)\n", out);
+        }
+}
+
+int check_unit_files(char * const *paths, size_t n, FILE *out) {
         int ret = 0;
         bool bad = false;
 
         assert(paths || n == 0);
+        assert(out);
 
         for (size_t i = 0; i < n; i++) {
                 UnitPolicy u;
@@ -149,11 +189,15 @@ int check_unit_files(char * const *paths, size_t n) {
                 unit_policy_init(&u, unit_kind_from_path(paths[i]));
                 r = unit_policy_load_file(&u, paths[i], NULL);
                 if (r < 0) {
-                        log_error_errno(r, "%s: cannot read: %m", paths[i]);
+                        char buf[64];
+
+                        log_error("%s: cannot read: %s", paths[i], read_full_file_strerror(r, buf, sizeof buf));
                         if (ret == 0)
                                 ret = r;
                 } else if (u.n_errors > 0)
                         bad = true;
+                else
+                        print_seal(out, paths[i], &u);
                 unit_policy_done(&u);
         }
 

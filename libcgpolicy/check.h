@@ -29,6 +29,11 @@ typedef struct UnitPolicy {
         size_t n_exec_start_pre;
         bool exec_start_pre_reset;  /* an empty ExecStartPre= was seen */
         char *slice;             /* Slice=, NULL when unset */
+        bool slice_keys;         /* an X-CgPolicy key was in a [Slice] section */
+        bool unseal;             /* a [Service] assignment that would undo the seal applied
+                                  * before it: CapabilityBoundingSet= without '~' (ORs) or empty,
+                                  * ProtectControlGroups= neither true nor "strict", an empty
+                                  * InaccessiblePaths= */
         unsigned n_errors;       /* every error, also CPU/memory values that were ignored */
 } UnitPolicy;
 
@@ -44,7 +49,11 @@ UnitKind unit_kind_from_path(const char *path);
 int unit_policy_load_file(UnitPolicy *u, const char *path, FILE *f);
 
 /* "cgpolicy check FILE…": validates the X-CgPolicy keys of every file, logging every error
- * as "FILE:LINE: KEY: what is wrong". Returns 0 when all files are fine, -EINVAL when any
- * error was found, or the first -errno of a file that could not be read (after checking all
- * the others). */
-int check_unit_files(char * const *paths, size_t n);
+ * as "FILE:LINE: KEY: what is wrong". For every file without errors that has network rules,
+ * writes one line to out saying what sealing adds, judged from that file alone:
+ *   "FILE: sealed: SETTING… (X-CgPolicySeal=no opts out)"
+ *   "FILE: not sealed (X-CgPolicySeal=no)", "FILE: not sealed (audit mode)",
+ *   "FILE: not sealed (a slice: sealing is per service)".
+ * Returns 0 when all files are fine, -EINVAL when any error was found, or the first -errno of
+ * a file that could not be read (after checking all the others). */
+int check_unit_files(char * const *paths, size_t n, FILE *out);

@@ -60,3 +60,34 @@ int exec_escape_arg(const char *s, char **ret) {
         *ret = out;
         return 0;
 }
+
+int escape_cc(const char *s, char **ret) {
+        static const char hex[] = "0123456789abcdef";
+        char *out, *o;
+
+        assert(s);
+        assert(ret);
+
+        out = malloc(strlen(s) * 4 + 1);
+        if (!out)
+                return -ENOMEM;
+        o = out;
+        for (const char *p = s; *p; p++) {
+                unsigned char c = (unsigned char) *p;
+
+                if (c < 0x20 || c == 0x7f) {
+                        *o++ = '\\';
+                        *o++ = 'x';
+                        *o++ = hex[c >> 4];
+                        *o++ = hex[c & 15];
+                } else if (c == '\\') {
+                        *o++ = '\\';
+                        *o++ = '\\';
+                } else
+                        *o++ = (char) c;
+        }
+        *o = 0;
+
+        *ret = out;
+        return 0;
+}

@@ -10,3 +10,8 @@
  *   "\"" and "\\", control characters as "\n", "\t", "\xNN".
  * Returns 0 and a string to free in *ret, or -ENOMEM. */
 int exec_escape_arg(const char *s, char **ret);
+
+/* s for a log message: control characters (and DEL) as "\xNN", '\' as "\\", so that a name that
+ * holds a line break cannot start a forged log line. Returns 0 and a string to free in *ret,
+ * or -ENOMEM. */
+int escape_cc(const char *s, char **ret);

@@ -3,15 +3,22 @@
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "fileio.h"
-#include "log.h"
 #include "macro.h"
+
+/* /dev/null, by its device number (1:3 on Linux): what masks a unit or drop-in. */
+static bool is_dev_null(const struct stat *st) {
+        return S_ISCHR(st->st_mode) && major(st->st_rdev) == 1 && minor(st->st_rdev) == 3;
+}
 
 int read_full_file(const char *path, char **ret_contents, size_t *ret_size) {
         _cleanup_close_ int fd = -EBADF;
@@ -23,16 +30,32 @@ int read_full_file(const char *path, char **ret_contents, size_t *ret_size) {
         assert(ret_contents);
         assert(ret_size);
 
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        /* O_NONBLOCK: opening a FIFO without a writer would block (a generator that hangs at
+         * boot is killed, and every unit after it starts without its drop-in). */
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
         if (fd < 0)
                 return -errno;
         if (fstat(fd, &st) < 0)
                 return -errno;
         if (S_ISDIR(st.st_mode))
                 return -EISDIR;
-        /* A regular file is read in one go (one byte more, to see the end); anything else, and
-         * files that report no size (procfs), grow as they come. */
-        allocated = S_ISREG(st.st_mode) && st.st_size > 0 ? (size_t) st.st_size + 1 : 4096;
+        if (is_dev_null(&st)) {
+                buf = strdup("");
+                if (!buf)
+                        return -ENOMEM;
+                *ret_contents = TAKE_PTR(buf);
+                *ret_size = 0;
+                return 0;
+        }
+        if (!S_ISREG(st.st_mode))
+                return -EBADFD;
+        if (st.st_size > (off_t) READ_FULL_FILE_MAX)
+                return -EFBIG;
+
+        /* A regular file is read in one go (one byte more, to see the end); files that report no
+         * size (procfs) grow as they come. Either way, never past the bound: a file that grows
+         * while it is read is refused as well. */
+        allocated = st.st_size > 0 ? (size_t) st.st_size + 1 : 4096;
 
         for (;;) {
                 ssize_t k;
@@ -41,7 +64,7 @@ int read_full_file(const char *path, char **ret_contents, size_t *ret_size) {
                         char *x;
 
                         if (buf)
-                                allocated *= 2;
+                                allocated = MIN(allocated * 2, (size_t) READ_FULL_FILE_MAX + 2);
                         x = realloc(buf, allocated);
                         if (!x)
                                 return -ENOMEM;
@@ -56,6 +79,8 @@ int read_full_file(const char *path, char **ret_contents, size_t *ret_size) {
                 if (k == 0)
                         break;
                 size += (size_t) k;
+                if (size > READ_FULL_FILE_MAX)
+                        return -EFBIG;
         }
 
         buf[size] = 0;
@@ -64,10 +89,24 @@ int read_full_file(const char *path, char **ret_contents, size_t *ret_size) {
         return 0;
 }
 
+const char *read_full_file_strerror(int r, char *buf, size_t size) {
+        switch (r) {
+        case -EISDIR:
+        case -EBADFD:
+                return "not a regular file";
+        case -EFBIG:
+                (void) snprintf(buf, size, "larger than %u bytes", READ_FULL_FILE_MAX);
+                return buf;
+        default:
+                return strerror(r < 0 ? -r : r);
+        }
+}
+
 typedef struct FileCacheEntry {
         char *path;             /* NULL: a free slot */
         char *contents;         /* NULL: the file could not be read */
         size_t size;
+        int error;              /* the negative errno when it could not be read */
 } FileCacheEntry;
 
 /* Open addressing with linear probing; at most half full, so that a probe ends soon. */
@@ -162,18 +201,17 @@ int file_cache_get(FileCache *c, const char *path, const char **ret_contents, si
                 r = read_full_file(path, &contents, &size);
                 if (r == -ENOMEM)
                         return r;
-                if (r < 0)
-                        log_warning_errno(r, "%s: cannot read, ignoring: %m", path);
 
                 *e = (FileCacheEntry) {
                         .path = TAKE_PTR(key),
-                        .contents = TAKE_PTR(contents),
-                        .size = size,
+                        .contents = r < 0 ? NULL : TAKE_PTR(contents),
+                        .size = r < 0 ? 0 : size,
+                        .error = r < 0 ? r : 0,
                 };
                 c->n_entries++;
         }
 
         *ret_contents = e->contents;
         *ret_size = e->size;
-        return 0;
+        return e->error;
 }

@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +53,14 @@ static inline const char *startswith(const char *s, const char *prefix) {
 static inline const char *endswith(const char *s, const char *suffix) {
         size_t a = strlen(s), b = strlen(suffix);
         return a >= b && memcmp(s + a - b, suffix, b) == 0 ? s + a - b : NULL;
+}
+
+/* Does s contain a control character (below 0x20, or DEL)? */
+static inline bool string_has_cc(const char *s) {
+        for (; *s; s++)
+                if ((unsigned char) *s < 0x20 || *s == 0x7f)
+                        return true;
+        return false;
 }
 
 static inline size_t strv_length(char * const *l) {

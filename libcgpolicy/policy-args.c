@@ -53,6 +53,14 @@ int policy_to_args(const Policy *p, char ***ret) {
                         return r;
         }
 
+        /* One option per kind, in the order of the bits (the canonical order). */
+        for (unsigned bit = 1; bit & POLICY_SOCKET_ALL; bit <<= 1)
+                if (p->socket_allow & bit) {
+                        r = strv_push(&l, &n, concat("--socket-allow=", policy_socket_kind_to_string(bit)));
+                        if (r < 0)
+                                return r;
+                }
+
         for (size_t o = 0; o < ELEMENTSOF(options); o++) {
                 const PolicyRuleList *list = &p->rules[options[o].d][options[o].a];
 
@@ -91,6 +99,18 @@ int policy_arg_parse(Policy *p, const char *arg, char **ret_reason) {
                 }
                 p->mode = r;
                 p->mode_set = true;
+                return 1;
+        }
+
+        if ((v = startswith(arg, "--socket-allow="))) {
+                r = policy_socket_kind_from_string(v);
+                if (r < 0) {
+                        if (ret_reason && asprintf(ret_reason, "%s: 'ping', 'raw', 'udplite', 'sctp', 'other' or "
+                                                   "'any' is expected", arg) < 0)
+                                return -ENOMEM;
+                        return -EINVAL;
+                }
+                p->socket_allow |= (unsigned) r;
                 return 1;
         }
 

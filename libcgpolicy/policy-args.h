@@ -12,14 +12,19 @@
  *   int policy_to_args(const Policy *p, char ***ret);
  *       A NULL-terminated strv to free with strv_free(), unescaped:
  *       - p->error set: exactly one element, "--error=MESSAGE";
- *       - else "--mode=audit" first when in audit mode, then "--bind-allow=RULE"…,
+ *       - else "--mode=audit" first when in audit mode, then "--socket-allow=KIND" for each
+ *         kind of p->socket_allow in the order ping, raw, udplite, sctp, other (never "any"),
+ *         then "--bind-allow=RULE"…,
  *         "--bind-deny=RULE"…, "--connect-allow=RULE"…, "--connect-deny=RULE"…, each list in
  *         assignment order, each rule in its canonical spelling (policy_rule_to_string()).
- *       CPU/memory values are not part of it (they are CPUQuota=/MemoryMax= in the drop-in).
+ *       CPU/memory values are not part of it (they are CPUQuota=/MemoryMax= in the drop-in),
+ *       nor is the seal (systemd settings in the drop-in, not something apply does).
  *       Returns 0 or -ENOMEM.
  *
  *   int policy_arg_parse(Policy *p, const char *arg, char **ret_reason);
- *       One argument: "--mode=enforce|audit", "--error=MESSAGE", "--bind-allow=RULE",
+ *       One argument: "--mode=enforce|audit", "--error=MESSAGE", "--socket-allow=KIND" (a kind
+ *       of policy_socket_kind_from_string(), "any" included; repeated options add up),
+ *       "--bind-allow=RULE",
  *       "--bind-deny=RULE", "--connect-allow=RULE", "--connect-deny=RULE". Returns 1 when
  *       arg was one of those and was applied to p, 0 when arg is not a policy option (p is
  *       untouched), -EINVAL when the value is bad (*ret_reason, to free, says why, e.g.

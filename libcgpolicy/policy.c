@@ -13,6 +13,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 
+#include "config.h"
 #include "log.h"
 #include "macro.h"
 #include "policy.h"
@@ -36,6 +37,10 @@
  *   or more are refused.
  * - An empty X-CgPolicyMode= goes back to the default (enforce); an empty CPU/memory value
  *   unsets it.
+ * - X-CgPolicySocketAllow= is a list like the rule keys (accumulates, empty resets, a bad word
+ *   adds none of the line's kinds); "any" is every kind. X-CgPolicySeal= is a single value
+ *   like X-CgPolicyMode= (the last one wins, empty goes back to the default). Both are
+ *   network keys: a bad value makes the unit fail closed.
  */
 
 static const char * const direction_table[_POLICY_DIRECTION_MAX] = {
@@ -74,10 +79,51 @@ int policy_mode_from_string(const char *s) {
         return -EINVAL;
 }
 
+/* In the canonical order: the order of the bits. */
+static const char * const socket_kind_table[] = {
+        "ping", "raw", "udplite", "sctp", "other",
+};
+
+_Static_assert(ELEMENTSOF(socket_kind_table) == 5 && POLICY_SOCKET_ALL == (1 << ELEMENTSOF(socket_kind_table)) - 1,
+               "one name per PolicySocketKind bit");
+
+const char *policy_socket_kind_to_string(PolicySocketKind k) {
+        for (size_t i = 0; i < ELEMENTSOF(socket_kind_table); i++)
+                if ((unsigned) k == 1u << i)
+                        return socket_kind_table[i];
+        return NULL;
+}
+
+int policy_socket_kind_from_string(const char *s) {
+        if (!s)
+                return -EINVAL;
+        if (streq(s, "any"))
+                return POLICY_SOCKET_ALL;
+        for (size_t i = 0; i < ELEMENTSOF(socket_kind_table); i++)
+                if (streq(s, socket_kind_table[i]))
+                        return 1 << i;
+        return -EINVAL;
+}
+
+int policy_parse_boolean(const char *s) {
+        static const char *const yes[] = { "1", "yes", "y", "true", "t", "on" };
+        static const char *const no[] = { "0", "no", "n", "false", "f", "off" };
+
+        if (!s)
+                return -EINVAL;
+        for (size_t i = 0; i < ELEMENTSOF(yes); i++) {
+                if (strcasecmp(s, yes[i]) == 0)
+                        return 1;
+                if (strcasecmp(s, no[i]) == 0)
+                        return 0;
+        }
+        return -EINVAL;
+}
+
 void policy_init(Policy *p) {
         assert(p);
 
-        *p = (Policy) { .mode = POLICY_MODE_ENFORCE };
+        *p = (Policy) { .mode = POLICY_MODE_ENFORCE, .seal = -1 };
 }
 
 void policy_done(Policy *p) {
@@ -475,10 +521,27 @@ bool policy_has_network(const Policy *p) {
         return false;
 }
 
+/* Why each, in systemd.cgpolicy(5), SEALING. */
+const char *const policy_seal_settings[] = {
+        "ProtectControlGroups=yes",
+        "InaccessiblePaths=-" CGPOLICY_BPFFS_MOUNT,
+        "InaccessiblePaths=-" CGPOLICY_RUNTIME_DIR,
+        "CapabilityBoundingSet=~CAP_SYS_ADMIN CAP_BPF CAP_PERFMON CAP_NET_ADMIN CAP_NET_RAW CAP_SYS_PTRACE "
+                "CAP_SYS_MODULE CAP_SYS_RAWIO",
+        NULL,
+};
+
+bool policy_is_sealed(const Policy *p) {
+        assert(p);
+
+        return policy_has_network(p) && p->mode == POLICY_MODE_ENFORCE && p->seal != 0 && !p->error;
+}
+
 bool policy_is_empty(const Policy *p) {
         assert(p);
 
-        return !policy_has_network(p) && !p->cpu_quota && !p->memory_max && !p->error && !p->mode_set;
+        return !policy_has_network(p) && !p->cpu_quota && !p->memory_max && !p->error && !p->mode_set &&
+                p->socket_allow == 0 && p->seal < 0;
 }
 
 int policy_add_rule(Policy *p, PolicyDirection d, PolicyAction a, const PolicyRule *r) {
@@ -718,7 +781,12 @@ int policy_set_error(Policy *p, const PolicySource *src, const char *format, ...
         if (r < 0)
                 return log_oom();
 
-        if (asprintf(&msg, "%s:%u: %s: %s", src->filename ?: "-", src->line, src->key ?: "-", what) < 0)
+        /* Without line and key the error is about the file as a whole: "FILE: what is wrong". */
+        if (src->line == 0 && !src->key)
+                r = asprintf(&msg, "%s: %s", src->filename ?: "-", what);
+        else
+                r = asprintf(&msg, "%s:%u: %s: %s", src->filename ?: "-", src->line, src->key ?: "-", what);
+        if (r < 0)
                 return log_oom();
 
         log_error("%s", msg);
@@ -775,6 +843,40 @@ static int assign_rules(Policy *p, const PolicySource *src, PolicyDirection d, P
         return 0;
 }
 
+/* Space-separated socket kinds; an empty value resets. A bad word adds none of the line's. */
+static int assign_sockets(Policy *p, const PolicySource *src, const char *value) {
+        unsigned mask = 0;
+
+        if (!*value) {
+                p->socket_allow = 0;
+                return 0;
+        }
+
+        for (const char *w = value;;) {
+                _cleanup_free_ char *word = NULL;
+                size_t n;
+                int k;
+
+                w += strspn(w, " \t\n\r");
+                if (!*w)
+                        break;
+                n = strcspn(w, " \t\n\r");
+                word = strndup(w, n);
+                if (!word)
+                        return log_oom();
+                w += n;
+
+                k = policy_socket_kind_from_string(word);
+                if (k < 0)
+                        return policy_set_error(p, src, "unknown socket kind '%s': 'ping', 'raw', 'udplite', "
+                                                "'sctp', 'other' or 'any' is expected", word);
+                mask |= (unsigned) k;
+        }
+
+        p->socket_allow |= mask;
+        return 0;
+}
+
 int policy_assign_full(Policy *p, const PolicySource *src, const char *value, bool *ret_ignored) {
         const char *key;
         PolicyDirection d;
@@ -809,6 +911,21 @@ int policy_assign_full(Policy *p, const PolicySource *src, const char *value, bo
                 return 0;
         }
 
+        if (streq(key, "X-CgPolicySocketAllow"))
+                return assign_sockets(p, src, value);
+
+        if (streq(key, "X-CgPolicySeal")) {
+                if (!*value) {
+                        p->seal = -1;
+                        return 0;
+                }
+                r = policy_parse_boolean(value);
+                if (r < 0)
+                        return policy_set_error(p, src, "invalid boolean '%s': 'yes' or 'no' is expected", value);
+                p->seal = r;
+                return 0;
+        }
+
         if (streq(key, "X-CgPolicyCPUQuota") || streq(key, "X-CgPolicyMemoryMax")) {
                 bool cpu = streq(key, "X-CgPolicyCPUQuota");
                 char **field = cpu ? &p->cpu_quota : &p->memory_max;
@@ -836,7 +953,8 @@ int policy_assign_full(Policy *p, const PolicySource *src, const char *value, bo
 
         return policy_set_error(p, src, "unknown key (known: X-CgPolicyCPUQuota, X-CgPolicyMemoryMax, "
                                 "X-CgPolicyBindAllow, X-CgPolicyBindDeny, X-CgPolicyConnectAllow, "
-                                "X-CgPolicyConnectDeny, X-CgPolicyMode)");
+                                "X-CgPolicyConnectDeny, X-CgPolicyMode, X-CgPolicySocketAllow, "
+                                "X-CgPolicySeal)");
 }
 
 int policy_assign(Policy *p, const PolicySource *src, const char *value) {
@@ -870,18 +988,7 @@ bool policy_equal(const Policy *a, const Policy *b) {
                                 if (!rule_equal(&la->rules[i], &lb->rules[i]))
                                         return false;
                 }
-        return a->mode == b->mode && str_equal(a->cpu_quota, b->cpu_quota) &&
+        return a->mode == b->mode && a->socket_allow == b->socket_allow && a->seal == b->seal &&
+                str_equal(a->cpu_quota, b->cpu_quota) &&
                 str_equal(a->memory_max, b->memory_max) && str_equal(a->error, b->error);
-}
-
-/* TEMPORARY (lead's branch): replaced by the parser of X-CgPolicySocketAllow=. */
-const char *policy_socket_kind_to_string(PolicySocketKind k) {
-        switch (k) {
-        case POLICY_SOCKET_PING: return "ping";
-        case POLICY_SOCKET_RAW: return "raw";
-        case POLICY_SOCKET_UDPLITE: return "udplite";
-        case POLICY_SOCKET_SCTP: return "sctp";
-        case POLICY_SOCKET_OTHER: return "other";
-        default: return NULL;
-        }
 }

@@ -31,17 +31,18 @@ typedef enum PolicyMode {
         _POLICY_MODE_MAX,
 } PolicyMode;
 
-/* TEMPORARY (lead's branch): the parser of X-CgPolicySocketAllow= lands separately. */
+/* Kinds of AF_INET/AF_INET6 sockets that the bind/connect/sendmsg hooks cannot judge, or not
+ * completely: the programs refuse to create them unless X-CgPolicySocketAllow= names them.
+ * TCP, MPTCP and UDP sockets are not kinds: they are always created, and judged by the rules.
+ * The bits are cgpolicy-abi.h's CGP_SOCK_*. */
 typedef enum PolicySocketKind {
-        POLICY_SOCKET_PING    = 1 << 0,
-        POLICY_SOCKET_RAW     = 1 << 1,
-        POLICY_SOCKET_UDPLITE = 1 << 2,
+        POLICY_SOCKET_PING    = 1 << 0, /* SOCK_DGRAM IPPROTO_ICMP/ICMPV6: sendto() runs no hook */
+        POLICY_SOCKET_RAW     = 1 << 1, /* SOCK_RAW, any protocol */
+        POLICY_SOCKET_UDPLITE = 1 << 2, /* connect() runs no hook */
         POLICY_SOCKET_SCTP    = 1 << 3,
-        POLICY_SOCKET_OTHER   = 1 << 4,
+        POLICY_SOCKET_OTHER   = 1 << 4, /* every other protocol (L2TP/IP, …) */
         POLICY_SOCKET_ALL     = (1 << 5) - 1,
 } PolicySocketKind;
-
-const char *policy_socket_kind_to_string(PolicySocketKind k);   /* TEMPORARY */
 
 typedef union PolicyAddress {
         struct in_addr in;
@@ -82,11 +83,16 @@ typedef struct Policy {
         char *cpu_quota;         /* e.g. "50%" */
         char *memory_max;        /* e.g. "1073741824", "20%", "infinity" */
 
+        /* X-CgPolicySocketAllow=: a mask of PolicySocketKind, 0 by default (none allowed). */
+        unsigned socket_allow;
+
+        /* X-CgPolicySeal=: -1 when not set (the default: sealed), 0 or 1. Not passed to
+         * "cgpolicy apply": the seal is made of systemd settings in the generated drop-in. */
+        int seal;
+
         /* The first error in a network/mode key or an unknown X-CgPolicy key, formatted
          * "FILE:LINE: KEY: what is wrong". Set means: the unit must not start. */
         char *error;
-
-        unsigned socket_allow;   /* TEMPORARY: POLICY_SOCKET_* */
 } Policy;
 
 void policy_init(Policy *p);
@@ -120,8 +126,16 @@ bool policy_key_is_ours(const char *key);
  * Keys that are not ours return 0 and are ignored. */
 int policy_assign(Policy *p, const PolicySource *src, const char *value);
 
-/* Does the policy need the in-kernel network part (BPF programs, helper)? */
+/* Does the policy need the in-kernel network part (BPF programs, helper)? True when it has
+ * bind or connect rules; X-CgPolicySocketAllow= alone does not police anything. */
 bool policy_has_network(const Policy *p);
+/* Does a service with this policy get the seal (systemd.cgpolicy(5), "SEALING")? Network
+ * rules, enforce mode, X-CgPolicySeal= not "no", and no error (a unit that fails closed gets
+ * the error drop-in only). */
+bool policy_is_sealed(const Policy *p);
+/* The settings that seal a service, as the generator writes them into its drop-in, in order;
+ * NULL-terminated. "~" lists AND with the unit's own (systemd.exec(5)). */
+extern const char *const policy_seal_settings[];
 bool policy_has_direction(const Policy *p, PolicyDirection d);
 bool policy_is_empty(const Policy *p);
 
@@ -129,6 +143,13 @@ const char *policy_direction_to_string(PolicyDirection d);   /* "bind", "connect
 const char *policy_action_to_string(PolicyAction a);         /* "allow", "deny" */
 const char *policy_mode_to_string(PolicyMode m);             /* "enforce", "audit" */
 int policy_mode_from_string(const char *s);
+/* "ping", "raw", "udplite", "sctp", "other" for a single kind, else NULL. */
+const char *policy_socket_kind_to_string(PolicySocketKind k);
+/* A kind's name, or "any" (POLICY_SOCKET_ALL); -EINVAL for anything else. */
+int policy_socket_kind_from_string(const char *s);
+/* A boolean as systemd's parse_boolean() takes it: 1, yes, y, true, t, on / 0, no, n, false,
+ * f, off, in any case. 1, 0, or -EINVAL. */
+int policy_parse_boolean(const char *s);
 
 /* Additions beyond the original API. */
 
@@ -137,7 +158,8 @@ int policy_mode_from_string(const char *s);
 int policy_assign_full(Policy *p, const PolicySource *src, const char *value, bool *ret_ignored);
 
 /* Record "FILE:LINE: KEY: <formatted>" as p->error (first one wins), log it at LOG_ERR and
- * return -EINVAL. */
+ * return -EINVAL. With src->line 0 and no src->key, "FILE: <formatted>" (a file that cannot
+ * be read). */
 int policy_set_error(Policy *p, const PolicySource *src, const char *format, ...) _printf_(3, 4);
 
 int policy_add_rule(Policy *p, PolicyDirection d, PolicyAction a, const PolicyRule *r);
@@ -148,5 +170,5 @@ void policy_reset_rules(Policy *p, PolicyDirection d, PolicyAction a);
 int policy_parse_cpu_quota(const char *s, char **ret, char **ret_reason);
 int policy_parse_memory_max(const char *s, char **ret, char **ret_reason);
 
-/* Same rules (per list, in order), mode, resource values and error. */
+/* Same rules (per list, in order), mode, socket kinds, seal, resource values and error. */
 bool policy_equal(const Policy *a, const Policy *b);

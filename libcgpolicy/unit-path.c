@@ -130,6 +130,59 @@ bool unit_name_valid(const char *name) {
         return true;
 }
 
+bool unit_name_is_valid_full(const char *name, UnitNameFlags flags) {
+        static const char *const types[] = {
+                "service", "socket", "target", "device", "mount", "automount", "swap", "timer", "path",
+                "slice", "scope",
+        };
+        const char *dot, *at = NULL;
+        bool known = false;
+
+        if (!name || !*name || strlen(name) > 255)
+                return false;
+        dot = strrchr(name, '.');
+        if (!dot || dot == name)
+                return false;
+        for (size_t i = 0; i < ELEMENTSOF(types); i++)
+                if (streq(dot + 1, types[i]))
+                        known = true;
+        if (!known)
+                return false;
+        for (const char *p = name; p < dot; p++) {
+                if (*p == '@' && !at)
+                        at = p;
+                if (*p != '@' && !valid_chars(p, 1))
+                        return false;
+        }
+        if (at == name)
+                return false;
+
+        if (!at)
+                return flags & UNIT_NAME_PLAIN;
+        if (at + 1 == dot)
+                return flags & UNIT_NAME_TEMPLATE;
+        return flags & UNIT_NAME_INSTANCE;
+}
+
+bool slice_name_is_valid(const char *name) {
+        const char *suffix;
+        bool dash = false;
+
+        if (!unit_name_is_valid_full(name, UNIT_NAME_PLAIN))
+                return false;
+        if (streq(name, "-.slice"))
+                return true;
+        suffix = endswith(name, ".slice");
+        if (!suffix)
+                return false;
+        for (const char *p = name; p < suffix; p++) {
+                if (*p == '-' && (p == name || dash))
+                        return false;   /* a leading dash, or two in a row */
+                dash = *p == '-';
+        }
+        return !dash;                   /* nor a trailing one */
+}
+
 bool unit_name_is_template(const char *name) {
         const char *suffix;
 

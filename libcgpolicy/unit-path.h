@@ -50,6 +50,25 @@ int unit_tree_dropins(const UnitTree *t, const char *name, const char ***ret, si
 
 /* Unit-name helpers. */
 bool unit_name_valid(const char *name);           /* a service or slice name we handle */
+
+typedef enum UnitNameFlags {
+        UNIT_NAME_PLAIN    = 1 << 0,    /* foo.service */
+        UNIT_NAME_TEMPLATE = 1 << 1,    /* foo@.service */
+        UNIT_NAME_INSTANCE = 1 << 2,    /* foo@bar.service */
+        UNIT_NAME_ANY      = UNIT_NAME_PLAIN | UNIT_NAME_TEMPLATE | UNIT_NAME_INSTANCE,
+} UnitNameFlags;
+
+/* A unit name as systemd's unit_name_is_valid() takes it, of a form in flags: at most 255
+ * bytes; the suffix of a unit type (.service, .socket, .target, .device, .mount, .automount,
+ * .swap, .timer, .path, .slice, .scope); before it a non-empty name of letters, digits and
+ * ":-_.\", with '@' (not first) starting a template's or an instance's instance part. So no
+ * '/', no blank, no control character. */
+bool unit_name_is_valid_full(const char *name, UnitNameFlags flags);
+
+/* A slice name as systemd's slice_name_is_valid(): a plain unit name ending in ".slice",
+ * "-.slice", or parts separated by single dashes, none empty ("a-b.slice", not "-a.slice",
+ * "a-.slice" or "a--b.slice"). */
+bool slice_name_is_valid(const char *name);
 bool unit_name_is_template(const char *name);     /* foo@.service */
 bool unit_name_is_instance(const char *name);     /* foo@bar.service */
 int unit_name_template(const char *name, char **ret);   /* foo@bar.service → foo@.service */

@@ -166,7 +166,6 @@ static int start_server(void) {
 
 /* ---- scenarios ---- */
 
-/* A cgroup with all our programs attached (multi) and a policy applied from inside it. */
 /* The directions the rules (apply options) are for: the programs the generator attaches. */
 static unsigned rules_dirs(const char *const *rules) {
         unsigned dirs = 0;
@@ -179,14 +178,20 @@ static unsigned rules_dirs(const char *const *rules) {
         return dirs;
 }
 
-static char *policed(const char *name, const char *const *rules) {
+/* The cgroup NAME with our programs for the rules' directions attached (multi) and the policy
+ * applied from inside it, as unit UNIT (NULL: NAME.service; cgroup names may hold bytes that
+ * unit names may not). */
+static char *policed_unit(const char *name, const char *unit_name, const char *const *rules) {
         char *cg = test_env_cgroup(&env, name);
         const char *a[16] = {};
         char unit[128];
         int n = 0, r;
 
         ok(test_attach(&env, cg, rules_dirs(rules)) == 0, "%s: programs attached with BPF_F_ALLOW_MULTI", name);
-        snprintf(unit, sizeof unit, "--unit=%s.service", name);
+        if (unit_name)
+                snprintf(unit, sizeof unit, "--unit=%s", unit_name);
+        else
+                snprintf(unit, sizeof unit, "--unit=%s.service", name);
         a[n++] = "apply";
         a[n++] = unit;
         for (; *rules && n < 15; rules++)
@@ -194,6 +199,10 @@ static char *policed(const char *name, const char *const *rules) {
         r = run_cgpolicy(cg, NULL, NULL, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], NULL);
         ok(r == 0, "%s: cgpolicy apply from inside the cgroup succeeds", name);
         return cg;
+}
+
+static char *policed(const char *name, const char *const *rules) {
+        return policed_unit(name, NULL, rules);
 }
 
 static void test_allow_list(void) {
@@ -412,16 +421,17 @@ static void test_machine_output(void) {
         struct stat st1 = {}, st2 = {};
         int r;
 
-        /* A unit and cgroup name with a backslash and a double quote, which label values must
-         * escape. systemd's own cgroup names contain backslashes ("foo@a\x2db.service"). */
+        /* A unit name with a backslash and a cgroup name with a backslash and a double quote,
+         * which label values must escape. systemd's own cgroup names contain backslashes
+         * ("foo@a\x2db.service"); a unit name cannot hold a quote (apply refuses it). */
         {
-                _cleanup_free_ char *cg = policed("esc\\x2d\"q", deny_connect);
+                _cleanup_free_ char *cg = policed_unit("esc\\x2d\"q", "esc\\x2dq.service", deny_connect);
                 expect(cg, "escaped names", OP_CONNECT, SOCK_STREAM, "127.0.0.1", PORT_OK, EPERM);
         }
-        /* A byte that is not UTF-8 in a cgroup and unit name: JSON and the Prometheus format
-         * must be UTF-8, the byte becomes U+FFFD. */
+        /* A byte that is not UTF-8 in a cgroup name: JSON and the Prometheus format must be
+         * UTF-8, the byte becomes U+FFFD. (A unit name is ASCII: apply refuses anything else.) */
         {
-                _cleanup_free_ char *cg = policed("bad\xffutf8", deny_connect);
+                _cleanup_free_ char *cg = policed_unit("bad\xffutf8", "badutf8.service", deny_connect);
                 expect(cg, "non-UTF-8 name", OP_CONNECT, SOCK_STREAM, "127.0.0.1", PORT_OK, EPERM);
         }
         /* Two policies of one unit and cgroup path: a cgroup removed without release (a unit
@@ -447,7 +457,7 @@ static void test_machine_output(void) {
 
         r = run_cgpolicy(NULL, &json, NULL, "status", "--json", NULL);
         ok(r == 0 && json && write_file(json_path, json), "status --json succeeds (exit %d)", r);
-        ok(json && strstr(json, "\"unit\":\"bad\xef\xbf\xbdutf8.service\""), "status --json writes a byte that is not UTF-8 as U+FFFD");
+        ok(json && strstr(json, "/bad\xef\xbf\xbdutf8\",\"cgroup_id\""), "status --json writes a byte that is not UTF-8 as U+FFFD");
         r = run_cgpolicy(NULL, &out, NULL, "status", arg, NULL);
         if (stat(prom_path, &st1) < 0)
                 st1 = (struct stat) {};
@@ -495,8 +505,9 @@ static void test_machine_output(void) {
                 expect_requests(prom, "any (audit)", "anyaudit.service", "connect", "audited", 5);
                 expect_requests(prom, "any (audit)", "anyaudit.service", "bind", "audited", 2);
                 expect_requests(prom, "any (audit)", "anyaudit.service", "connect", "denied", 0);
-                expect_requests(prom, "escaped names", "esc\\\\x2d\\\"q.service", "connect", "denied", 1);
-                expect_requests(prom, "non-UTF-8 name", "bad\xef\xbf\xbdutf8.service", "connect", "denied", 1);
+                expect_requests(prom, "escaped names", "esc\\\\x2dq.service", "connect", "denied", 1);
+                expect_requests(prom, "non-UTF-8 name", "badutf8.service", "connect", "denied", 1);
+                ok(strstr(prom, "/bad\xef\xbf\xbdutf8\""), "prometheus: the cgroup label writes a byte that is not UTF-8 as U+FFFD");
                 /* The stale policy (2 denials) is not written: one series, the current one's. */
                 expect_requests(prom, "one series for two policies of one cgroup path", "dup.service", "connect", "denied", 1);
                 ok(strstr(prom, "cgpolicy_unit_info{unit=\"anyaudit.service\",cgroup=\"") &&
@@ -586,7 +597,7 @@ static void test_delegate(void) {
         expect(grandchild, s, OP_CONNECT, SOCK_STREAM, "::1", PORT_NO, EPERM);
 
         /* A policy of the child's own wins in the child (deepest policed cgroup). */
-        r = run_cgpolicy(child, NULL, NULL, "apply", "--unit=payload", "--connect-deny=any", "--connect-allow=tcp:47081", NULL);
+        r = run_cgpolicy(child, NULL, NULL, "apply", "--unit=payload.service", "--connect-deny=any", "--connect-allow=tcp:47081", NULL);
         ok(r == 0, "%s: apply in the child cgroup", s);
         expect(child, "child's own policy", OP_CONNECT, SOCK_STREAM, "127.0.0.1", PORT_NO, ECONNREFUSED);
         expect(child, "child's own policy", OP_CONNECT, SOCK_STREAM, "127.0.0.1", PORT_OK, EPERM);

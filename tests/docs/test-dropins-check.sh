@@ -4,14 +4,16 @@
 # installed where its comments say it goes (UNIT.d/cgpolicy.conf, where check takes the unit
 # type from the directory name). As a control, the same drop-in with one rule broken must
 # fail the check with a FILE:LINE: message, so a check that accepts anything cannot pass.
+# Each header says whether the daemon runs sealed ("# Sealed:" or "# Not sealed:", see
+# systemd.cgpolicy(5), SEALING), and "cgpolicy check" must say the same.
 # Usage: test-dropins-check.sh CGPOLICY DROPIN...   (TAP)
 set -u
 cgpolicy=$1
 shift
 
-echo "1..$(( $# * 3 ))"
+echo "1..$(( $# * 4 ))"
 if [ ! -x "$cgpolicy" ]; then
-        for ((i = 1; i <= $# * 3; i++)); do echo "not ok $i - $cgpolicy is not built"; done
+        for ((i = 1; i <= $# * 4; i++)); do echo "not ok $i - $cgpolicy is not built"; done
         exit 1
 fi
 
@@ -35,6 +37,16 @@ for f in "$@"; do
 
         out=$("$cgpolicy" check "$f" 2>&1)
         result $? "cgpolicy check $name" "$out"
+
+        if grep -q '^# Sealed:' "$f" && ! grep -q '^# Not sealed:' "$f"; then
+                printf '%s\n' "$out" | grep -q "^$f: sealed: "
+                result $? "$name: its header and cgpolicy check say it is sealed" "$out"
+        elif grep -q '^# Not sealed:' "$f" && ! grep -q '^# Sealed:' "$f"; then
+                printf '%s\n' "$out" | grep -q "^$f: not sealed "
+                result $? "$name: its header and cgpolicy check say it is not sealed" "$out"
+        else
+                result 1 "$name: its header says '# Sealed:' or '# Not sealed:' (one of them)"
+        fi
 
         mkdir -p "$tmp/$unit.d"
         cp "$f" "$tmp/$unit.d/cgpolicy.conf"

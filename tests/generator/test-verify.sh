@@ -73,7 +73,7 @@ ExecStop=$tmp/bin/cgpolicy release --slice=%i
 UNIT
 fi
 
-for fixture in verify verify-system-slice; do
+for fixture in verify verify-system-slice seal; do
         units=$fixtures/$fixture/units
         out=$tmp/$fixture
         mkdir -p "$out/normal" "$out/early" "$out/late"
@@ -114,6 +114,50 @@ for fixture in verify verify-system-slice; do
                 ok $? "$fixture: systemd-analyze verify $u: accepted without a message" "$directive"
         done
 done
+
+# The seal as systemd's own parser composes it with the unit's settings (systemd.exec(5): "~"
+# lists are ANDed): systemd-analyze security --offline loads each unit with its drop-ins, the
+# generated one included, and reports per capability whether the bounding set lacks it.
+# true: the capability is removed; false: the service keeps it.
+out=$tmp/seal
+security() {    # security UNIT EXPECTED_FIELD=true|false…
+        local unit=$1 json
+        shift
+        json=$(cd "$tmp" && SYSTEMD_UNIT_PATH="$out/normal:$fixtures/seal/units/etc:$fixtures/seal/units/usr:$tmp/stub:" \
+               systemd-analyze security --offline=yes --json=short --no-pager "$unit" 2>&1)
+        printf '%s\n' "$json" | python3 -c '
+import json, sys
+fields = {e["json_field"]: e["set"] for e in json.loads(sys.stdin.read())}
+bad = []
+for want in sys.argv[1:]:
+    k, v = want.split("=")
+    if fields.get(k) is not (v == "true"):
+        bad.append("%s is %s, want %s" % (k, fields.get(k), v))
+print("; ".join(bad))
+sys.exit(1 if bad else 0)' "$@" > "$tmp/security.out" 2>&1
+        rc=$?
+        [ $rc -ne 0 ] && sed 's/^/# /' "$tmp/security.out"
+        return $rc
+}
+if systemd-analyze security --help 2>/dev/null | grep -q -- --offline; then
+        removed="CapabilityBoundingSet_CAP_SYS_ADMIN=true CapabilityBoundingSet_CAP_BPF=true
+                 CapabilityBoundingSet_CAP_NET_ADMIN=true CapabilityBoundingSet_CAP_SYS_PTRACE=true
+                 CapabilityBoundingSet_CAP_SYS_MODULE=true CapabilityBoundingSet_CAP_SYS_RAWIO=true
+                 ProtectControlGroups=true"
+        # shellcheck disable=SC2086
+        security sealed.service $removed CapabilityBoundingSet_CAP_SYS_TIME=false CapabilityBoundingSet_CAP_KILL=false
+        ok $? "seal: sealed.service loses the sealed capabilities, keeps the others, has ProtectControlGroups="
+        # shellcheck disable=SC2086
+        security allowlist.service $removed CapabilityBoundingSet_CAP_SYS_TIME=false \
+                "CapabilityBoundingSet_CAP_NET_BIND_SERVICE_BROADCAST_RAW)=true" CapabilityBoundingSet_CAP_KILL=true
+        ok $? "seal: allowlist.service's allow-list stays one (CAP_SYS_TIME kept, CAP_KILL still absent), less the sealed capabilities"
+        security optout.service CapabilityBoundingSet_CAP_SYS_ADMIN=false ProtectControlGroups=false
+        ok $? "seal: X-CgPolicySeal=no leaves optout.service's capabilities and cgroups alone"
+        security audit.service CapabilityBoundingSet_CAP_SYS_ADMIN=false ProtectControlGroups=false
+        ok $? "seal: a service in audit mode is not sealed"
+else
+        ok 0 "seal: systemd-analyze security --offline" "SKIP systemd-analyze has no --offline"
+fi
 
 echo "1..$n"
 [ "$failed" -eq 0 ]

@@ -59,11 +59,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
                 if (policy_from_args(args, strv_length(args), &q, NULL) < 0)
                         abort();
-                /* CPU/memory are not part of the argv. */
+                /* CPU/memory and the seal are not part of the argv. */
                 if (!u.policy.error) {
                         q.cpu_quota = u.policy.cpu_quota ? strdup(u.policy.cpu_quota) : NULL;
                         q.memory_max = u.policy.memory_max ? strdup(u.policy.memory_max) : NULL;
                         q.mode_set = u.policy.mode_set;
+                        if (q.seal != -1 || (u.policy.socket_allow & ~(unsigned) POLICY_SOCKET_ALL))
+                                abort();
+                        q.seal = u.policy.seal;
                         if (q.mode != u.policy.mode && u.policy.mode == POLICY_MODE_ENFORCE)
                                 abort();
                         if (!policy_equal(&u.policy, &q))

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "fileio.h"
@@ -55,9 +56,10 @@ static void test_file_cache(const char *dir) {
         data = "x";
         size = 1;
         r = file_cache_get(c, path, &data, &size);
-        ok(r == 0 && !data && size == 0, "an unreadable file gives NULL, 0 (r=%d)", r);
+        ok(r == -ENOENT && !data && size == 0, "an unreadable file gives its error, NULL, 0 (r=%d)", r);
+        data = "x";
         r = file_cache_get(c, path, &data, &size);
-        ok(r == 0 && !data && size == 0, "… also when asked again (r=%d)", r);
+        ok(r == -ENOENT && !data && size == 0, "… also when asked again (r=%d)", r);
 
         file_cache_free(c);
         for (int i = 0; i < N; i++) {
@@ -115,6 +117,49 @@ int main(void) {
         snprintf(path, sizeof path, "%s/missing", dir);
         r = read_full_file(path, &data, &size);
         ok(r == -ENOENT && !data, "a missing file is -ENOENT (r=%d)", r);
+
+        /* Only regular files (and /dev/null) are read: a FIFO must neither block nor be read
+         * (alarm() turns a hang into a failure), nor a device, and the size is bounded. */
+        {
+                char fifo[64], link[64], buf[64];
+
+                snprintf(fifo, sizeof fifo, "%s/fifo", dir);
+                snprintf(link, sizeof link, "%s/link.conf", dir);
+                ok(mkfifo(fifo, 0600) == 0, "mkfifo");
+                alarm(10);
+                r = read_full_file(fifo, &data, &size);
+                ok(r == -EBADFD && !data, "a FIFO is -EBADFD, at once (r=%d)", r);
+                ok(symlink(fifo, link) == 0, "symlink to the FIFO");
+                r = read_full_file(link, &data, &size);
+                ok(r == -EBADFD && !data, "a symlink to a FIFO is -EBADFD (r=%d)", r);
+                (void) unlink(link);
+                ok(symlink("/dev/zero", link) == 0, "symlink to /dev/zero");
+                r = read_full_file(link, &data, &size);
+                ok(r == -EBADFD && !data, "a symlink to /dev/zero is -EBADFD, not read (r=%d)", r);
+                r = read_full_file("/dev/zero", &data, &size);
+                ok(r == -EBADFD && !data, "/dev/zero is -EBADFD (r=%d)", r);
+                alarm(0);
+                ok(streq(read_full_file_strerror(-EBADFD, buf, sizeof buf), "not a regular file") &&
+                   streq(read_full_file_strerror(-EISDIR, buf, sizeof buf), "not a regular file"),
+                   "-EBADFD, -EISDIR: \"not a regular file\"");
+                (void) unlink(link);
+                (void) unlink(fifo);
+
+                /* Sparse files: READ_FULL_FILE_MAX bytes are read, one more is refused unread. */
+                FILE *f = fopen(path, "we");
+                ok(f && ftruncate(fileno(f), READ_FULL_FILE_MAX) == 0, "a file of READ_FULL_FILE_MAX bytes");
+                fclose(f);
+                r = read_full_file(path, &data, &size);
+                ok(r == 0 && size == READ_FULL_FILE_MAX, "a file of %u bytes is read (r=%d)", READ_FULL_FILE_MAX, r);
+                data = mfree(data);
+                ok(truncate(path, (off_t) READ_FULL_FILE_MAX + 1) == 0, "one byte more");
+                r = read_full_file(path, &data, &size);
+                ok(r == -EFBIG && !data, "a file of %u bytes is -EFBIG (r=%d)", READ_FULL_FILE_MAX + 1, r);
+                ok(streq(read_full_file_strerror(-EFBIG, buf, sizeof buf), "larger than 4194304 bytes"),
+                   "-EFBIG: '%s'", read_full_file_strerror(-EFBIG, buf, sizeof buf));
+                ok(streq(read_full_file_strerror(-ENOENT, buf, sizeof buf), strerror(ENOENT)), "other errors: strerror()");
+                (void) unlink(path);
+        }
 
         test_file_cache(dir);
 

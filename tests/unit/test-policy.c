@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "config.h"
 #include "exec-escape.h"
 #include "log.h"
 #include "macro.h"
@@ -220,12 +221,105 @@ static void test_assign(void) {
         ok(ASSIGN("X-CgPolicyBindAlow", "any") == -EINVAL &&
            streq(p.error, "/x/foo.service:7: X-CgPolicyBindAlow: unknown key (known: X-CgPolicyCPUQuota, "
                  "X-CgPolicyMemoryMax, X-CgPolicyBindAllow, X-CgPolicyBindDeny, X-CgPolicyConnectAllow, "
-                 "X-CgPolicyConnectDeny, X-CgPolicyMode)"), "unknown key: '%s'", p.error);
+                 "X-CgPolicyConnectDeny, X-CgPolicyMode, X-CgPolicySocketAllow, X-CgPolicySeal)"),
+           "unknown key: '%s'", p.error);
         policy_done(&p);
 
         policy_init(&p);
         ok(ASSIGN("X-Other", "whatever") == 0 && policy_is_empty(&p), "keys that are not ours are ignored");
         ok(ASSIGN("CPUQuota", "x") == 0 && policy_is_empty(&p), "systemd keys are ignored");
+        policy_done(&p);
+#undef ASSIGN
+}
+
+/* X-CgPolicySocketAllow= and X-CgPolicySeal=. */
+static void test_socket_and_seal(void) {
+        Policy p;
+
+#define ASSIGN(k, v) policy_assign(&p, &(PolicySource) { "/x/foo.service", 9, k }, v)
+
+        ok(policy_socket_kind_from_string("ping") == POLICY_SOCKET_PING &&
+           policy_socket_kind_from_string("raw") == POLICY_SOCKET_RAW &&
+           policy_socket_kind_from_string("udplite") == POLICY_SOCKET_UDPLITE &&
+           policy_socket_kind_from_string("sctp") == POLICY_SOCKET_SCTP &&
+           policy_socket_kind_from_string("other") == POLICY_SOCKET_OTHER &&
+           policy_socket_kind_from_string("any") == POLICY_SOCKET_ALL, "socket kinds by name");
+        ok(policy_socket_kind_from_string("PING") == -EINVAL && policy_socket_kind_from_string("icmp") == -EINVAL &&
+           policy_socket_kind_from_string("") == -EINVAL && policy_socket_kind_from_string(NULL) == -EINVAL,
+           "unknown socket kinds are -EINVAL");
+        for (unsigned bit = 1; bit & POLICY_SOCKET_ALL; bit <<= 1)
+                ok(policy_socket_kind_from_string(policy_socket_kind_to_string(bit)) == (int) bit,
+                   "socket kind 0x%x round-trips as '%s'", bit, policy_socket_kind_to_string(bit));
+        ok(!policy_socket_kind_to_string(POLICY_SOCKET_ALL) && !policy_socket_kind_to_string(0),
+           "only single kinds have a name");
+
+        policy_init(&p);
+        ok(p.socket_allow == 0 && p.seal == -1, "defaults: no socket kind allowed, seal not set");
+        ok(ASSIGN("X-CgPolicySocketAllow", "ping") == 0 && ASSIGN("X-CgPolicySocketAllow", " raw\tsctp ") == 0 &&
+           p.socket_allow == (POLICY_SOCKET_PING | POLICY_SOCKET_RAW | POLICY_SOCKET_SCTP), "socket kinds accumulate");
+        ok(ASSIGN("X-CgPolicySocketAllow", "") == 0 && p.socket_allow == 0, "empty socket kinds reset");
+        ok(ASSIGN("X-CgPolicySocketAllow", "any") == 0 && p.socket_allow == POLICY_SOCKET_ALL, "'any' is every kind");
+        ok(ASSIGN("X-CgPolicySocketAllow", "") == 0 && ASSIGN("X-CgPolicySocketAllow", "udplite icmp") == -EINVAL &&
+           p.socket_allow == 0, "a bad kind adds none of the line's kinds");
+        ok(p.error && streq(p.error, "/x/foo.service:9: X-CgPolicySocketAllow: unknown socket kind 'icmp': "
+                            "'ping', 'raw', 'udplite', 'sctp', 'other' or 'any' is expected"),
+           "socket kind error (fails closed): '%s'", p.error);
+        policy_done(&p);
+
+        static const struct {
+                const char *in;
+                int seal;
+        } bools[] = {
+                { "yes", 1 }, { "Y", 1 }, { "true", 1 }, { "T", 1 }, { "on", 1 }, { "1", 1 }, { "YES", 1 },
+                { "no", 0 }, { "N", 0 }, { "false", 0 }, { "f", 0 }, { "OFF", 0 }, { "0", 0 }, { "No", 0 },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(bools); i++) {
+                policy_init(&p);
+                ok(ASSIGN("X-CgPolicySeal", bools[i].in) == 0 && p.seal == bools[i].seal && !p.error,
+                   "X-CgPolicySeal=%s is %d", bools[i].in, bools[i].seal);
+                policy_done(&p);
+        }
+
+        policy_init(&p);
+        ok(ASSIGN("X-CgPolicySeal", "no") == 0 && ASSIGN("X-CgPolicySeal", "yes") == 0 && p.seal == 1,
+           "the last seal assignment wins");
+        ok(ASSIGN("X-CgPolicySeal", "") == 0 && p.seal == -1, "an empty seal goes back to the default");
+        ok(ASSIGN("X-CgPolicySeal", "maybe") == -EINVAL && p.seal == -1 &&
+           p.error && streq(p.error, "/x/foo.service:9: X-CgPolicySeal: invalid boolean 'maybe': 'yes' or 'no' is expected"),
+           "a bad seal fails closed: '%s'", p.error);
+        policy_done(&p);
+
+        /* policy_is_sealed(): network rules, enforce, not opted out, no error. */
+        policy_init(&p);
+        ok(!policy_is_sealed(&p), "an empty policy is not sealed");
+        ASSIGN("X-CgPolicyMemoryMax", "1G");
+        ASSIGN("X-CgPolicySocketAllow", "ping");
+        ok(!policy_is_sealed(&p), "resource keys and socket kinds alone are not sealed");
+        ASSIGN("X-CgPolicyConnectDeny", "any");
+        ok(policy_is_sealed(&p), "connect rules are sealed by default");
+        ASSIGN("X-CgPolicySeal", "no");
+        ok(!policy_is_sealed(&p), "X-CgPolicySeal=no opts out");
+        ASSIGN("X-CgPolicySeal", "yes");
+        ok(policy_is_sealed(&p), "X-CgPolicySeal=yes");
+        ASSIGN("X-CgPolicyMode", "audit");
+        ok(!policy_is_sealed(&p), "audit mode is not sealed");
+        ASSIGN("X-CgPolicyMode", "enforce");
+        ok(policy_is_sealed(&p), "back to enforce: sealed");
+        ASSIGN("X-CgPolicyBogus", "1");
+        ok(!policy_is_sealed(&p), "a unit with an error is not sealed (it fails closed)");
+        policy_done(&p);
+
+        policy_init(&p);
+        ASSIGN("X-CgPolicyBindDeny", "any");
+        ok(policy_is_sealed(&p), "bind rules alone are sealed");
+        ASSIGN("X-CgPolicySeal", "");
+        ASSIGN("X-CgPolicySocketAllow", "raw");
+        ok(!policy_is_empty(&p), "a policy with socket kinds is not empty");
+        policy_done(&p);
+
+        policy_init(&p);
+        ASSIGN("X-CgPolicySeal", "no");
+        ok(!policy_is_empty(&p), "a policy with only X-CgPolicySeal= is not empty");
         policy_done(&p);
 #undef ASSIGN
 }
@@ -380,16 +474,52 @@ static void test_unit_policy_errors(void) {
            "key in a socket unit: '%s'", u.policy.error);
         unit_policy_done(&u);
 
+        /* Sealing is per service: in a slice (by name, or by section in a file of unknown kind)
+         * X-CgPolicySeal= is an error; X-CgPolicySocketAllow= is fine. */
+        static const char text4[] = "[Slice]\nX-CgPolicySocketAllow=ping\nX-CgPolicySeal=no\n";
+        static const char *const slices[] = { "/etc/systemd/system/batch.slice", "/etc/x.conf" };
+        for (size_t i = 0; i < ELEMENTSOF(slices); i++) {
+                _cleanup_free_ char *want = NULL;
+
+                unit_policy_init(&u, unit_kind_from_path(slices[i]));
+                f = fmemopen((void *) text4, sizeof text4 - 1, "r");
+                ok(unit_policy_load_file(&u, slices[i], f) == 0, "load");
+                fclose(f);
+                ok(asprintf(&want, "%s:3: X-CgPolicySeal: sealing is per service: a slice cannot seal the services "
+                            "in it (set X-CgPolicySeal= in the services)", slices[i]) > 0 &&
+                   u.policy.error && streq(u.policy.error, want) && u.n_errors == 1 &&
+                   u.policy.socket_allow == POLICY_SOCKET_PING,
+                   "X-CgPolicySeal= in a slice: '%s'", u.policy.error);
+                unit_policy_done(&u);
+        }
+
         ok(unit_kind_from_path("/a/b/foo-.slice.d/10-x.conf") == UNIT_KIND_SLICE, "prefix slice drop-in kind");
         ok(unit_kind_from_path("/a/service.d/10-x.conf") == UNIT_KIND_SERVICE, "type-wide service drop-in kind");
         ok(unit_kind_from_path("foo@.service") == UNIT_KIND_SERVICE, "template kind");
         ok(unit_kind_from_path("x.conf") == UNIT_KIND_UNKNOWN, "bare .conf kind unknown");
 }
 
+static void put_file(const char *path, const char *text) {
+        FILE *f = fopen(path, "we");
+
+        fputs(text, f);
+        fclose(f);
+}
+
+/* check_unit_files() with its output in *ret (to free). */
+static int check_output(char **paths, size_t n, char **ret) {
+        size_t size = 0;
+        FILE *f = open_memstream(ret, &size);
+        int r = check_unit_files(paths, n, f);
+
+        fclose(f);
+        return r;
+}
+
 static void test_check(void) {
         char dir[] = "/tmp/test-policy-XXXXXX";
-        char good[64], bad[64], res[64], missing[64];
-        FILE *f;
+        char good[64], bad[64], res[64], missing[64], optout[64], audit[64], slice[64], conf[64], onlyres[64];
+        _cleanup_free_ char *out = NULL, *want = NULL;
 
         if (!mkdtemp(dir)) {
                 ok(false, "mkdtemp");
@@ -399,25 +529,55 @@ static void test_check(void) {
         snprintf(bad, sizeof bad, "%s/bad.service", dir);
         snprintf(res, sizeof res, "%s/res.slice", dir);
         snprintf(missing, sizeof missing, "%s/missing.service", dir);
+        snprintf(optout, sizeof optout, "%s/optout.service", dir);
+        snprintf(audit, sizeof audit, "%s/audit.service", dir);
+        snprintf(slice, sizeof slice, "%s/batch.slice", dir);
+        snprintf(conf, sizeof conf, "%s/x.conf", dir);
+        snprintf(onlyres, sizeof onlyres, "%s/onlyres.service", dir);
 
-        f = fopen(good, "w");
-        fputs("[Service]\nX-CgPolicyBindAllow=tcp:80\nX-CgPolicyMemoryMax=1G\n", f);
-        fclose(f);
-        f = fopen(bad, "w");
-        fputs("[Service]\nX-CgPolicyBindAllow=tcp:80\nX-CgPolicyBindAlow=tcp:81\n", f);
-        fclose(f);
-        f = fopen(res, "w");
-        fputs("[Slice]\nX-CgPolicyCPUQuota=fifty\n", f);
-        fclose(f);
+        put_file(good, "[Service]\nX-CgPolicyBindAllow=tcp:80\nX-CgPolicyMemoryMax=1G\n");
+        put_file(bad, "[Service]\nX-CgPolicyBindAllow=tcp:80\nX-CgPolicyBindAlow=tcp:81\n");
+        put_file(res, "[Slice]\nX-CgPolicyCPUQuota=fifty\n");
+        put_file(optout, "[Service]\nX-CgPolicyConnectDeny=any\nX-CgPolicySeal=off\n");
+        put_file(audit, "[Service]\nX-CgPolicyConnectDeny=any\nX-CgPolicyMode=audit\n");
+        put_file(slice, "[Slice]\nX-CgPolicyConnectDeny=any\n");
+        put_file(conf, "[Slice]\nX-CgPolicyConnectDeny=any\n");
+        put_file(onlyres, "[Service]\nX-CgPolicyMemoryMax=1G\nX-CgPolicySeal=yes\n");
 
-        ok(check_unit_files((char *[]) { good }, 1) == 0, "check: good file passes");
-        ok(check_unit_files((char *[]) { good, bad }, 2) == -EINVAL, "check: unknown key fails");
-        ok(check_unit_files((char *[]) { res }, 1) == -EINVAL, "check: a bad CPU quota is an error for check");
-        ok(check_unit_files((char *[]) { missing, bad }, 2) == -ENOENT, "check: unreadable file gives -errno");
+        ok(check_output((char *[]) { good }, 1, &out) == 0, "check: good file passes");
+        ok(asprintf(&want, "%s: sealed: ProtectControlGroups=yes InaccessiblePaths=-" CGPOLICY_BPFFS_MOUNT " "
+                    "InaccessiblePaths=-" CGPOLICY_RUNTIME_DIR " CapabilityBoundingSet=~CAP_SYS_ADMIN CAP_BPF CAP_PERFMON "
+                    "CAP_NET_ADMIN CAP_NET_RAW CAP_SYS_PTRACE CAP_SYS_MODULE CAP_SYS_RAWIO "
+                    "(X-CgPolicySeal=no opts out)\n", good) > 0 && streq(out, want),
+           "check: a service with rules is sealed, and check says what that adds");
+        out = mfree(out);
+        want = mfree(want);
+
+        ok(check_output((char *[]) { optout, audit, slice, conf, onlyres }, 5, &out) == 0, "check: more good files pass");
+        ok(asprintf(&want, "%s: not sealed (X-CgPolicySeal=no)\n%s: not sealed (audit mode)\n"
+                    "%s: not sealed (a slice: sealing is per service)\n"
+                    "%s: not sealed (a slice: sealing is per service)\n", optout, audit, slice, conf) > 0 &&
+           streq(out, want), "check: not sealed, and why; nothing for a file without network rules");
+        if (!streq(out, want))
+                diag("got: %s", out);
+        out = mfree(out);
+        want = mfree(want);
+
+        ok(check_output((char *[]) { good, bad }, 2, &out) == -EINVAL && startswith(out, good) && !strstr(out, bad),
+           "check: unknown key fails, and the failing file gets no seal line");
+        out = mfree(out);
+        ok(check_output((char *[]) { res }, 1, &out) == -EINVAL, "check: a bad CPU quota is an error for check");
+        out = mfree(out);
+        ok(check_output((char *[]) { missing, bad }, 2, &out) == -ENOENT, "check: unreadable file gives -errno");
 
         unlink(good);
         unlink(bad);
         unlink(res);
+        unlink(optout);
+        unlink(audit);
+        unlink(slice);
+        unlink(conf);
+        unlink(onlyres);
         rmdir(dir);
 }
 
@@ -455,6 +615,9 @@ static void test_args(void) {
         _cleanup_free_ char *why = NULL;
         static const char *const expected[] = {
                 "--mode=audit",
+                "--socket-allow=ping",
+                "--socket-allow=udplite",
+                "--socket-allow=other",
                 "--bind-allow=tcp:8080",
                 "--bind-allow=[fd00::/8]:443",
                 "--connect-allow=tcp:443",
@@ -467,14 +630,36 @@ static void test_args(void) {
         ASSIGN("X-CgPolicyConnectDeny", "any");
         ASSIGN("X-CgPolicyConnectAllow", "tcp:443");
         ASSIGN("X-CgPolicyMode", "audit");
+        ASSIGN("X-CgPolicySocketAllow", "other ping udplite ping");
+        ASSIGN("X-CgPolicySeal", "no");
 #undef ASSIGN
         ok(policy_to_args(&p, &args) == 0 && strv_length(args) == ELEMENTSOF(expected), "policy → %zu args", strv_length(args));
         for (size_t i = 0; args && i < MIN(strv_length(args), ELEMENTSOF(expected)); i++)
                 ok(streq(args[i], expected[i]), "arg %zu is '%s' (got '%s')", i, expected[i], args[i]);
         ok(policy_from_args(args, strv_length(args), &q, &why) == 0, "args → policy");
-        ok(policy_equal(&p, &q), "policy → args → policy is the same policy");
+        ok(!policy_equal(&p, &q) && q.seal == -1, "the seal is not an argument of apply");
+        q.seal = p.seal;
+        ok(policy_equal(&p, &q), "policy → args → policy is the same policy (but the seal)");
+        q.socket_allow = 0;
+        ok(!policy_equal(&p, &q), "policy_equal() compares the socket kinds");
         policy_done(&q);
         args = strv_free(args);
+
+        /* Every kind: five options, never "any". */
+        p.socket_allow = POLICY_SOCKET_ALL;
+        p.mode = POLICY_MODE_ENFORCE;
+        for (int d = 0; d < _POLICY_DIRECTION_MAX; d++)
+                for (int a = 0; a < _POLICY_ACTION_MAX; a++)
+                        policy_reset_rules(&p, d, a);
+        ok(policy_to_args(&p, &args) == 0 && strv_length(args) == 5 &&
+           streq(args[0], "--socket-allow=ping") && streq(args[1], "--socket-allow=raw") &&
+           streq(args[2], "--socket-allow=udplite") && streq(args[3], "--socket-allow=sctp") &&
+           streq(args[4], "--socket-allow=other"), "all socket kinds: five options in the canonical order");
+        args = strv_free(args);
+        policy_init(&q);
+        ok(policy_arg_parse(&q, "--socket-allow=any", NULL) == 1 && q.socket_allow == POLICY_SOCKET_ALL,
+           "--socket-allow=any is every kind");
+        policy_done(&q);
 
         /* The error form. */
         policy_done(&p);
@@ -496,6 +681,13 @@ static void test_args(void) {
         r = policy_from_args((char *[]) { (char *) "--mode=loud" }, 1, &q, &why);
         ok(r == -EINVAL && why && streq(why, "--mode=loud: 'enforce' or 'audit' is expected"),
            "bad mode: '%s'", why ?: "(null)");
+        why = mfree(why);
+        r = policy_from_args((char *[]) { (char *) "--socket-allow=icmp" }, 1, &q, &why);
+        ok(r == -EINVAL && why && streq(why, "--socket-allow=icmp: 'ping', 'raw', 'udplite', 'sctp', 'other' or "
+                                        "'any' is expected"), "bad socket kind: '%s'", why ?: "(null)");
+        why = mfree(why);
+        r = policy_from_args((char *[]) { (char *) "--seal=no" }, 1, &q, &why);
+        ok(r == -EINVAL, "--seal= is not an argument of apply");
         policy_done(&q);
         policy_init(&q);
         ok(policy_arg_parse(&q, "--slice=x.slice", NULL) == 0 && policy_is_empty(&q), "non-policy arg returns 0, untouched");
@@ -654,6 +846,7 @@ int main(void) {
         test_grammar();
         test_matches();
         test_assign();
+        test_socket_and_seal();
         test_resource_messages();
         test_unit_file();
         test_unit_policy_errors();

@@ -143,6 +143,80 @@ static void test_tree(void) {
         unit_tree_free(t);
 }
 
+/* name, control characters as '?', for TAP. */
+static const char *printable(const char *name, char *buf, size_t size) {
+        size_t i;
+
+        for (i = 0; name[i] && i + 1 < size; i++)
+                buf[i] = (unsigned char) name[i] < ' ' || name[i] == 0x7f ? '?' : name[i];
+        buf[i] = 0;
+        return buf;
+}
+
+/* Unit and slice names as systemd validates them: what --unit=, --slice= and Slice= may be. */
+static void test_names(void) {
+        static const struct {
+                const char *name;
+                UnitNameFlags flags;
+                bool valid;
+        } cases[] = {
+                { "foo.service",                UNIT_NAME_PLAIN,    true },
+                { "foo-bar_baz:1.2\\x2d.service", UNIT_NAME_PLAIN, true },
+                { "foo.socket",                 UNIT_NAME_PLAIN,    true },
+                { "foo.scope",                  UNIT_NAME_PLAIN,    true },
+                { "-.slice",                    UNIT_NAME_PLAIN,    true },
+                { "foo@bar.service",            UNIT_NAME_INSTANCE, true },
+                { "foo@bar@baz.service",        UNIT_NAME_INSTANCE, true },  /* systemd takes it */
+                { "foo@.service",               UNIT_NAME_TEMPLATE, true },
+                { "foo@.service",               UNIT_NAME_PLAIN | UNIT_NAME_INSTANCE, false },
+                { "foo@bar.service",            UNIT_NAME_PLAIN,    false },
+                { "foo.service",                UNIT_NAME_INSTANCE, false },
+                { "@bar.service",               UNIT_NAME_ANY,      false },
+                { ".service",                   UNIT_NAME_ANY,      false },
+                { "",                           UNIT_NAME_ANY,      false },
+                { "foo",                        UNIT_NAME_ANY,      false },
+                { "foo.conf",                   UNIT_NAME_ANY,      false },
+                { "foo.Service",                UNIT_NAME_ANY,      false },
+                { "../../elsewhere.slice",      UNIT_NAME_ANY,      false },
+                { "a/b.service",                UNIT_NAME_ANY,      false },
+                { "a b.service",                UNIT_NAME_ANY,      false },
+                { "a\nUNIT=x.service",         UNIT_NAME_ANY,      false },
+                { "a\tb.service",              UNIT_NAME_ANY,      false },
+                { "a\x7f.service",             UNIT_NAME_ANY,      false },
+                { "a\x1b[31m.service",         UNIT_NAME_ANY,      false },
+                { "a%i.service",                UNIT_NAME_ANY,      false },
+                { "\xc3\xa9.service",         UNIT_NAME_ANY,      false },
+        };
+        char long_name[300], buf[64];
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++)
+                ok(unit_name_is_valid_full(cases[i].name, cases[i].flags) == cases[i].valid,
+                   "unit name case %zu ('%s', flags %d): %s", i, printable(cases[i].name, buf, sizeof buf), (int) cases[i].flags,
+                   cases[i].valid ? "valid" : "invalid");
+
+        memset(long_name, 'a', sizeof long_name);
+        strcpy(long_name + 255 - strlen(".service"), ".service");
+        ok(strlen(long_name) == 255 && unit_name_is_valid_full(long_name, UNIT_NAME_PLAIN), "255 bytes: valid");
+        memset(long_name, 'a', sizeof long_name);
+        strcpy(long_name + 256 - strlen(".service"), ".service");
+        ok(strlen(long_name) == 256 && !unit_name_is_valid_full(long_name, UNIT_NAME_PLAIN), "256 bytes: invalid");
+
+        static const struct {
+                const char *name;
+                bool valid;
+        } slices[] = {
+                { "system.slice", true }, { "-.slice", true }, { "a-b-c.slice", true }, { "user-1000.slice", true },
+                { "system-foo\\x2dbar.slice", true },
+                { "-a.slice", false }, { "a-.slice", false }, { "a--b.slice", false }, { "a@b.slice", false },
+                { "a@.slice", false }, { "foo.service", false }, { "../../elsewhere.slice", false },
+                { "a/b.slice", false }, { "a\nb.slice", false }, { ".slice", false }, { "--.slice", false },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(slices); i++)
+                ok(slice_name_is_valid(slices[i].name) == slices[i].valid, "slice name '%s': %s",
+                   printable(slices[i].name, buf, sizeof buf),
+                   slices[i].valid ? "valid" : "invalid");
+}
+
 int main(void) {
         log_set_max_level(LOG_CRIT);
         if (!mkdtemp(root))
@@ -150,6 +224,7 @@ int main(void) {
 
         test_search_path();
         test_tree();
+        test_names();
 
         char cmd[128];
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);

@@ -1,0 +1,753 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+/* The ways around a policy (issue 10), tried on the real kernel as a compromised service would:
+ * a private bpffs, cgroups under the cgroup2 mount, "cgpolicy load", the pinned programs
+ * attached as systemd attaches BPFProgram= (multi, every hook of cgpolicy-hooks.h the policy
+ * needs), "cgpolicy apply" run from inside the cgroup as ExecStartPre=+ runs it, and then an
+ * attacker: a process in the policed cgroup with exactly the uid and capabilities named in the
+ * check (setresuid, capset, bounding set, no_new_privs; verified in /proc/self/status before it
+ * acts). Everything happens in a network namespace of the test's own: only loopback targets.
+ * Delivery is proven at the receiving side (a listener of the test, outside the policed
+ * cgroups, got it; or a packet socket on lo saw it), refusals by the exact errno.
+ *
+ * Checks named "kernel level" assert what the kernel allows whatever cgpolicy does; they back
+ * the threat model's claims about what only the seal (systemd's sandboxing settings, tested
+ * in the VM suite) closes.
+ *
+ * Usage: test-seal PATH-TO-CGPOLICY. Needs root; exits 77 (skip) without it unless $CI is set,
+ * where a missing privilege is a failure. */
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <linux/capability.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
+#include <linux/io_uring.h>
+#include <net/if.h>
+#include <netinet/icmp6.h>
+#include <netinet/in.h>
+#include <netinet/ip_icmp.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+
+#include "cgpolicy-abi.h"
+#include "cgpolicy-hooks.h"
+#include "cgroup-util.h"
+#include "macro.h"
+#include "tap.h"
+#include "test-util.h"
+
+#ifndef IPPROTO_UDPLITE
+#define IPPROTO_UDPLITE 136
+#endif
+
+/* The pin owner "cgpolicy load" is given ($CGPOLICY_PIN_OWNER), a uid nothing runs as. */
+#define PIN_OWNER 4242u
+
+/* Ports, one block per item. */
+#define P2_BIND         48200u  /* --bind-deny=udp:P2_BIND */
+#define P2_SEND         48201u  /* --connect-deny=udp:P2_SEND */
+#define P2_OK           48202u
+#define P3              48300u
+#define P4_OK           48400u
+#define P5_RELEASED     48500u  /* allowed by the policy of a release killed half way */
+#define P5_LEFTOVER     48501u  /* allowed by the entries of an apply killed half way */
+#define P6_BIND         48600u
+#define P6_OK           48601u
+#define P6_NO           48602u
+#define P7_A            48700u
+#define P7_B            48710u  /* .. P7_B + 5 */
+#define P9              48900u
+#define P10             49000u
+#define P11             49100u
+#define P11_PACKET      49101u
+#define PX_OK           49200u
+#define PX_NO           49201u
+
+static const TestCred NOBODY = { "uid 65534, no capabilities", 65534, 0 };
+static const TestCred ROOT_NOCAPS = { "uid 0, empty capability set", 0, 0 };
+static const TestCred ROOT_DAEMON = { "uid 0, CAP_NET_BIND_SERVICE+CAP_SETUID",
+                                      0, TEST_CAP(CAP_NET_BIND_SERVICE) | TEST_CAP(CAP_SETUID) };
+static const TestCred ROOT_RAW = { "uid 0, CAP_NET_RAW only", 0, TEST_CAP(CAP_NET_RAW) };
+
+static const char *cgpolicy;
+static TestEnv env;
+static unsigned n_applies;      /* "cgpolicy apply" runs so far: bounds the policy tags in use */
+
+/* What an attacker process reports back, in memory shared with it. */
+typedef struct Shared {
+        int v[1024];
+        char err[256];
+} Shared;
+
+static Shared *shared;
+
+/* "ok N # SKIP reason": a check that cannot run on this kernel. */
+_printf_(1, 2)
+static void skip(const char *fmt, ...) {
+        va_list ap;
+
+        tap_n++;
+        printf("ok %u # SKIP ", tap_n);
+        va_start(ap, fmt);
+        vprintf(fmt, ap);
+        va_end(ap);
+        printf("\n");
+        fflush(stdout);
+}
+
+static const char *errno_name(int e) {
+        static char buf[4][64];
+        static unsigned k;
+        char *b = buf[k++ % 4];
+
+        if (e < 0)
+                return "(attacker did not run)";
+        if (e >= 2000) {
+                snprintf(b, 64, "a preparing step failed: %s", strerror(e - 2000));
+                return b;
+        }
+        if (e >= 1000) {
+                snprintf(b, 64, "socket() %s", errno_name(e - 1000));
+                return b;
+        }
+        switch (e) {
+        case 0: return "success";
+        case EPERM: return "EPERM";
+        case EACCES: return "EACCES";
+        case EINVAL: return "EINVAL";
+        case ECONNREFUSED: return "ECONNREFUSED";
+        case EINPROGRESS: return "EINPROGRESS";
+        default:
+                snprintf(b, 64, "%s", strerror(e));
+                return b;
+        }
+}
+
+/* ---- cgpolicy ---- */
+
+typedef struct Cmd {
+        const char *cg;                 /* run in this cgroup (fs path), NULL: the test's */
+        const TestCred *as;             /* become this first (after joining cg), NULL: root */
+        const char *env;                /* "NAME=VALUE" or NULL */
+        char **out;                     /* stdout + stderr, or NULL */
+} Cmd;
+
+static int become_setup(void *userdata) {
+        return test_become(userdata, NULL, 0);
+}
+
+/* Run cgpolicy ARGS... (NULL-terminated) as c says; returns its exit status. */
+static int run_cgpolicy(const Cmd *c, ...) {
+        const char *argv[32] = { cgpolicy };
+        char buf[65536];
+        va_list ap;
+        int n = 1, r;
+
+        va_start(ap, c);
+        for (const char *a; n < 31 && (a = va_arg(ap, const char *)); )
+                argv[n++] = a;
+        va_end(ap);
+        argv[n] = NULL;
+        if (n > 1 && streq(argv[1], "apply"))
+                n_applies++;
+
+        r = test_run((char *const *) argv, &(RunOptions) {
+                        .cgroup = c->cg, .env = c->env, .output = buf, .output_size = sizeof buf,
+                        .setup = c->as ? become_setup : NULL, .userdata = (void *) c->as });
+        if (c->out)
+                *c->out = strdup(buf);
+        else if (r != 0)
+                diag("cgpolicy %s: exit %d: %s", argv[1], r, buf);
+        return r;
+}
+
+/* The directions (CGP_DIRS()) of the rules in options: what the hooks to attach depend on. */
+static unsigned rule_dirs(const char *const *options) {
+        unsigned dirs = 0;
+
+        for (; *options; options++) {
+                if (startswith(*options, "--bind-"))
+                        dirs |= CGP_DIRS(CGP_DIR_BIND);
+                if (startswith(*options, "--connect-"))
+                        dirs |= CGP_DIRS(CGP_DIR_CONNECT);
+        }
+        return dirs;
+}
+
+/* A unit's cgroup NAME below the test's: the programs its policy needs attached (as systemd
+ * attaches BPFProgram=), then "cgpolicy apply --unit=NAME.service OPTIONS..." run in it.
+ * Returns the fs path. */
+static char *policed_v(const char *name, const char *const *options) {
+        char *cg = test_env_cgroup(&env, name);
+        const char *a[20] = { "apply" };
+        char unit[128];
+        unsigned n = 1;
+        int r;
+
+        ok(test_attach(&env, cg, rule_dirs(options)) == 0, "%s: programs attached (BPF_F_ALLOW_MULTI)", name);
+        snprintf(unit, sizeof unit, "--unit=%s.service", name);
+        a[n++] = unit;
+        for (; *options && n < ELEMENTSOF(a) - 1; options++)
+                a[n++] = *options;
+        r = run_cgpolicy(&(Cmd) { .cg = cg }, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9],
+                         a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17], a[18], NULL);
+        ok(r == 0, "%s: cgpolicy apply from inside the cgroup succeeds (exit %d)", name, r);
+        return cg;
+}
+
+#define policed(name, ...) policed_v(name, (const char *const[]) { __VA_ARGS__, NULL })
+
+/* ---- attackers ---- */
+
+typedef void (*AttackFn)(Shared *res, const void *arg);
+
+/* Start fn in a new process: it closes every inherited file descriptor, joins cgroup cg,
+ * becomes c and runs fn, which reports through res. Returns its PID. */
+static pid_t attack_start(const char *cg, const TestCred *c, AttackFn fn, const void *arg) {
+        pid_t pid = test_fork();
+
+        if (pid < 0)
+                die("fork: %s", strerror(-pid));
+        if (pid > 0)
+                return pid;
+
+        (void) close_range(3, ~0U, 0);
+        if (cgroup_join(cg) < 0) {
+                snprintf(shared->err, sizeof shared->err, "cannot join %s: %m", cg);
+                _exit(200);
+        }
+        if (test_become(c, shared->err, sizeof shared->err) < 0)
+                _exit(201);
+        fn(shared, arg);
+        _exit(0);
+}
+
+/* Wait for an attacker: true when it ran (its results are in shared). */
+static bool attack_wait(pid_t pid, const TestCred *c) {
+        int r = test_wait(pid);
+
+        if (r != 0)
+                diag("the attacker (%s) did not run: exit %d: %s", c->name, r, shared->err);
+        return r == 0;
+}
+
+static bool attack(const char *cg, const TestCred *c, AttackFn fn, const void *arg) {
+        memset(shared, 0, sizeof *shared);
+        return attack_wait(attack_start(cg, c, fn, arg), c);
+}
+
+/* ---- receivers: listeners of the test (outside every policed cgroup) ---- */
+
+typedef struct Sink {
+        int fd;
+        int type;
+        char name[80];
+} Sink;
+
+static Sink *sink_open(int type, int protocol, const char *addr, unsigned port) {
+        Sink *s = calloc(1, sizeof(Sink));
+        struct sockaddr_storage ss;
+        socklen_t sl;
+        int family, one = 1;
+
+        if (!s)
+                abort();
+        family = sockaddr_parse(addr, (uint16_t) port, &ss, &sl);
+        s->type = type;
+        snprintf(s->name, sizeof s->name, "%s listener on %s%s%s:%u",
+                 protocol == IPPROTO_UDPLITE ? "UDP-Lite" : type == SOCK_STREAM ? "TCP" : "UDP",
+                 family == AF_INET6 ? "[" : "", addr, family == AF_INET6 ? "]" : "", port);
+        s->fd = socket(family, type | SOCK_CLOEXEC | SOCK_NONBLOCK, protocol);
+        if (s->fd < 0)
+                die("%s: socket: %m", s->name);
+        (void) setsockopt(s->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (family == AF_INET6)
+                (void) setsockopt(s->fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+        if (bind(s->fd, (struct sockaddr *) &ss, sl) < 0)
+                die("%s: bind: %m", s->name);
+        if (type == SOCK_STREAM && listen(s->fd, 128) < 0)
+                die("%s: listen: %m", s->name);
+        return s;
+}
+
+/* Take one arrival (a connection or a datagram) if there is one. */
+static bool sink_take(Sink *s) {
+        char buf[2048];
+
+        if (s->type == SOCK_STREAM) {
+                int c = accept4(s->fd, NULL, NULL, SOCK_CLOEXEC);
+
+                if (c < 0)
+                        return false;
+                close(c);
+                return true;
+        }
+        return recv(s->fd, buf, sizeof buf, MSG_DONTWAIT) >= 0;
+}
+
+static void sink_drain(Sink *s) {
+        while (sink_take(s))
+                ;
+}
+
+/* The arrivals within timeout_ms; returns as soon as there are at least want (want > 0). */
+static unsigned sink_wait(Sink *s, unsigned want, int timeout_ms) {
+        uint64_t end = now_ns() + (uint64_t) timeout_ms * 1000000ULL;
+        unsigned n = 0;
+
+        for (;;) {
+                struct pollfd p = { s->fd, POLLIN, 0 };
+                uint64_t now = now_ns();
+
+                while (sink_take(s))
+                        n++;
+                if ((want > 0 && n >= want) || now >= end)
+                        return n;
+                (void) poll(&p, 1, (int) ((end - now) / 1000000ULL) + 1);
+                test_check_interrupted();
+        }
+}
+
+/* ok() for delivery: "delivered" waits up to 5 s for one arrival, "not delivered" 1 s for none. */
+static void expect_delivery(Sink *s, bool want, const char *what) {
+        unsigned n = sink_wait(s, want ? 1 : 0, want ? 5000 : 1000);
+
+        ok(want ? n >= 1 : n == 0, "%s: %s at the %s (%u arrived)", what, want ? "delivered" : "nothing arrives",
+           s->name, n);
+}
+
+/* ---- one request by an attacker ---- */
+
+typedef enum Op {
+        OP_SOCKET,              /* socket() only */
+        OP_BIND,
+        OP_CONNECT,
+        OP_SENDTO,
+        OP_LISTEN,              /* listen() (after bind() to addr:port when addr is set) */
+} Op;
+
+typedef struct Req {
+        Op op;
+        int type;               /* SOCK_STREAM, SOCK_DGRAM, SOCK_RAW */
+        int protocol;           /* 0 or IPPROTO_* */
+        const char *addr;       /* destination, or the address to bind */
+        unsigned port;
+        int family;             /* without addr (OP_SOCKET, OP_LISTEN): AF_INET or AF_INET6 */
+        const char *src;        /* bind() the socket to SRC:0 first */
+        bool unspec;            /* OP_SENDTO: sin_family AF_UNSPEC in the destination */
+} Req;
+
+/* Requests of the usual kinds: TCP(CONNECT, "127.0.0.1", 80), UDP(SENDTO, "::1", 53, .src = …). */
+#define TCP(o, a, p, ...) ((Req) { .op = OP_##o, .type = SOCK_STREAM, .addr = (a), .port = (p), __VA_ARGS__ })
+#define UDP(o, a, p, ...) ((Req) { .op = OP_##o, .type = SOCK_DGRAM, .addr = (a), .port = (p), __VA_ARGS__ })
+#define UDPLITE(o, a, p) \
+        ((Req) { .op = OP_##o, .type = SOCK_DGRAM, .protocol = IPPROTO_UDPLITE, .addr = (a), .port = (p) })
+#define SOCKET(t, proto, f) ((Req) { .op = OP_SOCKET, .type = (t), .protocol = (proto), .family = (f) })
+
+static const char *type_name(const Req *r) {
+        if (r->protocol == IPPROTO_UDPLITE)
+                return "udplite";
+        if (r->type == SOCK_RAW)
+                return "raw";
+        if (r->protocol == IPPROTO_ICMP || r->protocol == IPPROTO_ICMPV6)
+                return "ping";
+        return r->type == SOCK_STREAM ? "tcp" : "udp";
+}
+
+static char *req_string(const Req *r) {
+        static const char *const ops[] = { "socket", "bind", "connect", "sendto", "listen" };
+        const char *a = r->addr;
+        bool v6 = a && strchr(a, ':');
+
+        if (!a)
+                return xasprintf("%s %s %s%s", type_name(r), r->family == AF_INET6 ? "IPv6" : "IPv4",
+                                 ops[r->op], r->op == OP_LISTEN ? " without bind" : "");
+        return xasprintf("%s%s%s%s %s %s%s%s:%u%s", r->src ? "bound to " : "", r->src ?: "", r->src ? " " : "",
+                         type_name(r), r->op == OP_LISTEN ? "bind+listen" : ops[r->op], v6 ? "[" : "", a, v6 ? "]" : "",
+                         r->port, r->unspec ? " with sin_family AF_UNSPEC" : "");
+}
+
+/* In the attacker: the errno of the request (0: success); 1000 + errno when socket() failed,
+ * 2000 + errno when a preparing bind() failed. */
+static int do_req(const Req *r) {
+        struct sockaddr_storage ss, src;
+        socklen_t sl = 0, srcl;
+        int family = r->family, fd, k = 0, zero = 0;
+
+        if (r->addr) {
+                family = sockaddr_parse(r->addr, (uint16_t) r->port, &ss, &sl);
+                if (family < 0)
+                        return 2000 + EINVAL;
+        }
+        fd = socket(family, r->type | SOCK_CLOEXEC, r->protocol);
+        if (fd < 0)
+                return 1000 + errno;
+        if (family == AF_INET6)
+                (void) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+        if (r->src && (sockaddr_parse(r->src, 0, &src, &srcl) < 0 || bind(fd, (struct sockaddr *) &src, srcl) < 0)) {
+                k = 2000 + errno;
+                close(fd);
+                return k;
+        }
+        switch (r->op) {
+        case OP_SOCKET:
+                break;
+        case OP_BIND:
+                k = bind(fd, (struct sockaddr *) &ss, sl);
+                break;
+        case OP_CONNECT:
+                k = connect(fd, (struct sockaddr *) &ss, sl);
+                break;
+        case OP_SENDTO:
+                if (r->unspec)
+                        ((struct sockaddr_in *) &ss)->sin_family = AF_UNSPEC;
+                k = (int) sendto(fd, "x", 1, 0, (struct sockaddr *) &ss, sl);
+                break;
+        case OP_LISTEN:
+                if (r->addr && bind(fd, (struct sockaddr *) &ss, sl) < 0) {
+                        k = 2000 + errno;
+                        close(fd);
+                        return k;
+                }
+                k = listen(fd, 8);
+                break;
+        }
+        k = k < 0 ? errno : 0;
+        close(fd);
+        return k;
+}
+
+static void act_req(Shared *res, const void *arg) {
+        res->v[0] = do_req(arg);
+}
+
+/* The result of one request made by an attacker c in cg; -1 when the attacker did not run. */
+static int req_result(const char *cg, const TestCred *c, const Req *r) {
+        if (!attack(cg, c, act_req, r))
+                return -1;
+        return shared->v[0];
+}
+
+/* One request: its errno must be want; with a sink, it must (not) arrive there. */
+static void expect_req(const char *what, const char *cg, const TestCred *c, Req r, int want, Sink *sink, bool delivered) {
+        _cleanup_free_ char *s = req_string(&r), *w = xasprintf("%s: %s", what, s);
+        int got;
+
+        if (sink)
+                sink_drain(sink);
+        got = req_result(cg, c, &r);
+        ok(got == want, "%s (%s) → %s (got %s)", w, c->name, errno_name(want), errno_name(got));
+        if (sink)
+                expect_delivery(sink, delivered, w);
+}
+
+/* A refusal that may come at socket() or at the call itself. */
+static void expect_req_refused(const char *what, const char *cg, const TestCred *c, Req r, Sink *sink) {
+        _cleanup_free_ char *s = req_string(&r), *w = xasprintf("%s: %s", what, s);
+        int got;
+
+        if (sink)
+                sink_drain(sink);
+        got = req_result(cg, c, &r);
+        ok(got == EPERM || got == 1000 + EPERM, "%s (%s) → EPERM at socket() or at the call (got %s)", w, c->name,
+           errno_name(got));
+        if (sink)
+                expect_delivery(sink, false, w);
+}
+
+/* ---- 1. ICMP echo ("ping") and raw sockets ---- */
+
+typedef struct PingArgs {
+        int family;
+} PingArgs;
+
+/* v[0]: socket(), v[1]: sendto() of an echo request to the loopback address, v[2]: 1 when
+ * the echo reply came back (the request was delivered). */
+static void act_ping(Shared *res, const void *arg) {
+        const PingArgs *a = arg;
+        struct sockaddr_storage ss;
+        socklen_t sl;
+        uint8_t pkt[16] = {}, reply[256];
+        struct pollfd p;
+        int fd;
+
+        fd = socket(a->family, SOCK_DGRAM | SOCK_CLOEXEC, a->family == AF_INET ? IPPROTO_ICMP : IPPROTO_ICMPV6);
+        res->v[0] = fd < 0 ? errno : 0;
+        if (fd < 0)
+                return;
+        (void) sockaddr_parse(a->family == AF_INET ? "127.0.0.1" : "::1", 0, &ss, &sl);
+        pkt[0] = a->family == AF_INET ? ICMP_ECHO : ICMP6_ECHO_REQUEST;
+        pkt[5] = 1;                             /* sequence 1; the kernel sets id and checksum */
+        memcpy(pkt + 8, "cgpolicy", 8);
+        res->v[1] = sendto(fd, pkt, sizeof pkt, 0, (struct sockaddr *) &ss, sl) < 0 ? errno : 0;
+        p = (struct pollfd) { fd, POLLIN, 0 };
+        res->v[2] = res->v[1] == 0 && poll(&p, 1, 5000) == 1 && recv(fd, reply, sizeof reply, 0) > 0;
+        close(fd);
+}
+
+static void test_ping_raw(const char *free_cg) {
+        const char *s = "#1";
+        _cleanup_free_ char *deny = policed("ping-deny", "--connect-deny=any"),
+                            *ping = policed("ping-allow", "--connect-deny=any", "--socket-allow=ping"),
+                            *raw = policed("raw-allow", "--connect-deny=any", "--socket-allow=raw");
+        const Req ping4 = SOCKET(SOCK_DGRAM, IPPROTO_ICMP, AF_INET), ping6 = SOCKET(SOCK_DGRAM, IPPROTO_ICMPV6, AF_INET6),
+                  raw4 = SOCKET(SOCK_RAW, IPPROTO_UDP, AF_INET), raw6 = SOCKET(SOCK_RAW, IPPROTO_ICMPV6, AF_INET6);
+        static const PingArgs v4 = { AF_INET }, v6 = { AF_INET6 };
+
+        /* The attackers can open them where nothing is policed: a refusal below is the policy's. */
+        expect_req("#1 control, unpoliced cgroup", free_cg, &NOBODY, ping4, 0, NULL, false);
+        expect_req("#1 control, unpoliced cgroup", free_cg, &NOBODY, ping6, 0, NULL, false);
+        expect_req("#1 control, unpoliced cgroup", free_cg, &ROOT_RAW, raw4, 0, NULL, false);
+        expect_req("#1 control, unpoliced cgroup", free_cg, &ROOT_RAW, raw6, 0, NULL, false);
+
+        /* X-CgPolicyConnectDeny=any: neither may be created. */
+        expect_req("#1 --connect-deny=any", deny, &NOBODY, ping4, 1000 + EPERM, NULL, false);
+        expect_req("#1 --connect-deny=any", deny, &NOBODY, ping6, 1000 + EPERM, NULL, false);
+        expect_req("#1 --connect-deny=any", deny, &ROOT_RAW, raw4, 1000 + EPERM, NULL, false);
+        expect_req("#1 --connect-deny=any", deny, &ROOT_RAW, raw6, 1000 + EPERM, NULL, false);
+        if (attack(deny, &NOBODY, act_ping, &v4))
+                ok(shared->v[0] == EPERM && !shared->v[2],
+                   "%s: --connect-deny=any: no echo request gets through an IPv4 ping socket (socket() %s, reply %s)",
+                   s, errno_name(shared->v[0]), shared->v[2] ? "received" : "none");
+
+        /* --socket-allow=ping: created; as the man page says, sendto() is not judged. */
+        expect_req("#1 --socket-allow=ping", ping, &NOBODY, ping4, 0, NULL, false);
+        expect_req("#1 --socket-allow=ping", ping, &NOBODY, ping6, 0, NULL, false);
+        if (attack(ping, &NOBODY, act_ping, &v4))
+                ok(shared->v[0] == 0 && shared->v[1] == 0 && shared->v[2],
+                   "%s: --socket-allow=ping: sendto() of an IPv4 echo request is not judged: allowed, the reply comes back "
+                   "(socket() %s, sendto() %s)", s, errno_name(shared->v[0]), errno_name(shared->v[1]));
+        if (attack(ping, &NOBODY, act_ping, &v6))
+                ok(shared->v[0] == 0 && shared->v[1] == 0 && shared->v[2],
+                   "%s: --socket-allow=ping: sendto() of an ICMPv6 echo request is not judged: allowed, the reply comes back "
+                   "(socket() %s, sendto() %s)", s, errno_name(shared->v[0]), errno_name(shared->v[1]));
+        /* connect() of a ping socket is judged by the connect rules (port 0). */
+        expect_req("#1 --socket-allow=ping", ping, &NOBODY,
+                   (Req) { .op = OP_CONNECT, .type = SOCK_DGRAM, .protocol = IPPROTO_ICMP, .addr = "127.0.0.1" },
+                   EPERM, NULL, false);
+        expect_req("#1 --socket-allow=ping does not allow raw", ping, &ROOT_RAW, raw4, 1000 + EPERM, NULL, false);
+
+        /* --socket-allow=raw. */
+        expect_req("#1 --socket-allow=raw", raw, &ROOT_RAW, raw4, 0, NULL, false);
+        expect_req("#1 --socket-allow=raw", raw, &ROOT_RAW, raw6, 0, NULL, false);
+        expect_req("#1 --socket-allow=raw does not allow ping", raw, &NOBODY, ping4, 1000 + EPERM, NULL, false);
+}
+
+/* ---- 2. UDP-Lite ---- */
+
+static void test_udplite(void) {
+        _cleanup_free_ char *plain = policed("udplite-default", "--bind-deny=udp:48200", "--connect-deny=udp:48201"),
+                            *lite = policed("udplite-allow", "--bind-deny=udp:48200", "--connect-deny=udp:48201",
+                                            "--socket-allow=udplite");
+        Sink *no4 = sink_open(SOCK_DGRAM, IPPROTO_UDPLITE, "127.0.0.1", P2_SEND),
+             *no6 = sink_open(SOCK_DGRAM, IPPROTO_UDPLITE, "::1", P2_SEND),
+             *ok4 = sink_open(SOCK_DGRAM, IPPROTO_UDPLITE, "127.0.0.1", P2_OK);
+
+        /* By default a UDP-Lite socket cannot be created under a policy with network rules;
+         * whatever it would do is refused. */
+        expect_req("#2 default", plain, &NOBODY, SOCKET(SOCK_DGRAM, IPPROTO_UDPLITE, AF_INET), 1000 + EPERM, NULL, false);
+        expect_req("#2 default", plain, &NOBODY, SOCKET(SOCK_DGRAM, IPPROTO_UDPLITE, AF_INET6), 1000 + EPERM, NULL, false);
+        expect_req_refused("#2 default, --bind-deny=udp:48200", plain, &NOBODY,
+                           UDPLITE(BIND, "127.0.0.1", P2_BIND), NULL);
+        expect_req_refused("#2 default, --connect-deny=udp:48201", plain, &NOBODY,
+                           UDPLITE(SENDTO, "127.0.0.1", P2_SEND), no4);
+
+        /* --socket-allow=udplite: classed with UDP. */
+        expect_req("#2 --socket-allow=udplite, --bind-deny=udp:48200", lite, &NOBODY,
+                   UDPLITE(BIND, "127.0.0.1", P2_BIND), EPERM, NULL, false);
+        expect_req("#2 --socket-allow=udplite, --bind-deny=udp:48200", lite, &NOBODY,
+                   UDPLITE(BIND, "::1", P2_BIND), EPERM, NULL, false);
+        expect_req("#2 --socket-allow=udplite, --connect-deny=udp:48201", lite, &NOBODY,
+                   UDPLITE(SENDTO, "127.0.0.1", P2_SEND), EPERM, no4, false);
+        expect_req("#2 --socket-allow=udplite, --connect-deny=udp:48201", lite, &NOBODY,
+                   UDPLITE(SENDTO, "::1", P2_SEND), EPERM, no6, false);
+        /* What the rules do not refuse works. */
+        expect_req("#2 --socket-allow=udplite, other port", lite, &NOBODY,
+                   UDPLITE(BIND, "127.0.0.1", P2_OK), 0, NULL, false);
+        expect_req("#2 --socket-allow=udplite, other port", lite, &NOBODY,
+                   UDPLITE(SENDTO, "127.0.0.1", P2_OK), 0, ok4, true);
+}
+
+/* ---- 3. The unspecified destination ---- */
+
+typedef struct UnspecSinks {
+        Sink *tcp4, *tcp6, *udp4, *udp6, *tcp4_2, *udp4_2;
+} UnspecSinks;
+
+/* connect()/sendto() to 0.0.0.0, [::] and [::ffff:0.0.0.0] (port P3) reach 127.0.0.1 or ::1. */
+static void unspec_requests(const char *what, const char *cg, int want, const UnspecSinks *k) {
+        static const char *const addrs[] = { "0.0.0.0", "::", "::ffff:0.0.0.0" };
+
+        for (size_t i = 0; i < ELEMENTSOF(addrs); i++) {
+                Sink *tcp = i == 1 ? k->tcp6 : k->tcp4, *udp = i == 1 ? k->udp6 : k->udp4;
+
+                expect_req(what, cg, &NOBODY, TCP(CONNECT, addrs[i], P3), want, tcp, want == 0);
+                expect_req(what, cg, &NOBODY, UDP(SENDTO, addrs[i], P3), want, udp, want == 0);
+        }
+}
+
+static void test_unspecified(void) {
+        UnspecSinks k = {
+                .tcp4 = sink_open(SOCK_STREAM, 0, "127.0.0.1", P3),
+                .tcp6 = sink_open(SOCK_STREAM, 0, "::1", P3),
+                .udp4 = sink_open(SOCK_DGRAM, 0, "127.0.0.1", P3),
+                .udp6 = sink_open(SOCK_DGRAM, 0, "::1", P3),
+                .tcp4_2 = sink_open(SOCK_STREAM, 0, "127.0.0.2", P3),
+                .udp4_2 = sink_open(SOCK_DGRAM, 0, "127.0.0.2", P3),
+        };
+        _cleanup_free_ char *deny = policed("unspec-deny", "--connect-deny=127.0.0.0/8", "--connect-deny=[::1]"),
+                            *allow = policed("unspec-allow", "--connect-deny=any", "--connect-allow=127.0.0.1:48300",
+                                             "--connect-allow=[::1]:48300"),
+                            *allow2 = policed("unspec-allow2", "--connect-deny=any", "--connect-allow=127.0.0.2:48300"),
+                            *deny2 = policed("unspec-deny2", "--connect-deny=127.0.0.2");
+
+        /* The loopback addresses are refused, so is what reaches them. */
+        expect_req("#3 control, --connect-deny=127.0.0.0/8", deny, &NOBODY,
+                   TCP(CONNECT, "127.0.0.1", P3), EPERM, k.tcp4, false);
+        unspec_requests("#3 --connect-deny=127.0.0.0/8 --connect-deny=[::1]", deny, EPERM, &k);
+
+        /* Exactly 127.0.0.1:P and [::1]:P allowed: what reaches them is allowed. */
+        unspec_requests("#3 --connect-deny=any --connect-allow=127.0.0.1:P,[::1]:P", allow, 0, &k);
+
+        /* A socket bound to 127.0.0.2 reaches 127.0.0.2 through 0.0.0.0. */
+        expect_req("#3 --connect-allow=127.0.0.2:P only", allow2, &NOBODY,
+                   TCP(CONNECT, "0.0.0.0", P3, .src = "127.0.0.2"), 0, k.tcp4_2, true);
+        expect_req("#3 --connect-allow=127.0.0.2:P only", allow2, &NOBODY,
+                   UDP(SENDTO, "0.0.0.0", P3, .src = "127.0.0.2"), 0, k.udp4_2, true);
+        expect_req("#3 --connect-allow=127.0.0.2:P only", allow2, &NOBODY,
+                   TCP(CONNECT, "0.0.0.0", P3), EPERM, k.tcp4, false);
+        expect_req("#3 --connect-deny=127.0.0.2", deny2, &NOBODY,
+                   TCP(CONNECT, "0.0.0.0", P3, .src = "127.0.0.2"), EPERM, k.tcp4_2, false);
+        expect_req("#3 --connect-deny=127.0.0.2", deny2, &NOBODY,
+                   UDP(SENDTO, "0.0.0.0", P3, .src = "127.0.0.2"), EPERM, k.udp4_2, false);
+        expect_req("#3 --connect-deny=127.0.0.2", deny2, &NOBODY,
+                   TCP(CONNECT, "0.0.0.0", P3), 0, k.tcp4, true);
+}
+
+/* ---- 4. listen() without bind() ---- */
+
+static void test_listen(void) {
+        _cleanup_free_ char *cg = policed("listen", "--bind-deny=any", "--bind-allow=tcp:48400"),
+                            *pin = xasprintf("%s/socket_listen", env.pin_dir);
+        const char *s = "#4 --bind-deny=any --bind-allow=tcp:48400";
+        static const Req unbound4 = { .op = OP_LISTEN, .type = SOCK_STREAM, .protocol = 0, .family = AF_INET },
+                         unbound6 = { .op = OP_LISTEN, .type = SOCK_STREAM, .protocol = 0, .family = AF_INET6 },
+                         port0 = { .op = OP_LISTEN, .type = SOCK_STREAM, .protocol = 0, .addr = "127.0.0.1", .port = 0 },
+                         port0_6 = { .op = OP_LISTEN, .type = SOCK_STREAM, .protocol = 0, .addr = "::1", .port = 0 };
+
+        expect_req(s, cg, &NOBODY, TCP(LISTEN, "127.0.0.1", P4_OK), 0, NULL, false);
+        expect_req(s, cg, &NOBODY, TCP(LISTEN, "::1", P4_OK), 0, NULL, false);
+
+        /* Only a BPF LSM program can refuse the autobind of listen(): the VM suite covers
+         * kernels without BPF LSM (like this host's, whose lockdown refuses LSM programs). */
+        if (access(pin, F_OK) < 0) {
+                _cleanup_fclose_ FILE *f = fopen("/sys/kernel/security/lsm", "re");
+                char lsm[256] = "?";
+
+                if (f && !fgets(lsm, sizeof lsm, f))
+                        snprintf(lsm, sizeof lsm, "?");
+                diag("no %s after load; active LSMs: %s", pin, lsm);
+                skip("no BPF LSM: %s: tcp IPv4 listen without bind → EPERM", s);
+                skip("no BPF LSM: %s: tcp IPv6 listen without bind → EPERM", s);
+                skip("no BPF LSM: %s: tcp bind 127.0.0.1:0 + listen → EPERM", s);
+                skip("no BPF LSM: %s: tcp bind [::1]:0 + listen → EPERM", s);
+                return;
+        }
+        expect_req(s, cg, &NOBODY, unbound4, EPERM, NULL, false);
+        expect_req(s, cg, &NOBODY, unbound6, EPERM, NULL, false);
+        expect_req(s, cg, &NOBODY, port0, EPERM, NULL, false);
+        expect_req(s, cg, &NOBODY, port0_6, EPERM, NULL, false);
+}
+
+/* ---- the run ---- */
+
+/* The test's network namespace: lo up, fd00::2 on lo for routing headers, ping sockets open to
+ * every group (as systemd's 50-default.conf sets it). */
+static int setup_netns(void) {
+        int r = netns_new();
+
+        if (r < 0)
+                return r;
+        r = loopback_add_ipv6("fd00::2", 128);
+        if (r < 0)
+                return r;
+        return sysctl_write("net/ipv4/ping_group_range", "0 2147483647");
+}
+
+static void test_credentials(const char *free_cg) {
+        const TestCred *creds[] = { &NOBODY, &ROOT_NOCAPS, &ROOT_DAEMON, &ROOT_RAW };
+
+        for (size_t i = 0; i < ELEMENTSOF(creds); i++) {
+                memset(shared, 0, sizeof *shared);
+                ok(attack(free_cg, creds[i], act_req, &SOCKET(SOCK_STREAM, 0, AF_INET)),
+                   "attacker %s: uid, gid, groups, capability sets and no_new_privs verified in /proc/self/status",
+                   creds[i]->name);
+        }
+}
+
+int main(int argc, char **argv) {
+        _cleanup_free_ char *free_cg = NULL;
+        int r;
+
+        if (argc != 2) {
+                fprintf(stderr, "usage: %s PATH-TO-CGPOLICY\n", argv[0]);
+                return 2;
+        }
+        cgpolicy = argv[1];
+
+        if (geteuid() != 0) {
+                if (!getenv("CI")) {
+                        printf("1..0 # SKIP needs root\n");
+                        return 77;
+                }
+                printf("not ok 1 - needs root, and $CI is set\n1..1\n");
+                return 1;
+        }
+
+        shared = mmap(NULL, sizeof(Shared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        if (shared == MAP_FAILED) {
+                printf("not ok 1 - mmap: %s\n1..1\n", strerror(errno));
+                return 1;
+        }
+        r = test_env_setup(&env, "cgpolicy-seal");
+        if (r < 0) {
+                printf("not ok 1 - set up the test's cgroup, bpffs and runtime directory: %s\n1..1\n", strerror(-r));
+                return 1;
+        }
+        r = setup_netns();
+        if (r < 0) {
+                printf("not ok 1 - a network namespace with lo, fd00::2 and ping_group_range: %s\n1..1\n", strerror(-r));
+                return 1;
+        }
+        diag("cgroup %s, bpffs %s", env.cg, env.bpffs);
+
+        r = run_cgpolicy(&(Cmd) { .env = "CGPOLICY_PIN_OWNER=4242" }, "load", NULL);
+        ok(r == 0, "cgpolicy load into a private bpffs, pin owner %u (exit %d)", PIN_OWNER, r);
+        if (r != 0)
+                return tap_done();
+
+        free_cg = test_env_cgroup(&env, "unpoliced");
+        test_credentials(free_cg);
+
+        test_ping_raw(free_cg);
+        test_udplite();
+        test_unspecified();
+        test_listen();
+
+        return tap_done();
+}

@@ -674,6 +674,369 @@ static void test_listen(void) {
         expect_req(s, cg, &NOBODY, port0_6, EPERM, NULL, false);
 }
 
+/* ---- what cgpolicy status and denials show ---- */
+
+static char *status_of(const char *what) {
+        char *out = NULL;
+
+        (void) run_cgpolicy(&(Cmd) { .out = &out }, "status", what, NULL);
+        return out ? out : strdup("");
+}
+
+static char *status_json(void) {
+        char *out = NULL;
+        int r = run_cgpolicy(&(Cmd) { .out = &out }, "status", "--json", NULL);
+
+        if (r != 0)
+                diag("status --json: exit %d: %s", r, out ? out : "");
+        return out ? out : strdup("");
+}
+
+/* The number after "FIELD": in the object of unit in status --json output (up to the next
+ * unit's object); false when there is none. */
+static bool json_unit_number(const char *json, const char *unit, const char *field, unsigned long long *ret) {
+        char needle[256], key[128];
+        const char *u, *end, *f;
+
+        snprintf(needle, sizeof needle, "\"unit\":\"%s\"", unit);
+        snprintf(key, sizeof key, "\"%s\":", field);
+        u = strstr(json, needle);
+        if (!u)
+                return false;
+        end = strstr(u + 1, "\"unit\":");
+        f = strstr(u, key);
+        if (!f || (end && f > end))
+                return false;
+        *ret = strtoull(f + strlen(key), NULL, 10);
+        return true;
+}
+
+static bool json_top_number(const char *json, const char *field, unsigned long long *ret) {
+        char key[128];
+        const char *f;
+
+        snprintf(key, sizeof key, "\"%s\":", field);
+        f = strstr(json, key);
+        if (!f)
+                return false;
+        *ret = strtoull(f + strlen(key), NULL, 10);
+        return true;
+}
+
+/* Does a line of text contain both a and b? */
+static bool has_line(const char *text, const char *a, const char *b) {
+        for (const char *p = text; p && *p; ) {
+                const char *eol = strchrnul(p, '\n');
+                _cleanup_free_ char *line = strndup(p, (size_t) (eol - p));
+
+                if (line && strstr(line, a) && (!b || strstr(line, b)))
+                        return true;
+                p = *eol ? eol + 1 : eol;
+        }
+        return false;
+}
+
+/* ---- 5. Stale rules ---- */
+
+/* The pinned map NAME ("cgp_ports"): fd, key and value size. */
+static int map_open(const char *name, __u32 *ret_key_size, __u32 *ret_value_size) {
+        _cleanup_free_ char *p = xasprintf("maps/%s", name);
+        struct bpf_map_info info = {};
+        __u32 len = sizeof info;
+        int fd = test_pin_get(&env, p);
+
+        if (fd < 0)
+                return fd;
+        if (bpf_obj_get_info_by_fd(fd, &info, &len) < 0) {
+                int r = -errno;
+                close(fd);
+                return r;
+        }
+        if (ret_key_size)
+                *ret_key_size = info.key_size;
+        if (ret_value_size)
+                *ret_value_size = info.value_size;
+        return fd;
+}
+
+/* The policy tags (ids) the cgroups in cgp_cgroups refer to (the first 32 bits of the value),
+ * as bits of used[0..n). */
+static int tags_in_use(uint8_t *used, uint32_t n) {
+        _cleanup_close_ int fd = -EBADF;
+        __u32 ks, vs;
+        uint64_t key, next;
+        uint8_t value[256];
+
+        fd = map_open("cgp_cgroups", &ks, &vs);
+        if (fd < 0)
+                return fd;
+        if (ks != sizeof key || vs > sizeof value || vs < 4)
+                return -EINVAL;
+        memset(used, 0, n);
+        for (void *prev = NULL; bpf_map_get_next_key(fd, prev, &next) == 0; prev = &key) {
+                uint32_t tag;
+
+                key = next;
+                if (bpf_map_lookup_elem(fd, &key, value) < 0)
+                        continue;
+                memcpy(&tag, value, sizeof tag);
+                if (tag < n)
+                        used[tag] = 1;
+        }
+        return 0;
+}
+
+#define MAX_LEFTOVERS 1024
+
+typedef struct Leftovers {
+        struct cgp_port_key keys[MAX_LEFTOVERS];
+        size_t n;
+} Leftovers;
+
+/* What an "apply" killed between writing its rules and pointing the cgroup at them leaves: an
+ * entry allowing TCP port `port` (connect, both families), in the port trie and the exact port
+ * map, under every tag (policy id) a coming apply may take that no cgroup uses now. On main's
+ * layout the next id is the lowest unused one; with tags from a counter that never reuses them,
+ * the next ones are at most n_applies + 1 (every apply so far took at most one): 1..n_applies+64
+ * covers the next ids of both. */
+static int write_leftovers(uint16_t port, Leftovers *l) {
+        _cleanup_close_ int ports = -EBADF, exact = -EBADF;
+        uint32_t last = MIN(n_applies + 64, (unsigned) (MAX_LEFTOVERS / 2));
+        _cleanup_free_ uint8_t *used = calloc(last + 1, 1);
+        struct cgp_match allow = { CGP_MATCH_ALLOW };
+        int r;
+
+        if (!used)
+                return -ENOMEM;
+        r = tags_in_use(used, last + 1);
+        if (r < 0)
+                return r;
+        ports = map_open("cgp_ports", NULL, NULL);
+        exact = map_open("cgp_port_exact", NULL, NULL);
+        if (ports < 0 || exact < 0)
+                return ports < 0 ? ports : exact;
+        l->n = 0;
+        for (uint32_t tag = 1; tag <= last; tag++) {
+                if (used[tag])
+                        continue;
+                for (int f = 0; f < 2; f++) {
+                        struct cgp_port_key k = {
+                                .prefixlen = CGP_PORT_KEY_FIXED_BITS + 16,
+                                .policy = tag,
+                                .dir = CGP_DIR_CONNECT,
+                                .family = f == 0 ? CGP_AF_INET : CGP_AF_INET6,
+                                .proto = CGP_PROTO_TCP,
+                                .port = { (uint8_t) (port >> 8), (uint8_t) port },
+                        };
+
+                        if (bpf_map_update_elem(ports, &k, &allow, BPF_ANY) < 0 ||
+                            bpf_map_update_elem(exact, &k, &allow, BPF_ANY) < 0)
+                                return -errno;
+                        l->keys[l->n++] = k;
+                }
+        }
+        return 0;
+}
+
+/* How many of the leftover keys are still in map NAME. */
+static long leftovers_remaining(const char *name, const Leftovers *l) {
+        _cleanup_close_ int fd = -EBADF;
+        struct cgp_port_key key, next;
+        __u32 ks;
+        long n = 0;
+
+        fd = map_open(name, &ks, NULL);
+        if (fd < 0)
+                return fd;
+        if (ks != sizeof key)
+                return -EINVAL;
+        for (void *prev = NULL; bpf_map_get_next_key(fd, prev, &next) == 0; prev = &key) {
+                key = next;
+                for (size_t i = 0; i < l->n; i++)
+                        if (memcmp(&key, &l->keys[i], sizeof key) == 0)
+                                n++;
+        }
+        return n;
+}
+
+static void test_stale(void) {
+        _cleanup_free_ char *json = NULL, *json2 = NULL, *released = NULL, *fresh = NULL;
+        _cleanup_free_ Leftovers *l = calloc(1, sizeof(Leftovers));
+        _cleanup_close_ int cgroups = -EBADF;
+        Sink *a4 = sink_open(SOCK_STREAM, 0, "127.0.0.1", P5_RELEASED),
+             *b4 = sink_open(SOCK_STREAM, 0, "127.0.0.1", P5_LEFTOVER),
+             *b6 = sink_open(SOCK_STREAM, 0, "::1", P5_LEFTOVER);
+        unsigned long long orphans = 0;
+        uint64_t id = 0;
+        bool have;
+        int r;
+
+        if (!l)
+                abort();
+
+        /* A release killed half way: the cgroup's entry is gone, its rules are not. */
+        released = policed("stale-released", "--connect-deny=any", "--connect-allow=tcp:48500");
+        expect_req("#5 control, the policy that will be half released", released, &NOBODY,
+                   TCP(CONNECT, "127.0.0.1", P5_RELEASED), 0, a4, true);
+        cgroups = map_open("cgp_cgroups", NULL, NULL);
+        r = cg_fs_get_id(released, &id);
+        ok(r >= 0 && cgroups >= 0 && bpf_map_delete_elem(cgroups, &id) == 0,
+           "#5 emulated: a release killed after removing the cgroup's entry, before its rules");
+
+        /* An apply killed half way: rules written, no cgroup pointed at them. */
+        r = write_leftovers(P5_LEFTOVER, l);
+        ok(r >= 0 && l->n > 0, "#5 emulated: an apply killed after writing its rules (allow tcp:%u) under %zu unused tags (%s)",
+           P5_LEFTOVER, l->n / 2, r < 0 ? strerror(-r) : "ok");
+
+        json = status_json();
+        have = json_top_number(json, "orphaned_entries", &orphans);
+        ok(have && orphans > 0, "#5 status --json shows the leftover entries: orphaned_entries > 0 (got %s%llu)",
+           have ? "" : "no such field, ", orphans);
+
+        /* The next policy gets none of those rules. */
+        fresh = policed("stale-fresh", "--connect-deny=any");
+        expect_req("#5 a new --connect-deny=any policy after a half release", fresh, &NOBODY,
+                   TCP(CONNECT, "127.0.0.1", P5_RELEASED), EPERM, a4, false);
+        expect_req("#5 a new --connect-deny=any policy after a half apply", fresh, &NOBODY,
+                   TCP(CONNECT, "127.0.0.1", P5_LEFTOVER), EPERM, b4, false);
+        expect_req("#5 a new --connect-deny=any policy after a half apply", fresh, &NOBODY,
+                   TCP(CONNECT, "::1", P5_LEFTOVER), EPERM, b6, false);
+
+        /* gc removes them, and only them. */
+        r = run_cgpolicy(&(Cmd) {}, "gc", NULL);
+        ok(r == 0, "#5 gc succeeds (exit %d)", r);
+        json2 = status_json();
+        orphans = 0;
+        have = json_top_number(json2, "orphaned_entries", &orphans);
+        ok(have && orphans == 0, "#5 after gc: status --json shows orphaned_entries 0 (got %s%llu)",
+           have ? "" : "no such field, ", orphans);
+        {
+                long p = leftovers_remaining("cgp_ports", l), e = leftovers_remaining("cgp_port_exact", l);
+
+                ok(p == 0 && e == 0, "#5 gc removed every leftover entry (%ld left in cgp_ports, %ld in cgp_port_exact)", p, e);
+        }
+        expect_req("#5 after gc", fresh, &NOBODY, TCP(CONNECT, "127.0.0.1", P5_LEFTOVER), EPERM,
+                   b4, false);
+        expect_req("#5 after gc, still none of the half-released rules", fresh, &NOBODY,
+                   TCP(CONNECT, "127.0.0.1", P5_RELEASED), EPERM, a4, false);
+}
+
+/* ---- 6. Below a policed slice ---- */
+
+static void test_below_slice(void) {
+        _cleanup_free_ char *root_env = xasprintf("CGPOLICY_CGROUP_ROOT=%s", env.cg_path),
+                            *slice = xasprintf("%s/seal6.slice", env.cg), *unit = NULL;
+        const char *s = "#6 unit with bind programs and no policy, in a slice with a connect-only policy";
+        Sink *okc = sink_open(SOCK_STREAM, 0, "127.0.0.1", P6_OK);
+        int r;
+
+        r = run_cgpolicy(&(Cmd) { .env = root_env }, "apply", "--slice=seal6.slice", "--connect-deny=any",
+                         "--connect-allow=tcp:48601", NULL);
+        ok(r == 0, "#6 apply --slice=seal6.slice --connect-deny=any --connect-allow=tcp:48601 (exit %d)", r);
+        /* systemd attaches the slice's BPFProgram= when it realizes it. */
+        ok(test_attach(&env, slice, CGP_DIRS(CGP_DIR_CONNECT)) == 0, "#6 the slice's programs attached");
+        unit = test_env_cgroup(&env, "seal6.slice/unit6.service");
+        ok(test_attach(&env, unit, CGP_DIRS(CGP_DIR_BIND)) == 0, "#6 the unit's bind programs attached, no policy applied");
+
+        expect_req(s, unit, &NOBODY, TCP(BIND, "127.0.0.1", P6_BIND), EPERM, NULL, false);
+        expect_req(s, unit, &NOBODY, UDP(BIND, "127.0.0.1", P6_BIND), EPERM, NULL, false);
+        expect_req(s, unit, &NOBODY, TCP(BIND, "::1", P6_BIND), EPERM, NULL, false);
+        expect_req(s, unit, &NOBODY, UDP(BIND, "::1", P6_BIND), EPERM, NULL, false);
+        /* The slice's connect rules still hold for it. */
+        expect_req(s, unit, &NOBODY, TCP(CONNECT, "127.0.0.1", P6_OK), 0, okc, true);
+        expect_req(s, unit, &NOBODY, TCP(CONNECT, "127.0.0.1", P6_NO), EPERM, NULL, false);
+}
+
+/* ---- 7. A flood of denials ---- */
+
+typedef struct SendArgs {
+        unsigned port;
+        unsigned n;             /* ports port..port+n-1, one sendto() each */
+        unsigned seconds;       /* > 0: sendto(port) in a loop for that long */
+        unsigned slot;          /* where to report the count of the loop */
+} SendArgs;
+
+static void act_send(Shared *res, const void *arg) {
+        const SendArgs *a = arg;
+        struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+        if (fd < 0)
+                return;
+        if (a->seconds > 0) {
+                uint64_t end = now_ns() + (uint64_t) a->seconds * 1000000000ULL;
+                unsigned long n = 0;
+
+                sin.sin_port = htons((uint16_t) a->port);
+                for (unsigned long i = 0; i % 1024 != 0 || now_ns() < end; i++)
+                        if (sendto(fd, "f", 1, 0, (struct sockaddr *) &sin, sizeof sin) < 0 && errno == EPERM)
+                                n++;
+                res->v[a->slot] = (int) MIN(n, (unsigned long) INT32_MAX);
+        } else
+                for (unsigned i = 0; i < a->n && i < ELEMENTSOF(res->v); i++) {
+                        sin.sin_port = htons((uint16_t) (a->port + i));
+                        res->v[i] = sendto(fd, "b", 1, 0, (struct sockaddr *) &sin, sizeof sin) < 0 ? errno : 0;
+                }
+        close(fd);
+}
+
+static void test_flood(void) {
+        _cleanup_free_ char *a = policed("flooda", "--connect-deny=any"), *b = policed("floodb", "--connect-deny=any"),
+                            *den = NULL, *json = NULL, *st = NULL;
+        enum { FLOODERS = 3 };
+        pid_t pids[FLOODERS];
+        SendArgs flood[FLOODERS], before = { P7_B, 3, 0, 0 }, during = { P7_B + 3, 3, 0, 0 };
+        bool before_ok, during_ok, have;
+        unsigned long long suppressed = 0, total = 0;
+        unsigned missing_before = 0, missing_during = 0;
+
+        before_ok = attack(b, &NOBODY, act_send, &before) && shared->v[0] == EPERM && shared->v[1] == EPERM &&
+                    shared->v[2] == EPERM;
+        ok(before_ok, "#7 unit B denied three times before the flood (EPERM)");
+
+        /* Unit A: several processes refused in a tight loop for a few seconds; B is refused
+         * three more times meanwhile. */
+        memset(shared, 0, sizeof *shared);
+        for (unsigned i = 0; i < FLOODERS; i++) {
+                flood[i] = (SendArgs) { P7_A, 0, 4, 100 + i };
+                pids[i] = attack_start(a, &NOBODY, act_send, &flood[i]);
+        }
+        usleep(1500000);
+        {
+                pid_t p = attack_start(b, &NOBODY, act_send, &during);
+
+                during_ok = attack_wait(p, &NOBODY) && shared->v[0] == EPERM && shared->v[1] == EPERM &&
+                            shared->v[2] == EPERM;
+        }
+        for (unsigned i = 0; i < FLOODERS; i++)
+                if (attack_wait(pids[i], &NOBODY))
+                        total += (unsigned long long) shared->v[100 + i];
+        ok(during_ok, "#7 unit B denied three times during the flood (EPERM)");
+        diag("unit A was refused %llu times", total);
+
+        ok(run_cgpolicy(&(Cmd) { .out = &den }, "denials", NULL) == 0, "#7 denials succeeds");
+        for (unsigned i = 0; i < 6; i++) {
+                char port[32];
+
+                snprintf(port, sizeof port, "127.0.0.1:%u ", P7_B + i);
+                if (!has_line(den, "floodb.service pid", port))
+                        (*(i < 3 ? &missing_before : &missing_during))++;
+        }
+        ok(missing_before == 0, "#7 after the flood, denials still lists B's three records from before it (%u missing)",
+           missing_before);
+        ok(missing_during == 0, "#7 after the flood, denials lists B's three records from during it (%u missing)",
+           missing_during);
+
+        json = status_json();
+        have = json_unit_number(json, "flooda.service", "suppressed", &suppressed);
+        ok(have && suppressed > 0, "#7 status --json: unit A's \"suppressed\" (refusals not recorded) is > 0 (got %s%llu)",
+           have ? "" : "no such field, ", suppressed);
+        st = status_of("flooda.service");
+        ok(strstr(st, "not recorded (rate limit)") != NULL, "#7 status flooda.service: \"… not recorded (rate limit)\"");
+        if (!strstr(st, "not recorded (rate limit)"))
+                diag("%s", st);
+}
+
 /* ---- the run ---- */
 
 /* The test's network namespace: lo up, fd00::2 on lo for routing headers, ping sockets open to
@@ -748,6 +1111,9 @@ int main(int argc, char **argv) {
         test_udplite();
         test_unspecified();
         test_listen();
+        test_stale();
+        test_below_slice();
+        test_flood();
 
         return tap_done();
 }

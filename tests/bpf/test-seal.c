@@ -1037,6 +1037,255 @@ static void test_flood(void) {
                 diag("%s", st);
 }
 
+/* ---- 8. The pins, to a root process without capabilities ---- */
+
+#define MAX_PINS 128
+
+typedef struct PinArgs {
+        char *paths[MAX_PINS];
+        size_t n;
+        const char *pin_dir;
+        const char *victim;     /* fs path of another unit's cgroup */
+} PinArgs;
+
+/* Where act_pins() reports. */
+enum {
+        V_GET = 0,              /* + pin: bpf_obj_get() read-write */
+        V_GET_RO = 200,         /* + pin: bpf_obj_get() with BPF_F_RDONLY (maps) */
+        V_CHMOD = 400,          /* + pin */
+        V_CHOWN = 600,          /* + pin */
+        V_CHMOD_DIR = 800,
+        V_CHOWN_DIR,
+        V_DETACH = 810,         /* + hook: detach with the pinned program (1000 + errno: no fd) */
+        V_DETACH_NOFD = 850,    /* + hook: detach without a program fd */
+};
+
+static PinArgs *pins_collecting;
+
+static int collect_pin(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+        (void) st;
+        (void) ftw;
+        if (flag == FTW_F && pins_collecting->n < MAX_PINS)
+                pins_collecting->paths[pins_collecting->n++] = strdup(path);
+        return 0;
+}
+
+static bool is_map_pin(const char *path) {
+        return strstr(path, "/maps/") != NULL;
+}
+
+static void act_pins(Shared *res, const void *arg) {
+        const PinArgs *a = arg;
+        _cleanup_close_ int victim = open(a->victim, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        unsigned h_i = 0;
+
+        for (size_t i = 0; i < a->n; i++) {
+                LIBBPF_OPTS(bpf_obj_get_opts, ro, .file_flags = BPF_F_RDONLY);
+                int fd = bpf_obj_get(a->paths[i]);
+
+                res->v[V_GET + i] = fd < 0 ? errno : 0;
+                safe_close(fd);
+                if (is_map_pin(a->paths[i])) {
+                        fd = bpf_obj_get_opts(a->paths[i], &ro);
+                        res->v[V_GET_RO + i] = fd < 0 ? errno : 0;
+                        safe_close(fd);
+                }
+                /* Modes and owners as they are on main: a success changes nothing there. */
+                res->v[V_CHMOD + i] = chmod(a->paths[i], 0600) < 0 ? errno : 0;
+                res->v[V_CHOWN + i] = chown(a->paths[i], 0, 0) < 0 ? errno : 0;
+        }
+        res->v[V_CHMOD_DIR] = chmod(a->pin_dir, 0700) < 0 ? errno : 0;
+        res->v[V_CHOWN_DIR] = chown(a->pin_dir, 0, 0) < 0 ? errno : 0;
+
+        FOREACH_CGP_HOOK(h) {
+                _cleanup_free_ char *p = xasprintf("%s/%s", a->pin_dir, h->name);
+                int fd = bpf_obj_get(p);
+
+                if (fd < 0)
+                        res->v[V_DETACH + h_i] = 1000 + errno;
+                else
+                        res->v[V_DETACH + h_i] = bpf_prog_detach2(fd, victim, h->attach_type) < 0 ? errno : 0;
+                safe_close(fd);
+                res->v[V_DETACH_NOFD + h_i] = bpf_prog_detach(victim, h->attach_type) < 0 ? errno : 0;
+                h_i++;
+        }
+}
+
+static bool refused(int e) {
+        return e == EACCES || e == EPERM;
+}
+
+static void test_pins(void) {
+        _cleanup_free_ char *victim = policed("victim8", "--connect-deny=any"),
+                            *attacker = policed("attacker8", "--connect-deny=any");
+        _cleanup_free_ PinArgs *a = calloc(1, sizeof(PinArgs));
+        const TestCred *creds[] = { &ROOT_NOCAPS, &ROOT_DAEMON };
+        unsigned before[CGP_HOOKS_MAX] = {}, h_i = 0, changed = 0;
+        Sink *sink = sink_open(SOCK_STREAM, 0, "127.0.0.1", P9);
+        struct stat st = {};
+
+        if (!a)
+                abort();
+        if (stat(env.pin_dir, &st) < 0)
+                st = (struct stat) { .st_mode = 07777 };
+        ok(st.st_uid == PIN_OWNER && (st.st_mode & 07777) == 0,
+           "#8 the pin directory belongs to the pin user ($CGPOLICY_PIN_OWNER=%u), mode 0000 (owner %u, mode %04o)",
+           PIN_OWNER, (unsigned) st.st_uid, (unsigned) (st.st_mode & 07777));
+
+        a->pin_dir = env.pin_dir;
+        a->victim = victim;
+        pins_collecting = a;
+        (void) nftw(env.pin_dir, collect_pin, 16, FTW_PHYS);
+        pins_collecting = NULL;
+        ok(a->n >= CGP_HOOKS_MAX, "#8 %zu pins found under the pin directory", a->n);
+        FOREACH_CGP_HOOK(h)
+                before[h_i++] = test_n_effective(victim, h->name);
+
+        for (size_t c = 0; c < ELEMENTSOF(creds); c++) {
+                char opened[2048] = "", opened_ro[2048] = "", moded[2048] = "";
+                unsigned n_open = 0, n_open_ro = 0, n_maps = 0, n_moded = 0, n_detached = 0;
+                const char *who = creds[c]->name;
+
+                if (!attack(attacker, creds[c], act_pins, a)) {
+                        ok(false, "#8 (%s): the attacker ran", who);
+                        continue;
+                }
+                for (size_t i = 0; i < a->n; i++) {
+                        const char *rel = a->paths[i] + strlen(env.pin_dir) + 1;
+
+                        if (!refused(shared->v[V_GET + i])) {
+                                n_open++;
+                                snprintf(opened + strlen(opened), sizeof opened - strlen(opened), " %s (%s)", rel,
+                                         errno_name(shared->v[V_GET + i]));
+                        }
+                        if (is_map_pin(a->paths[i])) {
+                                n_maps++;
+                                if (!refused(shared->v[V_GET_RO + i])) {
+                                        n_open_ro++;
+                                        snprintf(opened_ro + strlen(opened_ro), sizeof opened_ro - strlen(opened_ro),
+                                                 " %s", rel);
+                                }
+                        }
+                        if (!refused(shared->v[V_CHMOD + i]) || !refused(shared->v[V_CHOWN + i])) {
+                                n_moded++;
+                                snprintf(moded + strlen(moded), sizeof moded - strlen(moded), " %s (chmod %s, chown %s)",
+                                         rel, errno_name(shared->v[V_CHMOD + i]), errno_name(shared->v[V_CHOWN + i]));
+                        }
+                }
+                ok(n_open == 0, "#8 (%s): bpf_obj_get() of each of the %zu pins is refused with EACCES/EPERM (%u opened:%s)",
+                   who, a->n, n_open, opened);
+                ok(n_open_ro == 0, "#8 (%s): bpf_obj_get(BPF_F_RDONLY) of each of the %u map pins is refused (%u opened:%s)",
+                   who, n_maps, n_open_ro, opened_ro);
+                ok(shared->v[V_CHMOD_DIR] == EPERM, "#8 (%s): chmod() of the pin directory → EPERM (got %s)", who,
+                   errno_name(shared->v[V_CHMOD_DIR]));
+                ok(shared->v[V_CHOWN_DIR] == EPERM, "#8 (%s): chown() of the pin directory → EPERM (got %s)", who,
+                   errno_name(shared->v[V_CHOWN_DIR]));
+                ok(n_moded == 0, "#8 (%s): chmod() and chown() of each pin are refused with EPERM/EACCES (%u were not:%s)",
+                   who, n_moded, moded);
+                for (unsigned h = 0; h < CGP_HOOKS_MAX; h++)
+                        if (shared->v[V_DETACH + h] == 0 || shared->v[V_DETACH_NOFD + h] == 0)
+                                n_detached++;
+                ok(n_detached == 0, "#8 (%s): cannot detach any of our programs from another unit's cgroup (%u detached)", who,
+                   n_detached);
+        }
+
+        h_i = 0;
+        FOREACH_CGP_HOOK(h)
+                if (test_n_effective(victim, h->name) != before[h_i++])
+                        changed++;
+        ok(changed == 0, "#8 the other unit's programs are all still in force (%u hooks changed)", changed);
+        expect_req("#8 the other unit is still policed", victim, &NOBODY,
+                   TCP(CONNECT, "127.0.0.1", P9), EPERM, sink, false);
+        for (size_t i = 0; i < a->n; i++)
+                free(a->paths[i]);
+}
+
+/* ---- 9. cgpolicy apply/release run by that process ---- */
+
+static void test_helper_unprivileged(void) {
+        _cleanup_free_ char *cg = policed("victim9", "--connect-deny=any");
+        const TestCred *creds[] = { &ROOT_NOCAPS, &ROOT_DAEMON };
+        Sink *sink = sink_open(SOCK_STREAM, 0, "127.0.0.1", P9 + 1);
+
+        for (size_t c = 0; c < ELEMENTSOF(creds); c++) {
+                _cleanup_free_ char *st0 = status_of("victim9.service"), *st1 = NULL, *st2 = NULL, *st3 = NULL,
+                                    *out = NULL, *out2 = NULL;
+                const char *who = creds[c]->name;
+                int r;
+
+                r = run_cgpolicy(&(Cmd) { .cg = cg, .as = creds[c], .out = &out }, "apply", "--unit=victim9.service",
+                                 "--connect-allow=any", NULL);
+                ok(r == 1, "#9 (%s): cgpolicy apply --connect-allow=any in its own cgroup → exit status 1 (got %d)", who, r);
+                diag("%s", out ? out : "");
+                st1 = status_of("victim9.service");
+                ok(streq(st0, st1), "#9 (%s): status of the unit unchanged by that apply", who);
+                if (!streq(st0, st1))
+                        diag("before:\n%s\nafter:\n%s", st0, st1);
+                expect_req("#9 after the refused apply", cg, &NOBODY,
+                           TCP(CONNECT, "127.0.0.1", P9 + 1), EPERM, sink, false);
+
+                st2 = status_of("victim9.service");
+                r = run_cgpolicy(&(Cmd) { .cg = cg, .as = creds[c], .out = &out2 }, "release", "--unit=victim9.service", NULL);
+                ok(r == 1, "#9 (%s): cgpolicy release in its own cgroup → exit status 1 (got %d)", who, r);
+                st3 = status_of("victim9.service");
+                ok(streq(st2, st3), "#9 (%s): status of the unit unchanged by that release", who);
+                if (!streq(st2, st3))
+                        diag("before:\n%s\nafter:\n%s", st2, st3);
+                ok(has_line(st3, "connect-deny: any", NULL), "#9 (%s): status still shows the unit's connect-deny: any", who);
+                expect_req("#9 after the refused release", cg, &NOBODY,
+                           TCP(CONNECT, "127.0.0.1", P9 + 1), EPERM, sink, false);
+        }
+}
+
+/* ---- 10. Moving out through cgroup.procs ---- */
+
+typedef struct MoveArgs {
+        const char *procs;      /* cgroup.procs of the unpoliced sibling */
+        const char *name;       /* its last component, for /proc/self/cgroup */
+} MoveArgs;
+
+static void act_move(Shared *res, const void *arg) {
+        const MoveArgs *a = arg;
+        static const Req r = { .op = OP_CONNECT, .type = SOCK_STREAM, .protocol = 0, .addr = "127.0.0.1", .port = P10 };
+        char pid[32], line[1024] = "";
+        int fd;
+
+        res->v[0] = do_req(&r);
+        snprintf(pid, sizeof pid, "%d\n", (int) getpid());
+        fd = open(a->procs, O_WRONLY | O_CLOEXEC);
+        res->v[1] = fd < 0 || write(fd, pid, strlen(pid)) < 0 ? errno : 0;
+        safe_close(fd);
+        {
+                _cleanup_fclose_ FILE *f = fopen("/proc/self/cgroup", "re");
+
+                while (f && fgets(line, sizeof line, f))
+                        if (startswith(line, "0::"))
+                                res->v[2] = strstr(line, a->name) != NULL;
+        }
+        res->v[3] = do_req(&r);
+}
+
+static void test_move_out(void) {
+        _cleanup_free_ char *cg = policed("mover10", "--connect-deny=any"), *free_cg = test_env_cgroup(&env, "free10"),
+                            *procs = xasprintf("%s/cgroup.procs", free_cg);
+        const char *s = "#10 kernel level (the seal's ProtectControlGroups= stops it under systemd: VM suite)";
+        MoveArgs a = { procs, "/free10" };
+        Sink *sink = sink_open(SOCK_STREAM, 0, "127.0.0.1", P10);
+
+        sink_drain(sink);
+        if (!attack(cg, &ROOT_NOCAPS, act_move, &a)) {
+                ok(false, "#10 the attacker ran");
+                return;
+        }
+        ok(shared->v[0] == EPERM, "#10 control: before moving, connect tcp 127.0.0.1:%u → EPERM (got %s)", P10,
+           errno_name(shared->v[0]));
+        ok(shared->v[1] == 0 && shared->v[2], "%s: %s writes its pid into cgroup.procs of an unpoliced sibling: "
+           "it moves (%s)", s, ROOT_NOCAPS.name, errno_name(shared->v[1]));
+        ok(shared->v[3] == 0, "%s: after the move its new sockets are unpoliced: connect → success (got %s)", s,
+           errno_name(shared->v[3]));
+        expect_delivery(sink, true, s);
+}
+
 /* ---- the run ---- */
 
 /* The test's network namespace: lo up, fd00::2 on lo for routing headers, ping sockets open to
@@ -1114,6 +1363,9 @@ int main(int argc, char **argv) {
         test_stale();
         test_below_slice();
         test_flood();
+        test_pins();
+        test_helper_unprivileged();
+        test_move_out();
 
         return tap_done();
 }

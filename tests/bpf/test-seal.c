@@ -1286,6 +1286,508 @@ static void test_move_out(void) {
         expect_delivery(sink, true, s);
 }
 
+/* ---- a packet socket on lo: what leaves through the loopback device ---- */
+
+static int sniffer_open(void) {
+        struct sockaddr_ll ll = { .sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ALL) };
+        int fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, htons(ETH_P_ALL));
+
+        if (fd < 0)
+                die("AF_PACKET socket: %m");
+        ll.sll_ifindex = (int) if_nametoindex("lo");
+        if (bind(fd, (struct sockaddr *) &ll, sizeof ll) < 0)
+                die("bind the packet socket to lo: %m");
+        return fd;
+}
+
+typedef bool (*PacketMatch)(const uint8_t *ip, size_t len, const void *userdata);
+
+/* Outgoing packets on lo within timeout_ms that match (the drained ones before are dropped by
+ * the caller with sniffer_count(..., 0)). Returns as soon as one matches when stop_at_first. */
+static unsigned sniffer_count(int fd, PacketMatch match, const void *userdata, int timeout_ms, bool stop_at_first) {
+        uint64_t end = now_ns() + (uint64_t) timeout_ms * 1000000ULL;
+        unsigned n = 0;
+
+        for (;;) {
+                struct pollfd p = { fd, POLLIN, 0 };
+                uint8_t b[4096];
+                struct sockaddr_ll ll;
+                socklen_t sl = sizeof ll;
+                ssize_t k;
+                uint64_t now;
+
+                while ((k = recvfrom(fd, b, sizeof b, MSG_DONTWAIT, (struct sockaddr *) &ll, &sl)) >= 0) {
+                        sl = sizeof ll;
+                        /* lo frames have an Ethernet header; each packet is seen going out and
+                         * coming in: count it once. */
+                        if (ll.sll_pkttype != PACKET_OUTGOING || k <= ETH_HLEN)
+                                continue;
+                        if (match && match(b + ETH_HLEN, (size_t) k - ETH_HLEN, userdata))
+                                n++;
+                }
+                now = now_ns();
+                if ((stop_at_first && n > 0) || now >= end)
+                        return n;
+                (void) poll(&p, 1, (int) ((end - now) / 1000000ULL) + 1);
+                test_check_interrupted();
+        }
+}
+
+static void sniffer_drain(int fd) {
+        (void) sniffer_count(fd, NULL, NULL, 0, false);
+}
+
+/* An IPv4 packet with a loose or strict source route option, or to addr (a struct in_addr). */
+static bool match_ipv4_srr_or_to(const uint8_t *ip, size_t len, const void *userdata) {
+        const struct in_addr *to = userdata;
+        size_t ihl;
+
+        if (len < 20 || ip[0] >> 4 != 4)
+                return false;
+        if (memcmp(ip + 16, &to->s_addr, 4) == 0)
+                return true;
+        ihl = (size_t) (ip[0] & 15) * 4;
+        for (size_t i = 20; i < ihl && i < len; ) {
+                uint8_t t = ip[i];
+
+                if (t == 0)
+                        break;
+                if (t == 1) {
+                        i++;
+                        continue;
+                }
+                if (t == 0x83 || t == 0x89)
+                        return true;
+                if (i + 1 >= len || ip[i + 1] < 2)
+                        break;
+                i += ip[i + 1];
+        }
+        return false;
+}
+
+/* An IPv4 UDP packet to addr:port (struct sockaddr_in). */
+static bool match_ipv4_udp_to(const uint8_t *ip, size_t len, const void *userdata) {
+        const struct sockaddr_in *to = userdata;
+        size_t ihl;
+
+        if (len < 20 || ip[0] >> 4 != 4 || ip[9] != IPPROTO_UDP)
+                return false;
+        ihl = (size_t) (ip[0] & 15) * 4;
+        return len >= ihl + 4 && memcmp(ip + 16, &to->sin_addr, 4) == 0 && memcmp(ip + ihl + 2, &to->sin_port, 2) == 0;
+}
+
+/* An IPv6 packet with a routing header (the first extension header: how the kernel builds it),
+ * or to addr (a struct in6_addr). */
+static bool match_ipv6_rh_or_to(const uint8_t *ip, size_t len, const void *userdata) {
+        const struct in6_addr *to = userdata;
+
+        if (len < 40 || ip[0] >> 4 != 6)
+                return false;
+        return ip[6] == IPPROTO_ROUTING || memcmp(ip + 24, to, 16) == 0;
+}
+
+/* An IPv6 UDP packet to addr (struct sockaddr_in6), without extension headers. */
+static bool match_ipv6_udp_to(const uint8_t *ip, size_t len, const void *userdata) {
+        const struct sockaddr_in6 *to = userdata;
+
+        return len >= 44 && ip[0] >> 4 == 6 && ip[6] == IPPROTO_UDP && memcmp(ip + 24, &to->sin6_addr, 16) == 0 &&
+               memcmp(ip + 42, &to->sin6_port, 2) == 0;
+}
+
+/* ---- 11. Source routes, and packet sockets ---- */
+
+typedef enum SrrMode {
+        SRR_PLAIN_UDP,          /* control: no option */
+        SRR_UDP_SETSOCKOPT,     /* IP_OPTIONS LSRR, sendto() */
+        SRR_UDP_CMSG,           /* sendmsg() with an IP_RETOPTS cmsg */
+        SRR_TCP_SETSOCKOPT,     /* IP_OPTIONS LSRR, non-blocking connect() */
+        RH_PLAIN_UDP,           /* control: IPv6 without routing header */
+        RH4_UDP,                /* IPV6_RTHDR type 4 (SRH), sendto() */
+        RH4_TCP,                /* IPV6_RTHDR type 4, non-blocking connect() */
+        RH2_UDP,                /* IPV6_RTHDR type 2 (Mobile IPv6), sendto() */
+        RH2_UDP_CMSG,           /* type 2 in an IPV6_RTHDR cmsg */
+} SrrMode;
+
+/* LSRR through the first hop 127.0.0.2; the kernel appends the final destination. */
+static const uint8_t lsrr[8] = { 0x83, 7, 4, 127, 0, 0, 2, 1 /* NOP */ };
+
+struct srh {
+        uint8_t nexthdr, hdrlen, type, segments_left, first_segment, flags;
+        uint16_t tag;
+        struct in6_addr seg[2];
+};
+
+struct rt2 {
+        uint8_t nexthdr, hdrlen, type, segments_left;
+        uint32_t reserved;
+        struct in6_addr addr;
+};
+
+/* v[0]: setsockopt() (or 0), v[1]: the sendto()/sendmsg()/connect(). */
+static void act_srr(Shared *res, const void *arg) {
+        SrrMode m = *(const SrrMode *) arg;
+        bool v6 = m >= RH_PLAIN_UDP, tcp = m == SRR_TCP_SETSOCKOPT || m == RH4_TCP;
+        struct sockaddr_storage d;
+        socklen_t dl;
+        struct srh srh = { .hdrlen = 4, .type = 4, .segments_left = 1, .first_segment = 1 };
+        struct rt2 rt2 = { .hdrlen = 2, .type = 2, .segments_left = 1 };
+        char cbuf[CMSG_SPACE(sizeof(struct rt2)) + CMSG_SPACE(sizeof lsrr)] = {};
+        struct iovec iov = { (void *) "s", 1 };
+        struct msghdr msg = { .msg_name = &d, .msg_iov = &iov, .msg_iovlen = 1 };
+        struct cmsghdr *c;
+        int fd;
+
+        (void) inet_pton(AF_INET6, "::1", &srh.seg[0]);
+        (void) inet_pton(AF_INET6, "fd00::2", &srh.seg[1]);
+        (void) inet_pton(AF_INET6, "fd00::2", &rt2.addr);
+        (void) sockaddr_parse(v6 ? "::1" : "127.0.0.3", P11, &d, &dl);
+        msg.msg_namelen = dl;
+        fd = socket(v6 ? AF_INET6 : AF_INET, (tcp ? SOCK_STREAM | SOCK_NONBLOCK : SOCK_DGRAM) | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+                res->v[0] = 1000 + errno;
+                return;
+        }
+        switch (m) {
+        case SRR_UDP_SETSOCKOPT:
+        case SRR_TCP_SETSOCKOPT:
+                res->v[0] = setsockopt(fd, IPPROTO_IP, IP_OPTIONS, lsrr, sizeof lsrr) < 0 ? errno : 0;
+                break;
+        case RH4_UDP:
+        case RH4_TCP:
+                res->v[0] = setsockopt(fd, IPPROTO_IPV6, IPV6_RTHDR, &srh, sizeof srh) < 0 ? errno : 0;
+                break;
+        case RH2_UDP:
+                res->v[0] = setsockopt(fd, IPPROTO_IPV6, IPV6_RTHDR, &rt2, sizeof rt2) < 0 ? errno : 0;
+                break;
+        case SRR_UDP_CMSG:
+        case RH2_UDP_CMSG:
+                msg.msg_control = cbuf;
+                msg.msg_controllen = m == SRR_UDP_CMSG ? CMSG_SPACE(sizeof lsrr) : CMSG_SPACE(sizeof rt2);
+                c = CMSG_FIRSTHDR(&msg);
+                c->cmsg_level = m == SRR_UDP_CMSG ? IPPROTO_IP : IPPROTO_IPV6;
+                c->cmsg_type = m == SRR_UDP_CMSG ? IP_RETOPTS : IPV6_RTHDR;
+                c->cmsg_len = m == SRR_UDP_CMSG ? CMSG_LEN(sizeof lsrr) : CMSG_LEN(sizeof rt2);
+                memcpy(CMSG_DATA(c), m == SRR_UDP_CMSG ? (const void *) lsrr : (const void *) &rt2,
+                       m == SRR_UDP_CMSG ? sizeof lsrr : sizeof rt2);
+                break;
+        default:
+                break;
+        }
+        if (res->v[0] == 0) {
+                if (tcp)
+                        res->v[1] = connect(fd, (struct sockaddr *) &d, dl) < 0 ? errno : 0;
+                else
+                        res->v[1] = sendmsg(fd, &msg, 0) < 0 ? errno : 0;
+        }
+        close(fd);
+}
+
+/* v[0]: socket(AF_PACKET), v[1]: writing a handmade IPv6/UDP frame to [::1]:P11_PACKET on lo.
+ * (IPv6: an IPv4 frame to 127.0.0.1 from 127.0.0.1 entering through lo would be a martian.) */
+static void act_packet(Shared *res, const void *arg) {
+        uint8_t f[ETH_HLEN + 40 + 8 + 4] = {};
+        uint8_t *ip = f + ETH_HLEN, *udp = ip + 40;
+        struct sockaddr_ll ll = { .sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_IPV6), .sll_halen = ETH_ALEN };
+        uint32_t sum = 8 + 4 + IPPROTO_UDP;     /* pseudo header: length, next header */
+        uint16_t c;
+        int fd;
+
+        (void) arg;
+        fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
+        res->v[0] = fd < 0 ? errno : 0;
+        if (fd < 0)
+                return;
+        f[12] = ETH_P_IPV6 >> 8;
+        f[13] = ETH_P_IPV6 & 0xff;
+        ip[0] = 0x60;
+        ip[5] = 8 + 4;                          /* payload length */
+        ip[6] = IPPROTO_UDP;
+        ip[7] = 64;
+        ip[23] = ip[39] = 1;                    /* ::1 → ::1 */
+        udp[0] = 40000 >> 8;
+        udp[1] = 40000 & 0xff;
+        udp[2] = P11_PACKET >> 8;
+        udp[3] = P11_PACKET & 0xff;
+        udp[5] = 8 + 4;
+        memcpy(udp + 8, "pkt!", 4);
+        for (int i = 8; i < 40; i += 2)
+                sum += (uint32_t) (ip[i] << 8 | ip[i + 1]);
+        for (int i = 0; i < 8 + 4; i += 2)
+                sum += (uint32_t) (udp[i] << 8 | udp[i + 1]);
+        while (sum >> 16)
+                sum = (sum & 0xffff) + (sum >> 16);
+        c = (uint16_t) ~sum ?: 0xffff;
+        udp[6] = (uint8_t) (c >> 8);
+        udp[7] = (uint8_t) c;
+        ll.sll_ifindex = (int) if_nametoindex("lo");
+        res->v[1] = sendto(fd, f, sizeof f, 0, (struct sockaddr *) &ll, sizeof ll) < 0 ? errno : 0;
+        close(fd);
+}
+
+static void test_source_routes(void) {
+        _cleanup_free_ char *cg = policed("srr", "--connect-deny=any", "--connect-allow=127.0.0.3:49100",
+                                          "--connect-allow=[::1]:49100");
+        int sniffer = sniffer_open();
+        struct in_addr first_hop;
+        struct in6_addr segment;
+        struct sockaddr_in plain4 = { .sin_family = AF_INET, .sin_port = htons(P11) };
+        struct sockaddr_in6 plain6 = { .sin6_family = AF_INET6, .sin6_port = htons(P11) };
+        Sink *final4 = sink_open(SOCK_DGRAM, 0, "127.0.0.3", P11), *hop4 = sink_open(SOCK_DGRAM, 0, "127.0.0.2", P11),
+             *final6 = sink_open(SOCK_DGRAM, 0, "::1", P11), *pk = sink_open(SOCK_DGRAM, 0, "::1", P11_PACKET);
+        static const struct {
+                SrrMode mode;
+                const TestCred *as;
+                const char *what;
+        } cases[] = {
+                { SRR_UDP_SETSOCKOPT, &ROOT_RAW, "udp, IP_OPTIONS LSRR via 127.0.0.2, sendto 127.0.0.3" },
+                { SRR_UDP_CMSG, &ROOT_RAW, "udp, sendmsg 127.0.0.3 with an IP_RETOPTS cmsg LSRR via 127.0.0.2" },
+                { SRR_TCP_SETSOCKOPT, &ROOT_RAW, "tcp, IP_OPTIONS LSRR via 127.0.0.2, connect 127.0.0.3" },
+                { RH4_UDP, &NOBODY, "udp, IPV6_RTHDR type 4 (segments [::1], fd00::2), sendto [::1]" },
+                { RH4_TCP, &NOBODY, "tcp, IPV6_RTHDR type 4 (segments [::1], fd00::2), connect [::1]" },
+                { RH2_UDP, &NOBODY, "udp, IPV6_RTHDR type 2 (fd00::2), sendto [::1]" },
+                { RH2_UDP_CMSG, &NOBODY, "udp, sendmsg [::1] with an IPV6_RTHDR type 2 cmsg (fd00::2)" },
+        };
+        SrrMode m;
+        unsigned n;
+
+        (void) inet_pton(AF_INET, "127.0.0.2", &first_hop);
+        (void) inet_pton(AF_INET6, "fd00::2", &segment);
+        (void) inet_pton(AF_INET, "127.0.0.3", &plain4.sin_addr);
+        (void) inet_pton(AF_INET6, "::1", &plain6.sin6_addr);
+
+        /* Controls: the destinations are allowed, and the packet socket sees what leaves. */
+        sniffer_drain(sniffer);
+        sink_drain(final4);
+        m = SRR_PLAIN_UDP;
+        if (attack(cg, &ROOT_RAW, act_srr, &m))
+                ok(shared->v[1] == 0, "#11 control (%s): udp sendto 127.0.0.3:%u, allowed → success (got %s)", ROOT_RAW.name,
+                   P11, errno_name(shared->v[1]));
+        n = sniffer_count(sniffer, match_ipv4_udp_to, &plain4, 5000, true);
+        ok(n > 0, "#11 control: the packet socket on lo sees the datagram to 127.0.0.3:%u", P11);
+        expect_delivery(final4, true, "#11 control: udp sendto 127.0.0.3");
+        sniffer_drain(sniffer);
+        m = RH_PLAIN_UDP;
+        if (attack(cg, &NOBODY, act_srr, &m))
+                ok(shared->v[1] == 0, "#11 control (%s): udp sendto [::1]:%u, allowed → success (got %s)", NOBODY.name, P11,
+                   errno_name(shared->v[1]));
+        n = sniffer_count(sniffer, match_ipv6_udp_to, &plain6, 5000, true);
+        ok(n > 0, "#11 control: the packet socket on lo sees the datagram to [::1]:%u", P11);
+        expect_delivery(final6, true, "#11 control: udp sendto [::1]");
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                bool v6 = cases[i].mode >= RH_PLAIN_UDP, tcp = cases[i].mode == SRR_TCP_SETSOCKOPT || cases[i].mode == RH4_TCP;
+                bool type2 = cases[i].mode == RH2_UDP || cases[i].mode == RH2_UDP_CMSG;
+                int opt, call;
+
+                sniffer_drain(sniffer);
+                sink_drain(hop4);
+                if (!attack(cg, cases[i].as, act_srr, &cases[i].mode)) {
+                        ok(false, "#11 %s: the attacker ran", cases[i].what);
+                        continue;
+                }
+                opt = shared->v[0];
+                call = shared->v[1];
+                if (type2 && (opt == EINVAL || call == EINVAL)) {
+                        skip("#11 (%s) %s: type 2 routing headers need CONFIG_IPV6_MIP6 (off in this kernel: EINVAL; "
+                             "on in Debian's)", cases[i].as->name, cases[i].what);
+                        continue;
+                }
+                ok(opt == 0, "#11 (%s) %s: the option itself is accepted by the kernel (got %s)", cases[i].as->name,
+                   cases[i].what, errno_name(opt));
+                if (tcp)
+                        ok(call == 0 || call == EINPROGRESS || call == EPERM,
+                           "#11 (%s) %s: connect() → EINPROGRESS or EPERM (got %s)", cases[i].as->name, cases[i].what,
+                           errno_name(call));
+                else
+                        ok(call == EPERM, "#11 (%s) %s → EPERM (got %s)", cases[i].as->name, cases[i].what, errno_name(call));
+                n = v6 ? sniffer_count(sniffer, match_ipv6_rh_or_to, &segment, 1000, false)
+                       : sniffer_count(sniffer, match_ipv4_srr_or_to, &first_hop, 1000, false);
+                ok(n == 0, "#11 (%s) %s: no %s leaves on lo (%u seen)", cases[i].as->name, cases[i].what,
+                   v6 ? "packet with a routing header" : tcp ? "SYN to the first hop" : "packet to the first hop", n);
+                if (!v6 && !tcp)
+                        expect_delivery(hop4, false, "#11 LSRR");
+        }
+
+        /* AF_PACKET: no inet hook runs; only the seal (no CAP_NET_RAW) keeps it out. */
+        sink_drain(pk);
+        if (attack(cg, &ROOT_RAW, act_packet, NULL)) {
+                ok(shared->v[0] == 0 && shared->v[1] == 0,
+                   "#11 kernel level (the seal removes CAP_NET_RAW): %s in a unit whose policy refuses [::1]:%u opens an "
+                   "AF_PACKET socket and writes a handmade UDP frame to it on lo (socket %s, send %s)", ROOT_RAW.name, P11_PACKET,
+                   errno_name(shared->v[0]), errno_name(shared->v[1]));
+                expect_delivery(pk, true, "#11 kernel level: the AF_PACKET frame to a refused destination");
+        }
+        close(sniffer);
+}
+
+/* ---- 12. Names ---- */
+
+static unsigned count_records(void) {
+        _cleanup_(closedirp) DIR *d = opendir(env.rundir);
+        unsigned n = 0;
+
+        for (struct dirent *de; d && (de = readdir(d)); )
+                if (de->d_name[0] != '.')
+                        n++;
+        return n;
+}
+
+static void test_names(void) {
+        _cleanup_free_ char *cg = test_env_cgroup(&env, "names12");
+        static const char *const bad[] = {
+                "--unit=evil\nUNIT=forged",
+                "--unit=evil\nUNIT=forged\nARG=--connect-allow=any",
+                "--unit=../../forged.service",
+                "--unit=forged\x7f.service",
+        };
+        static const char *const shown[] = { "evil\\nUNIT=forged", "evil\\nUNIT=forged\\nARG=…", "../../forged.service",
+                                             "forged\\x7f.service" };
+
+        ok(test_attach(&env, cg, CGP_DIRS_ALL) == 0, "#12 programs attached to a cgroup");
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                _cleanup_free_ char *st = NULL, *json = NULL;
+                unsigned before = count_records(), after;
+                int r;
+
+                r = run_cgpolicy(&(Cmd) { .cg = cg }, "apply", bad[i], "--connect-deny=any", NULL);
+                after = count_records();
+                ok(r == 2, "#12 apply --unit=%s → exit status 2 (got %d)", shown[i], r);
+                ok(after == before, "#12 apply --unit=%s writes no record (%u → %u)", shown[i], before, after);
+                st = status_of(NULL);
+                json = status_json();
+                ok(!strstr(st, "forged"), "#12 after apply --unit=%s: status shows no unit named \"forged\"", shown[i]);
+                ok(!strstr(json, "forged"), "#12 after apply --unit=%s: status --json shows no unit named \"forged\"",
+                   shown[i]);
+                if (strstr(st, "forged"))
+                        diag("%s", st);
+                r = run_cgpolicy(&(Cmd) { .cg = cg }, "release", bad[i], NULL);
+                ok(r == 2, "#12 release --unit=%s → exit status 2 (got %d)", shown[i], r);
+        }
+}
+
+/* ---- also: AF_UNSPEC destinations, sendmmsg, io_uring ---- */
+
+static void act_sendmmsg(Shared *res, const void *arg) {
+        struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(PX_OK), .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        struct sockaddr_in b = { .sin_family = AF_INET, .sin_port = htons(PX_NO), .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        struct iovec iov = { (void *) "m", 1 };
+        struct mmsghdr m[2] = {
+                { .msg_hdr = { .msg_name = &a, .msg_namelen = sizeof a, .msg_iov = &iov, .msg_iovlen = 1 } },
+                { .msg_hdr = { .msg_name = &b, .msg_namelen = sizeof b, .msg_iov = &iov, .msg_iovlen = 1 } },
+        };
+        int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), n;
+
+        (void) arg;
+        n = sendmmsg(fd, m, 2, 0);
+        res->v[0] = n;
+        res->v[1] = n < 0 ? errno : 0;
+        safe_close(fd);
+}
+
+typedef struct UringArgs {
+        int op;                 /* IORING_OP_CONNECT (TCP) or IORING_OP_SENDMSG (UDP) */
+        unsigned port;
+} UringArgs;
+
+/* v[0]: 0, or 1000 + errno when io_uring cannot be set up; v[1]: the errno of the operation. */
+static void act_uring(Shared *res, const void *arg) {
+        const UringArgs *a = arg;
+        struct io_uring_params p = {};
+        struct sockaddr_in d = { .sin_family = AF_INET, .sin_port = htons((uint16_t) a->port),
+                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        struct iovec iov = { (void *) "u", 1 };
+        struct msghdr msg = { .msg_name = &d, .msg_namelen = sizeof d, .msg_iov = &iov, .msg_iovlen = 1 };
+        uint8_t *sq, *cq;
+        struct io_uring_sqe *sqes;
+        struct io_uring_cqe *cqe;
+        unsigned tail, idx;
+        int ring, fd;
+
+        ring = (int) syscall(__NR_io_uring_setup, 4, &p);
+        if (ring < 0) {
+                res->v[0] = 1000 + errno;
+                return;
+        }
+        sq = mmap(NULL, p.sq_off.array + p.sq_entries * sizeof(__u32), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE,
+                  ring, IORING_OFF_SQ_RING);
+        cq = mmap(NULL, p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe), PROT_READ | PROT_WRITE,
+                  MAP_SHARED | MAP_POPULATE, ring, IORING_OFF_CQ_RING);
+        sqes = mmap(NULL, p.sq_entries * sizeof(struct io_uring_sqe), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE,
+                    ring, IORING_OFF_SQES);
+        if (sq == MAP_FAILED || cq == MAP_FAILED || sqes == MAP_FAILED) {
+                res->v[0] = 1000 + errno;
+                return;
+        }
+        fd = socket(AF_INET, (a->op == IORING_OP_CONNECT ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, 0);
+        tail = atomic_load_explicit((_Atomic unsigned *) (sq + p.sq_off.tail), memory_order_acquire);
+        idx = tail & *(unsigned *) (sq + p.sq_off.ring_mask);
+        sqes[idx] = (struct io_uring_sqe) { .opcode = (uint8_t) a->op, .fd = fd };
+        if (a->op == IORING_OP_CONNECT) {
+                sqes[idx].addr = (uintptr_t) &d;
+                sqes[idx].off = sizeof d;
+        } else {
+                sqes[idx].addr = (uintptr_t) &msg;
+                sqes[idx].len = 1;
+        }
+        ((unsigned *) (sq + p.sq_off.array))[idx] = idx;
+        atomic_store_explicit((_Atomic unsigned *) (sq + p.sq_off.tail), tail + 1, memory_order_release);
+        if (syscall(__NR_io_uring_enter, ring, 1, 1, IORING_ENTER_GETEVENTS, NULL, 0) < 0) {
+                res->v[0] = 1000 + errno;
+                return;
+        }
+        cqe = (struct io_uring_cqe *) (cq + p.cq_off.cqes) +
+              (atomic_load_explicit((_Atomic unsigned *) (cq + p.cq_off.head), memory_order_acquire) &
+               *(unsigned *) (cq + p.cq_off.ring_mask));
+        res->v[1] = cqe->res < 0 ? -cqe->res : 0;
+        close(fd);
+        close(ring);
+}
+
+static void test_more(void) {
+        _cleanup_free_ char *cg = policed("more", "--connect-deny=any", "--connect-allow=127.0.0.1:49200");
+        Sink *yes = sink_open(SOCK_DGRAM, 0, "127.0.0.1", PX_OK), *no = sink_open(SOCK_DGRAM, 0, "127.0.0.1", PX_NO),
+             *tno = sink_open(SOCK_STREAM, 0, "127.0.0.1", PX_NO);
+        static const UringArgs u_connect = { IORING_OP_CONNECT, PX_NO }, u_send = { IORING_OP_SENDMSG, PX_NO },
+                               u_send_ok = { IORING_OP_SENDMSG, PX_OK };
+        const char *s = "--connect-deny=any --connect-allow=127.0.0.1:49200";
+
+        /* The kernel delivers a UDP destination with sin_family AF_UNSPEC like AF_INET. */
+        expect_req(s, cg, &NOBODY, UDP(SENDTO, "127.0.0.1", PX_NO, .unspec = true), EPERM, no, false);
+        expect_req(s, cg, &NOBODY, UDP(SENDTO, "127.0.0.1", PX_OK, .unspec = true), 0, yes, true);
+
+        /* sendmmsg: each message is judged. */
+        sink_drain(yes);
+        sink_drain(no);
+        if (attack(cg, &NOBODY, act_sendmmsg, NULL)) {
+                ok(shared->v[0] == 1, "%s: sendmmsg [allowed, refused] → 1 sent (got %d, %s)", s, shared->v[0],
+                   errno_name(shared->v[1]));
+                expect_delivery(yes, true, "sendmmsg, the allowed message");
+                expect_delivery(no, false, "sendmmsg, the refused message");
+        }
+
+        /* io_uring. */
+        sink_drain(tno);
+        if (!attack(cg, &NOBODY, act_uring, &u_connect))
+                return;
+        if (shared->v[0] != 0) {
+                skip("io_uring cannot be used here: %s", errno_name(shared->v[0] - 1000));
+                return;
+        }
+        ok(shared->v[1] == EPERM, "%s: io_uring IORING_OP_CONNECT tcp 127.0.0.1:%u → EPERM (got %s)", s, PX_NO,
+           errno_name(shared->v[1]));
+        expect_delivery(tno, false, "io_uring IORING_OP_CONNECT");
+        sink_drain(no);
+        if (attack(cg, &NOBODY, act_uring, &u_send))
+                ok(shared->v[1] == EPERM, "%s: io_uring IORING_OP_SENDMSG udp 127.0.0.1:%u → EPERM (got %s)", s, PX_NO,
+                   errno_name(shared->v[1]));
+        expect_delivery(no, false, "io_uring IORING_OP_SENDMSG");
+        sink_drain(yes);
+        if (attack(cg, &NOBODY, act_uring, &u_send_ok))
+                ok(shared->v[1] == 0, "%s: io_uring IORING_OP_SENDMSG udp 127.0.0.1:%u → success (got %s)", s, PX_OK,
+                   errno_name(shared->v[1]));
+        expect_delivery(yes, true, "io_uring IORING_OP_SENDMSG, allowed");
+}
+
 /* ---- the run ---- */
 
 /* The test's network namespace: lo up, fd00::2 on lo for routing headers, ping sockets open to
@@ -1366,6 +1868,9 @@ int main(int argc, char **argv) {
         test_pins();
         test_helper_unprivileged();
         test_move_out();
+        test_source_routes();
+        test_names();
+        test_more();
 
         return tap_done();
 }

@@ -110,6 +110,25 @@ static void skip(const char *fmt, ...) {
         fflush(stdout);
 }
 
+/* diag() for text of several lines (command output): each line a TAP comment. */
+_printf_(1, 2)
+static void diag_lines(const char *fmt, ...) {
+        _cleanup_free_ char *text = NULL;
+        va_list ap;
+        int r;
+
+        va_start(ap, fmt);
+        r = vasprintf(&text, fmt, ap);
+        va_end(ap);
+        if (r < 0)
+                return;
+        for (char *p = text, *eol; *p; p = *eol ? eol + 1 : eol) {
+                eol = strchrnul(p, '\n');
+                printf("# %.*s\n", (int) (eol - p), p);
+        }
+        fflush(stdout);
+}
+
 static const char *errno_name(int e) {
         static char buf[4][64];
         static unsigned k;
@@ -172,7 +191,7 @@ static int run_cgpolicy(const Cmd *c, ...) {
         if (c->out)
                 *c->out = strdup(buf);
         else if (r != 0)
-                diag("cgpolicy %s: exit %d: %s", argv[1], r, buf);
+                diag_lines("cgpolicy %s: exit %d: %s", argv[1], r, buf);
         return r;
 }
 
@@ -242,7 +261,7 @@ static bool attack_wait(pid_t pid, const TestCred *c) {
         int r = test_wait(pid);
 
         if (r != 0)
-                diag("the attacker (%s) did not run: exit %d: %s", c->name, r, shared->err);
+                diag_lines("the attacker (%s) did not run: exit %d: %s", c->name, r, shared->err);
         return r == 0;
 }
 
@@ -661,7 +680,7 @@ static void test_listen(void) {
 
                 if (f && !fgets(lsm, sizeof lsm, f))
                         snprintf(lsm, sizeof lsm, "?");
-                diag("no %s after load; active LSMs: %s", pin, lsm);
+                diag_lines("no %s after load; active LSMs: %s", pin, lsm);
                 skip("no BPF LSM: %s: tcp IPv4 listen without bind → EPERM", s);
                 skip("no BPF LSM: %s: tcp IPv6 listen without bind → EPERM", s);
                 skip("no BPF LSM: %s: tcp bind 127.0.0.1:0 + listen → EPERM", s);
@@ -688,7 +707,7 @@ static char *status_json(void) {
         int r = run_cgpolicy(&(Cmd) { .out = &out }, "status", "--json", NULL);
 
         if (r != 0)
-                diag("status --json: exit %d: %s", r, out ? out : "");
+                diag_lines("status --json: exit %d: %s", r, out ? out : "");
         return out ? out : strdup("");
 }
 
@@ -1034,7 +1053,7 @@ static void test_flood(void) {
         st = status_of("flooda.service");
         ok(strstr(st, "not recorded (rate limit)") != NULL, "#7 status flooda.service: \"… not recorded (rate limit)\"");
         if (!strstr(st, "not recorded (rate limit)"))
-                diag("%s", st);
+                diag_lines("%s", st);
 }
 
 /* ---- 8. The pins, to a root process without capabilities ---- */
@@ -1216,11 +1235,11 @@ static void test_helper_unprivileged(void) {
                 r = run_cgpolicy(&(Cmd) { .cg = cg, .as = creds[c], .out = &out }, "apply", "--unit=victim9.service",
                                  "--connect-allow=any", NULL);
                 ok(r == 1, "#9 (%s): cgpolicy apply --connect-allow=any in its own cgroup → exit status 1 (got %d)", who, r);
-                diag("%s", out ? out : "");
+                diag_lines("%s", out ? out : "");
                 st1 = status_of("victim9.service");
                 ok(streq(st0, st1), "#9 (%s): status of the unit unchanged by that apply", who);
                 if (!streq(st0, st1))
-                        diag("before:\n%s\nafter:\n%s", st0, st1);
+                        diag_lines("before:\n%s\nafter:\n%s", st0, st1);
                 expect_req("#9 after the refused apply", cg, &NOBODY,
                            TCP(CONNECT, "127.0.0.1", P9 + 1), EPERM, sink, false);
 
@@ -1230,7 +1249,7 @@ static void test_helper_unprivileged(void) {
                 st3 = status_of("victim9.service");
                 ok(streq(st2, st3), "#9 (%s): status of the unit unchanged by that release", who);
                 if (!streq(st2, st3))
-                        diag("before:\n%s\nafter:\n%s", st2, st3);
+                        diag_lines("before:\n%s\nafter:\n%s", st2, st3);
                 ok(has_line(st3, "connect-deny: any", NULL), "#9 (%s): status still shows the unit's connect-deny: any", who);
                 expect_req("#9 after the refused release", cg, &NOBODY,
                            TCP(CONNECT, "127.0.0.1", P9 + 1), EPERM, sink, false);
@@ -1659,7 +1678,7 @@ static void test_names(void) {
                 ok(!strstr(json, "forged"), "#12 after apply --unit=%s: status --json shows no unit named \"forged\"",
                    shown[i]);
                 if (strstr(st, "forged"))
-                        diag("%s", st);
+                        diag_lines("%s", st);
                 r = run_cgpolicy(&(Cmd) { .cg = cg }, "release", bad[i], NULL);
                 ok(r == 2, "#12 release --unit=%s → exit status 2 (got %d)", shown[i], r);
         }

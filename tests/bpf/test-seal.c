@@ -86,7 +86,6 @@ static const TestCred ROOT_RAW = { "uid 0, CAP_NET_RAW only", 0, TEST_CAP(CAP_NE
 
 static const char *cgpolicy;
 static TestEnv env;
-static unsigned n_applies;      /* "cgpolicy apply" runs so far: bounds the policy tags in use */
 
 /* What an attacker process reports back, in memory shared with it. */
 typedef struct Shared {
@@ -182,8 +181,6 @@ static int run_cgpolicy(const Cmd *c, ...) {
                 argv[n++] = a;
         va_end(ap);
         argv[n] = NULL;
-        if (n > 1 && streq(argv[1], "apply"))
-                n_applies++;
 
         r = test_run((char *const *) argv, &(RunOptions) {
                         .cgroup = c->cg, .env = c->env, .output = buf, .output_size = sizeof buf,
@@ -779,8 +776,8 @@ static int map_open(const char *name, __u32 *ret_key_size, __u32 *ret_value_size
 }
 
 /* The policy tags (ids) the cgroups in cgp_cgroups refer to (the first 32 bits of the value),
- * as bits of used[0..n). */
-static int tags_in_use(uint8_t *used, uint32_t n) {
+ * as used[0..n); returns the highest one. */
+static int tags_in_use(uint8_t *used, uint32_t n, uint32_t *ret_max) {
         _cleanup_close_ int fd = -EBADF;
         __u32 ks, vs;
         uint64_t key, next;
@@ -792,6 +789,7 @@ static int tags_in_use(uint8_t *used, uint32_t n) {
         if (ks != sizeof key || vs > sizeof value || vs < 4)
                 return -EINVAL;
         memset(used, 0, n);
+        *ret_max = 0;
         for (void *prev = NULL; bpf_map_get_next_key(fd, prev, &next) == 0; prev = &key) {
                 uint32_t tag;
 
@@ -799,35 +797,38 @@ static int tags_in_use(uint8_t *used, uint32_t n) {
                 if (bpf_map_lookup_elem(fd, &key, value) < 0)
                         continue;
                 memcpy(&tag, value, sizeof tag);
-                if (tag < n)
-                        used[tag] = 1;
+                if (tag >= n)
+                        return -E2BIG;
+                used[tag] = 1;
+                *ret_max = MAX(*ret_max, tag);
         }
         return 0;
 }
 
-#define MAX_LEFTOVERS 1024
+#define MAX_TAG 4096u
 
 typedef struct Leftovers {
-        struct cgp_port_key keys[MAX_LEFTOVERS];
+        struct cgp_port_key keys[2 * MAX_TAG];
         size_t n;
 } Leftovers;
 
 /* What an "apply" killed between writing its rules and pointing the cgroup at them leaves: an
  * entry allowing TCP port `port` (connect, both families), in the port trie and the exact port
- * map, under every tag (policy id) a coming apply may take that no cgroup uses now. On main's
- * layout the next id is the lowest unused one; with tags from a counter that never reuses them,
- * the next ones are at most n_applies + 1 (every apply so far took at most one): 1..n_applies+64
- * covers the next ids of both. */
+ * map, under a tag (policy id) no cgroup refers to. Written under every such tag below the
+ * highest one in use: on main, which gives a new policy the lowest unused id, the next apply
+ * takes one of them; with tags from a counter (the fix), they are tags of the past, which no
+ * new policy may ever see. (Not above the highest: no interrupted run can leave entries under
+ * a tag the counter has not handed out yet.) */
 static int write_leftovers(uint16_t port, Leftovers *l) {
         _cleanup_close_ int ports = -EBADF, exact = -EBADF;
-        uint32_t last = MIN(n_applies + 64, (unsigned) (MAX_LEFTOVERS / 2));
-        _cleanup_free_ uint8_t *used = calloc(last + 1, 1);
+        _cleanup_free_ uint8_t *used = calloc(MAX_TAG, 1);
         struct cgp_match allow = { CGP_MATCH_ALLOW };
+        uint32_t max;
         int r;
 
         if (!used)
                 return -ENOMEM;
-        r = tags_in_use(used, last + 1);
+        r = tags_in_use(used, MAX_TAG, &max);
         if (r < 0)
                 return r;
         ports = map_open("cgp_ports", NULL, NULL);
@@ -835,7 +836,7 @@ static int write_leftovers(uint16_t port, Leftovers *l) {
         if (ports < 0 || exact < 0)
                 return ports < 0 ? ports : exact;
         l->n = 0;
-        for (uint32_t tag = 1; tag <= last; tag++) {
+        for (uint32_t tag = 1; tag < max; tag++) {
                 if (used[tag])
                         continue;
                 for (int f = 0; f < 2; f++) {
@@ -879,7 +880,7 @@ static long leftovers_remaining(const char *name, const Leftovers *l) {
 }
 
 static void test_stale(void) {
-        _cleanup_free_ char *json = NULL, *json2 = NULL, *released = NULL, *fresh = NULL;
+        _cleanup_free_ char *json = NULL, *json2 = NULL, *released = NULL, *keep = NULL, *fresh = NULL;
         _cleanup_free_ Leftovers *l = calloc(1, sizeof(Leftovers));
         _cleanup_close_ int cgroups = -EBADF;
         Sink *a4 = sink_open(SOCK_STREAM, 0, "127.0.0.1", P5_RELEASED),
@@ -893,10 +894,12 @@ static void test_stale(void) {
         if (!l)
                 abort();
 
-        /* A release killed half way: the cgroup's entry is gone, its rules are not. */
+        /* A release killed half way: the cgroup's entry is gone, its rules are not. A later
+         * policy stays, so that its tag is unused and below one in use. */
         released = policed("stale-released", "--connect-deny=any", "--connect-allow=tcp:48500");
         expect_req("#5 control, the policy that will be half released", released, &NOBODY,
                    TCP(CONNECT, "127.0.0.1", P5_RELEASED), 0, a4, true);
+        keep = policed("stale-keep", "--connect-deny=any");
         cgroups = map_open("cgp_cgroups", NULL, NULL);
         r = cg_fs_get_id(released, &id);
         ok(r >= 0 && cgroups >= 0 && bpf_map_delete_elem(cgroups, &id) == 0,
@@ -904,8 +907,8 @@ static void test_stale(void) {
 
         /* An apply killed half way: rules written, no cgroup pointed at them. */
         r = write_leftovers(P5_LEFTOVER, l);
-        ok(r >= 0 && l->n > 0, "#5 emulated: an apply killed after writing its rules (allow tcp:%u) under %zu unused tags (%s)",
-           P5_LEFTOVER, l->n / 2, r < 0 ? strerror(-r) : "ok");
+        ok(r >= 0 && l->n > 0, "#5 emulated: an apply killed after writing its rules (allow tcp:%u), under each of the "
+           "%zu unused tags below one in use (%s)", P5_LEFTOVER, l->n / 2, r < 0 ? strerror(-r) : "ok");
 
         json = status_json();
         have = json_top_number(json, "orphaned_entries", &orphans);

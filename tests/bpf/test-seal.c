@@ -36,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/fsuid.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -1133,6 +1134,41 @@ static void act_pins(Shared *res, const void *arg) {
         }
 }
 
+/* With CAP_SETUID: take the pin owner's uid as fsuid, make the pin directory searchable as its
+ * owner, and open the pins (as the pin owner or as root). v[0]: 1 when the fsuid could be
+ * taken, v[1]: chmod() as the owner, v[2]: how many pins opened; the mode is put back. */
+static void act_pins_setuid(Shared *res, const void *arg) {
+        const PinArgs *a = arg;
+        struct stat st = {};
+        bool changed = false;
+
+        (void) setfsuid(PIN_OWNER);
+        res->v[0] = setfsuid((uid_t) -1) == (int) PIN_OWNER;
+        if (!res->v[0])
+                return;
+        if (stat(a->pin_dir, &st) == 0) {
+                res->v[1] = chmod(a->pin_dir, 0711) < 0 ? errno : 0;
+                changed = res->v[1] == 0;
+        }
+        for (size_t i = 0; i < a->n; i++) {
+                int fd;
+
+                (void) setfsuid(PIN_OWNER);
+                fd = bpf_obj_get(a->paths[i]);
+                if (fd < 0) {
+                        (void) setfsuid(0);
+                        fd = bpf_obj_get(a->paths[i]);
+                }
+                if (fd >= 0)
+                        res->v[2]++;
+                safe_close(fd);
+        }
+        (void) setfsuid(PIN_OWNER);
+        if (changed)
+                (void) chmod(a->pin_dir, st.st_mode & 07777);
+        (void) setfsuid(0);
+}
+
 static bool refused(int e) {
         return e == EACCES || e == EPERM;
 }
@@ -1209,6 +1245,22 @@ static void test_pins(void) {
                                 n_detached++;
                 ok(n_detached == 0, "#8 (%s): cannot detach any of our programs from another unit's cgroup (%u detached)", who,
                    n_detached);
+        }
+
+        /* The pin owner is a uid like any other to CAP_SETUID, which many root daemons keep. */
+        if (stat(env.pin_dir, &st) < 0)
+                st = (struct stat) {};
+        if (attack(attacker, &ROOT_DAEMON, act_pins_setuid, a)) {
+                struct stat st2 = {};
+
+                ok(shared->v[0] && shared->v[2] > 0,
+                   "#8 kernel level (the seal's InaccessiblePaths=/sys/fs/bpf stops it: VM suite): %s takes the pin owner's "
+                   "uid with setfsuid(), chmod()s the pin directory as its owner (%s) and opens %d of the %zu pins",
+                   ROOT_DAEMON.name, errno_name(shared->v[1]), shared->v[2], a->n);
+                if (stat(env.pin_dir, &st2) < 0)
+                        st2 = (struct stat) { .st_mode = 07777 };
+                ok(st2.st_mode == st.st_mode, "#8 (the attacker put the mode of the pin directory back: %04o)",
+                   (unsigned) (st2.st_mode & 07777));
         }
 
         h_i = 0;

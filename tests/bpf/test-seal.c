@@ -595,7 +595,7 @@ static void test_udplite(void) {
                    UDPLITE(SENDTO, "::1", P2_SEND), EPERM, no6, false);
         /* What the rules do not refuse works. */
         expect_req("#2 --socket-allow=udplite, other port", lite, &NOBODY,
-                   UDPLITE(BIND, "127.0.0.1", P2_OK), 0, NULL, false);
+                   UDPLITE(BIND, "127.0.0.1", P2_OK + 1), 0, NULL, false);
         expect_req("#2 --socket-allow=udplite, other port", lite, &NOBODY,
                    UDPLITE(SENDTO, "127.0.0.1", P2_OK), 0, ok4, true);
 }
@@ -1134,38 +1134,59 @@ static void act_pins(Shared *res, const void *arg) {
         }
 }
 
-/* With CAP_SETUID: take the pin owner's uid as fsuid, make the pin directory searchable as its
- * owner, and open the pins (as the pin owner or as root). v[0]: 1 when the fsuid could be
- * taken, v[1]: chmod() as the owner, v[2]: how many pins opened; the mode is put back. */
+typedef struct ModeChange {
+        char *path;
+        mode_t mode;            /* to put back */
+} ModeChange;
+
+/* As the owner (fsuid), chmod path to mode, noting its old mode in c[*n]. */
+static void open_up(const char *path, mode_t mode, ModeChange *c, size_t *n) {
+        struct stat st;
+
+        if (stat(path, &st) < 0 || st.st_uid != PIN_OWNER || chmod(path, mode) < 0)
+                return;
+        c[(*n)++] = (ModeChange) { strdup(path), st.st_mode & 07777 };
+}
+
+/* With CAP_SETUID: take the pin owner's uid as fsuid, chmod the directories and pins it owns
+ * open, and open the pins (as the pin owner, else as root). v[0]: 1 when the fsuid could be
+ * taken, v[1]: how many directories and pins were chmod()ed, v[2]: how many pins opened. The
+ * modes are put back. */
 static void act_pins_setuid(Shared *res, const void *arg) {
         const PinArgs *a = arg;
-        struct stat st = {};
-        bool changed = false;
+        ModeChange c[2 * MAX_PINS + 1];
+        size_t n = 0;
 
         (void) setfsuid(PIN_OWNER);
         res->v[0] = setfsuid((uid_t) -1) == (int) PIN_OWNER;
         if (!res->v[0])
                 return;
-        if (stat(a->pin_dir, &st) == 0) {
-                res->v[1] = chmod(a->pin_dir, 0711) < 0 ? errno : 0;
-                changed = res->v[1] == 0;
-        }
+        open_up(a->pin_dir, 0700, c, &n);
         for (size_t i = 0; i < a->n; i++) {
+                _cleanup_free_ char *dir = strndup(a->paths[i], (size_t) (strrchr(a->paths[i], '/') - a->paths[i]));
+                bool seen = streq(dir, a->pin_dir);
                 int fd;
 
-                (void) setfsuid(PIN_OWNER);
+                for (size_t k = 0; k < n && !seen; k++)
+                        seen = streq(c[k].path, dir);
+                if (!seen)
+                        open_up(dir, 0700, c, &n);
+                open_up(a->paths[i], 0600, c, &n);
                 fd = bpf_obj_get(a->paths[i]);
                 if (fd < 0) {
                         (void) setfsuid(0);
                         fd = bpf_obj_get(a->paths[i]);
+                        (void) setfsuid(PIN_OWNER);
                 }
                 if (fd >= 0)
                         res->v[2]++;
                 safe_close(fd);
         }
-        (void) setfsuid(PIN_OWNER);
-        if (changed)
-                (void) chmod(a->pin_dir, st.st_mode & 07777);
+        res->v[1] = (int) n;
+        while (n > 0) {
+                n--;
+                (void) chmod(c[n].path, c[n].mode);
+        }
         (void) setfsuid(0);
 }
 
@@ -1179,6 +1200,7 @@ static void test_pins(void) {
         _cleanup_free_ PinArgs *a = calloc(1, sizeof(PinArgs));
         const TestCred *creds[] = { &ROOT_NOCAPS, &ROOT_DAEMON };
         unsigned before[CGP_HOOKS_MAX] = {}, h_i = 0, changed = 0;
+        mode_t modes[MAX_PINS + 1] = {};
         Sink *sink = sink_open(SOCK_STREAM, 0, "127.0.0.1", P9);
         struct stat st = {};
 
@@ -1248,19 +1270,20 @@ static void test_pins(void) {
         }
 
         /* The pin owner is a uid like any other to CAP_SETUID, which many root daemons keep. */
-        if (stat(env.pin_dir, &st) < 0)
-                st = (struct stat) {};
+        for (size_t i = 0; i <= a->n; i++)
+                if (stat(i < a->n ? a->paths[i] : env.pin_dir, &st) == 0)
+                        modes[i] = st.st_mode;
         if (attack(attacker, &ROOT_DAEMON, act_pins_setuid, a)) {
-                struct stat st2 = {};
+                unsigned moved = 0;
 
                 ok(shared->v[0] && shared->v[2] > 0,
                    "#8 kernel level (the seal's InaccessiblePaths=/sys/fs/bpf stops it: VM suite): %s takes the pin owner's "
-                   "uid with setfsuid(), chmod()s the pin directory as its owner (%s) and opens %d of the %zu pins",
-                   ROOT_DAEMON.name, errno_name(shared->v[1]), shared->v[2], a->n);
-                if (stat(env.pin_dir, &st2) < 0)
-                        st2 = (struct stat) { .st_mode = 07777 };
-                ok(st2.st_mode == st.st_mode, "#8 (the attacker put the mode of the pin directory back: %04o)",
-                   (unsigned) (st2.st_mode & 07777));
+                   "uid with setfsuid(), chmod()s what it owns (%d directories and pins) and opens %d of the %zu pins",
+                   ROOT_DAEMON.name, shared->v[1], shared->v[2], a->n);
+                for (size_t i = 0; i <= a->n; i++)
+                        if (stat(i < a->n ? a->paths[i] : env.pin_dir, &st) < 0 || st.st_mode != modes[i])
+                                moved++;
+                ok(moved == 0, "#8 (the attacker put the modes of the pins and directories back: %u differ)", moved);
         }
 
         h_i = 0;

@@ -5,6 +5,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <grp.h>
+#include <inttypes.h>
+#include <linux/capability.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -19,6 +22,7 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -425,6 +429,113 @@ char *test_env_cgroup(const TestEnv *e, const char *name) {
         return p;
 }
 
+/* ---- credentials ---- */
+
+static int cap_last_cap(void) {
+        _cleanup_fclose_ FILE *f = fopen("/proc/sys/kernel/cap_last_cap", "re");
+        int n;
+
+        if (!f || fscanf(f, "%d", &n) != 1 || n < 0 || n > 63)
+                return 40;
+        return n;
+}
+
+static int become_failed(char *err, size_t err_size, int r, const char *fmt, ...) _printf_(4, 5);
+static int become_failed(char *err, size_t err_size, int r, const char *fmt, ...) {
+        va_list ap;
+
+        if (err && err_size > 0) {
+                va_start(ap, fmt);
+                vsnprintf(err, err_size, fmt, ap);
+                va_end(ap);
+        }
+        return r;
+}
+
+/* The value of the field NAME ("CapEff") of /proc/self/status, without the tab after the colon. */
+static int status_field(const char *name, char *buf, size_t size) {
+        _cleanup_fclose_ FILE *f = fopen("/proc/self/status", "re");
+        char line[512];
+        size_t l = strlen(name);
+
+        if (!f)
+                return -errno;
+        while (fgets(line, sizeof line, f))
+                if (strneq(line, name, l) && line[l] == ':') {
+                        const char *v = line + l + 1;
+
+                        v += strspn(v, " \t");
+                        snprintf(buf, size, "%.*s", (int) strcspn(v, "\n"), v);
+                        return 0;
+                }
+        return -ENOENT;
+}
+
+int test_become(const TestCred *c, char *err, size_t err_size) {
+        struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+        struct __user_cap_data_struct d[2] = {};
+        int last = cap_last_cap();
+        uint64_t all = last >= 63 ? UINT64_MAX : (UINT64_C(1) << (last + 1)) - 1;
+        char want_ids[64], v[256];
+        static const struct {
+                const char *field;
+                int which;      /* 0: the uids, 1: the gids, 2: caps, 3: no caps, 4: "1", 5: empty */
+        } fields[] = {
+                { "Uid", 0 }, { "Gid", 1 }, { "Groups", 5 }, { "CapInh", 3 }, { "CapPrm", 2 },
+                { "CapEff", 2 }, { "CapBnd", 2 }, { "CapAmb", 3 }, { "NoNewPrivs", 4 },
+        };
+
+        if (setgroups(0, NULL) < 0)
+                return become_failed(err, err_size, -errno, "setgroups: %m");
+        for (int cap = 0; cap <= last; cap++)
+                if (!(c->caps & TEST_CAP(cap)) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0)
+                        return become_failed(err, err_size, -errno, "PR_CAPBSET_DROP %d: %m", cap);
+        if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
+                return become_failed(err, err_size, -errno, "PR_SET_KEEPCAPS: %m");
+        if (setresgid(c->uid, c->uid, c->uid) < 0 || setresuid(c->uid, c->uid, c->uid) < 0)
+                return become_failed(err, err_size, -errno, "setresgid/setresuid %u: %m", (unsigned) c->uid);
+        d[0].effective = d[0].permitted = (uint32_t) c->caps;
+        d[1].effective = d[1].permitted = (uint32_t) (c->caps >> 32);
+        if (syscall(SYS_capset, &h, d) < 0)
+                return become_failed(err, err_size, -errno, "capset: %m");
+        if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0)
+                return become_failed(err, err_size, -errno, "PR_CAP_AMBIENT_CLEAR_ALL: %m");
+        if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+                return become_failed(err, err_size, -errno, "prctl: %m");
+
+        /* What the kernel says we are now. */
+        snprintf(want_ids, sizeof want_ids, "%u\t%u\t%u\t%u", (unsigned) c->uid, (unsigned) c->uid,
+                 (unsigned) c->uid, (unsigned) c->uid);
+        for (size_t i = 0; i < ELEMENTSOF(fields); i++) {
+                char want[64];
+                int r = status_field(fields[i].field, v, sizeof v);
+
+                if (r < 0)
+                        return become_failed(err, err_size, r, "/proc/self/status has no %s", fields[i].field);
+                switch (fields[i].which) {
+                case 0:
+                case 1:
+                        snprintf(want, sizeof want, "%s", want_ids);
+                        break;
+                case 2:
+                        snprintf(want, sizeof want, "%016" PRIx64, c->caps & all);
+                        break;
+                case 3:
+                        snprintf(want, sizeof want, "%016" PRIx64, UINT64_C(0));
+                        break;
+                case 4:
+                        snprintf(want, sizeof want, "1");
+                        break;
+                default:
+                        want[0] = 0;
+                }
+                if (!streq(v, want))
+                        return become_failed(err, err_size, -EPERM, "/proc/self/status: %s is '%s', not '%s'",
+                                             fields[i].field, v, want);
+        }
+        return 0;
+}
+
 /* ---- network ---- */
 
 int loopback_up(void) {
@@ -443,6 +554,33 @@ int netns_new(void) {
         if (unshare(CLONE_NEWNET) < 0)
                 return -errno;
         return loopback_up();
+}
+
+int loopback_add_ipv6(const char *addr, unsigned prefixlen) {
+        /* struct in6_ifreq of <linux/ipv6.h>, which does not mix with <netinet/in.h>. */
+        struct {
+                struct in6_addr addr;
+                uint32_t prefixlen;
+                int ifindex;
+        } req = { .prefixlen = prefixlen };
+        _cleanup_close_ int fd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+        if (fd < 0)
+                return -errno;
+        if (inet_pton(AF_INET6, addr, &req.addr) != 1)
+                return -EINVAL;
+        req.ifindex = (int) if_nametoindex("lo");
+        if (req.ifindex == 0)
+                return -errno;
+        if (ioctl(fd, SIOCSIFADDR, &req) < 0)
+                return -errno;
+        return 0;
+}
+
+int sysctl_write(const char *name, const char *value) {
+        _cleanup_free_ char *p = xasprintf("/proc/sys/%s", name);
+
+        return write_string(p, value);
 }
 
 int sockaddr_parse(const char *addr, uint16_t port, struct sockaddr_storage *ret, socklen_t *ret_len) {

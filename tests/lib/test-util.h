@@ -98,11 +98,35 @@ int cgroup_join(const char *cg);
 /* Kill the processes in the cgroup tree at fs path cg and remove it, deepest first. */
 int cgroup_remove_tree(const char *cg);
 
+/* A process's identity: uid = gid, no supplementary groups, and exactly the capabilities in
+ * caps (bit CAP_* set) as its effective, permitted and bounding sets; inheritable and ambient
+ * empty; no_new_privs set. */
+typedef struct TestCred {
+        const char *name;       /* "uid 65534, no capabilities": for check names */
+        uid_t uid;
+        uint64_t caps;
+} TestCred;
+
+#define TEST_CAP(c) (UINT64_C(1) << (c))
+
+/* Become c (the caller is root with full capabilities): setgroups, PR_CAPBSET_DROP,
+ * PR_SET_KEEPCAPS, setresgid/setresuid, capset, ambient cleared, PR_SET_NO_NEW_PRIVS; then
+ * check all of it in /proc/self/status. Returns 0, or a negative errno with what failed in
+ * err (may be NULL). */
+int test_become(const TestCred *c, char *err, size_t err_size);
+
 /* Bring up "lo" of the current network namespace. */
 int loopback_up(void);
 
 /* A new network namespace with its loopback up. */
 int netns_new(void);
+
+/* Add the IPv6 address addr/prefixlen to "lo" (no DAD on loopback: usable at once). */
+int loopback_add_ipv6(const char *addr, unsigned prefixlen);
+
+/* Write value to /proc/sys/NAME (NAME as a path: "net/ipv4/ping_group_range"); net/ settings
+ * are those of the caller's network namespace. */
+int sysctl_write(const char *name, const char *value);
 
 /* addr ("127.0.0.1", "::1", "::ffff:127.0.0.1") and port as a socket address. Returns the family. */
 int sockaddr_parse(const char *addr, uint16_t port, struct sockaddr_storage *ret, socklen_t *ret_len);

@@ -76,6 +76,7 @@ printf '[Service]\nX-CgPolicyConnectAllow=tcp:443\n' > "$units/many.service.d/11
         echo "InaccessiblePaths=-/sys/fs/bpf"
         echo "InaccessiblePaths=-/run/cgpolicy"
         echo "CapabilityBoundingSet=~CAP_SYS_ADMIN CAP_BPF CAP_PERFMON CAP_NET_ADMIN CAP_NET_RAW CAP_SYS_PTRACE CAP_SYS_MODULE CAP_SYS_RAWIO"
+        echo "SystemCallFilter=~bpf:EPERM"
         echo "ExecStartPre="
         echo "ExecStartPre=+$binary apply --unit=%n --connect-allow=tcp:443"
         echo "ExecStartPre=/bin/echo 1099"

@@ -99,6 +99,15 @@ static int map_get_info(int fd, struct bpf_map_info *info) {
         return 0;
 }
 
+/* Readers open the pinned maps read-only: with CAP_DAC_READ_SEARCH, which lets them through the
+ * private pin directory for reading, that is all they need (a read-write open needs
+ * CAP_DAC_OVERRIDE). Sets errno. */
+static int map_pin_open(const char *path, bool write) {
+        LIBBPF_OPTS(bpf_obj_get_opts, opts, .file_flags = write ? 0 : BPF_F_RDONLY);
+
+        return bpf_obj_get_opts(path, &opts);
+}
+
 /* A pinned meta map of another layout version (or of another shape): refuse, clearly. */
 static int check_pinned_layout(const char *dir) {
         _cleanup_free_ char *path = NULL;
@@ -110,7 +119,7 @@ static int check_pinned_layout(const char *dir) {
 
         if (asprintf(&path, "%s/maps/%s", dir, map_names[MAP_META]) < 0)
                 return log_oom();
-        fd = bpf_obj_get(path);
+        fd = map_pin_open(path, false);
         if (fd < 0) {
                 if (errno == ENOENT)
                         return 0;       /* nothing pinned yet */
@@ -370,7 +379,7 @@ int maps_open(Maps *m, bool lock) {
 
                 if (asprintf(&p, "%s/maps/%s", dir, map_names[i]) < 0)
                         return log_oom();
-                m->fd[i] = bpf_obj_get(p);
+                m->fd[i] = map_pin_open(p, lock);
                 if (m->fd[i] < 0) {
                         if (errno == ENOENT)
                                 return log_error_errno(ENOENT, "%s is not pinned: the cgpolicy programs are not loaded "

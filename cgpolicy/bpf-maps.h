@@ -48,7 +48,8 @@ const char *pin_dir(void);
 int bpf_load_and_pin(void);
 
 /* Open the pinned maps (checking the layout version) into m, which is MAPS_NULL. With lock,
- * take an exclusive flock on the pin directory until maps_close(): every writer does. */
+ * read-write, with an exclusive flock on the pin directory until maps_close(): every writer
+ * does. Without, read-only: CAP_DAC_READ_SEARCH is enough to read. */
 int maps_open(Maps *m, bool lock);
 /* Close what is open and make m MAPS_NULL again; for _cleanup_(maps_close). */
 void maps_close(Maps *m);

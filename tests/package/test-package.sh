@@ -77,7 +77,7 @@ expect+=(/usr/bin/cgpolicy)
 expect+=("${libsd}system-generators/cgpolicy-generator")
 for f in "$top"/units/*; do
         case $f in
-        *.in) u=$(basename "$f" .in) ;;
+        *.service.in|*.timer.in) u=$(basename "$f" .in) ;;
         *.service|*.timer|*.socket|*.path|*.slice|*.target) u=$(basename "$f") ;;
         *) continue ;;
         esac
@@ -91,6 +91,7 @@ for f in "$top"/dropins/*.conf; do
         expect+=("/usr/share/cgpolicy/dropins/$(basename "$f")")
 done
 expect+=(/usr/share/bash-completion/completions/cgpolicy)
+expect+=(/usr/lib/sysusers.d/cgpolicy.conf)
 expect+=(/usr/share/doc/cgpolicy/copyright /usr/share/doc/cgpolicy/changelog.gz)
 if [ -n "$libsd" ]; then
         ok "the generator is in ${libsd}system-generators"

@@ -77,7 +77,7 @@ expect+=(/usr/bin/cgpolicy)
 expect+=("${libsd}system-generators/cgpolicy-generator")
 for f in "$top"/units/*; do
         case $f in
-        *.service.in|*.timer.in) u=$(basename "$f" .in) ;;
+        *.in) u=$(basename "$f" .in) ;;
         *.service|*.timer|*.socket|*.path|*.slice|*.target) u=$(basename "$f") ;;
         *) continue ;;
         esac

@@ -17,6 +17,7 @@
 #include <bpf/libbpf.h>
 
 #include "bpf-maps.h"
+#include "cgroup-util.h"
 #include "config.h"
 #include "log.h"
 #include "macro.h"
@@ -1031,4 +1032,65 @@ int ensure_attached(Maps *m, const char *fs_path, unsigned dirs_mask, bool only_
                 attached++;
         }
         return attached;
+}
+
+typedef struct DetachOwn {
+        Maps *m;
+        unsigned detached;
+} DetachOwn;
+
+static int detach_own_one(uint64_t id, const struct cgp_cgroup *v, void *userdata) {
+        _cleanup_free_ char *path = NULL;
+        _cleanup_close_ int cgfd = -EBADF;
+        DetachOwn *d = userdata;
+        int r;
+
+        r = cg_id_exists(id, &path);
+        if (r <= 0)
+                return r;       /* gone: so are its attachments */
+        cgfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (cgfd < 0)
+                return errno == ENOENT ? 0 : log_error_errno(errno, "Cannot open cgroup %s: %m", path);
+
+        FOREACH_CGP_HOOK(h) {
+                __u32 ids[64], cnt = ELEMENTSOF(ids), flags = 0;
+
+                if (h->flags & CGP_HOOK_SYSTEMD)
+                        continue;       /* systemd's own: its daemon-reload detaches them */
+                if (bpf_prog_query(cgfd, h->attach_type, 0, &flags, ids, &cnt) < 0) {
+                        if (errno == EINVAL || errno == EOPNOTSUPP)
+                                continue;       /* this kernel has no such hook */
+                        return log_error_errno(errno, "Cannot query the %s programs of %s: %m", h->name, path);
+                }
+                for (__u32 i = 0; i < cnt; i++) {
+                        _cleanup_close_ int pfd = -EBADF;
+
+                        r = prog_is_ours(d->m, ids[i]);
+                        if (r < 0)
+                                return log_error_errno(r, "Cannot inspect program %u: %m", ids[i]);
+                        if (r == 0)
+                                continue;
+                        pfd = bpf_prog_get_fd_by_id(ids[i]);
+                        if (pfd < 0)
+                                continue;       /* gone meanwhile */
+                        if (bpf_prog_detach2(pfd, cgfd, h->attach_type) < 0 && errno != ENOENT)
+                                return log_error_errno(errno, "Cannot detach %s from %s: %m", h->name, path);
+                        d->detached++;
+                }
+        }
+        return 0;
+}
+
+int maps_detach_own(Maps *m, unsigned *ret_detached) {
+        DetachOwn d = { .m = m };
+        int r;
+
+        assert(m);
+
+        r = maps_foreach_cgroup(m, detach_own_one, &d);
+        if (r < 0)
+                return r;
+        if (ret_detached)
+                *ret_detached = d.detached;
+        return 0;
 }

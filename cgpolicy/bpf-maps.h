@@ -106,3 +106,8 @@ int ensure_attached(Maps *m, const char *fs_path, unsigned dirs_mask, bool only_
 
 /* Is one of our programs for hook h effective on the cgroup? 1 yes, 0 no. */
 int hook_is_effective(Maps *m, int cgroup_fd, const CgpHook *h);
+
+/* Detach the programs cgpolicy attached itself, where systemd cannot (hooks without
+ * CGP_HOOK_SYSTEMD), from every cgroup with an entry ("cgpolicy unload", before the package is
+ * removed: systemd detaches its own when the drop-ins go). */
+int maps_detach_own(Maps *m, unsigned *ret_detached);

@@ -70,6 +70,7 @@ static int help(void) {
                "  release [--unit=NAME|--slice=NAME]\n"
                "                                Remove the policy of the own cgroup or a slice\n"
                "  gc                            Remove policies of cgroups that no longer exist\n"
+               "  unload                        Detach the programs systemd did not attach (removal)\n"
                "  status [UNIT] [--json|--prometheus[=FILE]]\n"
                "                                Show policed units, rules and counters\n"
                "  denials [--follow]            Show recent denied (and audited) requests\n"
@@ -430,6 +431,27 @@ static int verb_gc(void *userdata) {
         return 0;
 }
 
+static int verb_unload(void *userdata) {
+        _cleanup_(maps_close) Maps m = MAPS_NULL;
+        unsigned n = 0;
+        int r;
+
+        r = require_policy_privileges("unload");
+        if (r < 0)
+                return r;
+        if (access(pin_dir(), F_OK) < 0 && errno == ENOENT)
+                return 0;       /* nothing loaded, nothing attached */
+
+        r = maps_open(&m, true);
+        if (r < 0)
+                return r;
+        r = maps_detach_own(&m, &n);
+        if (r < 0)
+                return r;
+        log_info("Detached %u program%s that cgpolicy had attached itself.", n, n == 1 ? "" : "s");
+        return 0;
+}
+
 static int parse_status(int argc, char **argv, void *userdata) {
         Args *args = userdata;
 
@@ -549,6 +571,7 @@ static const Verb verbs[] = {
         { "apply",   1, VERB_ANY, NULL,                      parse_apply,   verb_apply },
         { "release", 1, VERB_ANY, NULL,                      parse_release, verb_release },
         { "gc",      1, 1,        "takes no arguments",      NULL,          verb_gc },
+        { "unload",  1, 1,        "takes no arguments",      NULL,          verb_unload },
         { "status",  1, VERB_ANY, NULL,                      parse_status,  verb_status },
         { "denials", 1, VERB_ANY, NULL,                      parse_denials, verb_denials },
         { "check",   2, VERB_ANY, "needs at least one file", parse_check,   verb_check },

@@ -1053,15 +1053,21 @@ static int detach_own_one(uint64_t id, const struct cgp_cgroup *v, void *userdat
                 return errno == ENOENT ? 0 : log_error_errno(errno, "Cannot open cgroup %s: %m", path);
 
         FOREACH_CGP_HOOK(h) {
-                __u32 ids[64], cnt = ELEMENTSOF(ids), flags = 0;
+                __u32 ids[64], prog_flags[64];
+                /* A query of the programs attached here (not the effective ones) of lsm_cgroup
+                 * must ask for each program's attach flags too, or the kernel says EINVAL. */
+                LIBBPF_OPTS(bpf_prog_query_opts, q, .prog_ids = ids, .prog_attach_flags = prog_flags,
+                            .prog_cnt = ELEMENTSOF(ids));
+                __u32 cnt;
 
                 if (h->flags & CGP_HOOK_SYSTEMD)
                         continue;       /* systemd's own: its daemon-reload detaches them */
-                if (bpf_prog_query(cgfd, h->attach_type, 0, &flags, ids, &cnt) < 0) {
+                if (bpf_prog_query_opts(cgfd, h->attach_type, &q) < 0) {
                         if (errno == EINVAL || errno == EOPNOTSUPP)
                                 continue;       /* this kernel has no such hook */
                         return log_error_errno(errno, "Cannot query the %s programs of %s: %m", h->name, path);
                 }
+                cnt = MIN(q.prog_cnt, (__u32) ELEMENTSOF(ids));
                 for (__u32 i = 0; i < cnt; i++) {
                         _cleanup_close_ int pfd = -EBADF;
 

@@ -169,7 +169,8 @@ struct cgp_counter {
 #define CGP_HOOK_SOCK_CREATE    3
 #define CGP_HOOK_LISTEN         4
 #define CGP_HOOK_EGRESS         5           /* a source-routed packet */
-#define CGP_HOOK_MAX            6
+#define CGP_HOOK_BPF            6           /* a bpf() call of a sealed unit */
+#define CGP_HOOK_MAX            7
 
 #define CGP_DENIAL_AUDIT        0x1         /* would-be denial (audit mode), allowed */
 #define CGP_DENIAL_NO_POLICY    0x2         /* denied because no policy applies */

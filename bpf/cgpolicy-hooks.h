@@ -16,6 +16,8 @@
 /* A set of directions: bit CGP_DIR_* (= policy.h's PolicyDirection) for each. */
 #define CGP_DIRS(dir)           (1u << (dir))
 #define CGP_DIRS_ALL            (CGP_DIRS(CGP_DIR_MAX) - 1u)
+/* Not a direction: in the same masks, what a sealed policy needs besides its directions'. */
+#define CGP_DIRS_SEALED         (1u << 8)
 
 typedef struct CgpHook {
         const char *name;               /* the pin name = systemd's BPFProgram= attach type */
@@ -41,6 +43,7 @@ static const CgpHook cgp_hooks[] = {
         { "sock_create",   "cgpolicy_sock_create", BPF_PROG_TYPE_CGROUP_SOCK, BPF_CGROUP_INET_SOCK_CREATE, CGP_DIRS_ALL,              CGP_HOOK_SYSTEMD },
         { "egress",        "cgpolicy_egress",      BPF_PROG_TYPE_CGROUP_SKB,  BPF_CGROUP_INET_EGRESS,      CGP_DIRS(CGP_DIR_CONNECT), CGP_HOOK_SYSTEMD },
         { "socket_listen", "cgpolicy_listen",      BPF_PROG_TYPE_LSM,         BPF_LSM_CGROUP,              CGP_DIRS(CGP_DIR_BIND),    CGP_HOOK_OPTIONAL },
+        { "bpf_guard",     "cgpolicy_bpf_guard",   BPF_PROG_TYPE_LSM,         BPF_LSM_CGROUP,              CGP_DIRS_SEALED,           CGP_HOOK_OPTIONAL },
 };
 
 #define CGP_HOOKS_MAX (sizeof(cgp_hooks) / sizeof(cgp_hooks[0]))

@@ -16,6 +16,11 @@
  *    listened on, so that a port the kernel chose (listen() without bind(), or after a bind to
  *    port 0) is allowed only by rules for every port. Not attached by systemd: "cgpolicy apply"
  *    attaches it.
+ *  - bpf guard (lsm_cgroup, likewise): in a sealed unit, bpf() is refused to every task without
+ *    CAP_BPF or CAP_SYS_ADMIN (which the seal removes from the unit, not from its privileged
+ *    ExecStartPre=+/ExecStopPost=+ helper): a root process that keeps CAP_SETUID or
+ *    CAP_DAC_OVERRIDE and reaches the pins through another process's /proc/PID/root cannot use
+ *    them.
  *
  * The cgroup the policy is looked up for is the cgroup of the calling task (and its ancestors);
  * for egress, which may run outside the task's context, the socket's. The kernel runs these
@@ -643,6 +648,42 @@ int BPF_PROG(cgpolicy_listen, struct socket___cgp *sock, int backlog) {
         if (f.policy_cgroup_id != 0)
                 allowed = cgp_rules_allow(NULL, f.v.policy, f.v.flags, &req);
         return conclude(&f, &req, &w, allowed, false);
+}
+
+struct kernel_cap___cgp {
+        __u64 bits;     /* 6.1: __u32 cap[2]; since 6.3: u64 val; the same 8 bytes */
+};
+
+struct cred___cgp {
+        struct kernel_cap___cgp cap_effective;
+} __attribute__((preserve_access_index));
+
+struct task_struct___cgp {
+        const struct cred___cgp *cred;
+} __attribute__((preserve_access_index));
+
+#define CAP_SYS_ADMIN_  21
+#define CAP_BPF_        39
+
+SEC("lsm_cgroup/bpf")
+int BPF_PROG(cgpolicy_bpf_guard, int cmd, void *attr, unsigned int size) {
+        struct task_struct___cgp *task = (void *) bpf_get_current_task_btf();
+        struct cgp_what w = { .hook = CGP_HOOK_BPF, .task = true };
+        struct cgp_request req = {};
+        struct cgp_found f;
+        __u64 caps = 0;
+
+        if (bpf_probe_read_kernel(&caps, sizeof(caps), &task->cred->cap_effective) < 0)
+                caps = 0;
+        if (caps & ((1ULL << CAP_SYS_ADMIN_) | (1ULL << CAP_BPF_)))
+                return 1;
+
+        /* Refused; recorded (not counted) in the unit's own log, the command as the port. */
+        req.dir = CGP_DIR_SOCKET;
+        req.port = (__u16) cmd;
+        cgp_find(NULL, false, CGP_F_SOCKETS, 0, &f);
+        log_denial(f.policy_cgroup_id ? f.v.slot : 0, &f, &req, &w, 0);
+        return 0;
 }
 
 char LICENSE[] SEC("license") = "GPL";

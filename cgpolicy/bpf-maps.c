@@ -929,7 +929,10 @@ int maps_count_orphans(Maps *m, unsigned *ret) {
         return policies_foreach_if(m, policy_unused, u, false, ret);
 }
 
-static int prog_is_ours(Maps *m, __u32 prog_id) {
+/* Is program prog_id one of ours (it uses our cgroups map), and, with h, the program of hook h?
+ * (The lsm_cgroup programs of several hooks share one attach type; the kernel keeps the first
+ * BPF_OBJ_NAME_LEN - 1 bytes of a program's name.) */
+static int prog_is_ours(Maps *m, __u32 prog_id, const CgpHook *h) {
         _cleanup_close_ int fd = -EBADF;
         struct bpf_prog_info info = {};
         __u32 ids[32], len = sizeof(info);
@@ -941,6 +944,8 @@ static int prog_is_ours(Maps *m, __u32 prog_id) {
         info.map_ids = (__u64) (uintptr_t) ids;
         if (bpf_obj_get_info_by_fd(fd, &info, &len) < 0)
                 return -errno;
+        if (h && strncmp(info.name, h->prog, sizeof(info.name) - 1) != 0)
+                return 0;
         for (__u32 i = 0; i < MIN(info.nr_map_ids, (__u32) ELEMENTSOF(ids)); i++)
                 if (ids[i] == m->cgroups_map_id)
                         return 1;
@@ -954,7 +959,7 @@ int hook_is_effective(Maps *m, int cgroup_fd, const CgpHook *h) {
         if (bpf_prog_query(cgroup_fd, h->attach_type, BPF_F_QUERY_EFFECTIVE, &attach_flags, ids, &cnt) < 0)
                 return -errno;
         for (__u32 i = 0; i < cnt; i++) {
-                r = prog_is_ours(m, ids[i]);
+                r = prog_is_ours(m, ids[i], h);
                 if (r != 0)
                         return r;
         }
@@ -1071,7 +1076,7 @@ static int detach_own_one(uint64_t id, const struct cgp_cgroup *v, void *userdat
                 for (__u32 i = 0; i < cnt; i++) {
                         _cleanup_close_ int pfd = -EBADF;
 
-                        r = prog_is_ours(d->m, ids[i]);
+                        r = prog_is_ours(d->m, ids[i], NULL);
                         if (r < 0)
                                 return log_error_errno(r, "Cannot inspect program %u: %m", ids[i]);
                         if (r == 0)

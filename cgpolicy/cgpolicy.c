@@ -266,7 +266,7 @@ static int verb_apply(void *userdata) {
          * systemd's attach fail ("Invalid argument": the kernel refuses the same program twice
          * on one cgroup) at every start of a unit in the slice. The programs systemd cannot
          * attach are attached here in either case. */
-        dirs = policy_dirs(p);
+        dirs = policy_dirs(p) | (p->seal == 1 && p->mode == POLICY_MODE_ENFORCE ? CGP_DIRS_SEALED : 0);
         if (t.created) {
                 r = check_pinned(dirs);
                 if (r < 0)

@@ -273,14 +273,15 @@ static void write_header(FILE *f, const Loaded *l) {
 
 /* The helper's command line, after a reset of key: "KEY=", then
  * "KEY=[+]cgpolicy apply TARGET --rule…" (TARGET already escaped). */
-static int write_helper(FILE *f, const char *key, bool privileged, const char *target, const Policy *p) {
+static int write_helper(FILE *f, const char *key, bool privileged, const char *target, bool sealed, const Policy *p) {
         _cleanup_strv_free_ char **args = NULL;
         int r;
 
         r = policy_to_args(p, &args);
         if (r < 0)
                 return r;
-        fprintf(f, "%s=\n%s=%s%s apply %s", key, key, privileged ? "+" : "", CGPOLICY_BINARY_PATH, target);
+        fprintf(f, "%s=\n%s=%s%s apply %s%s", key, key, privileged ? "+" : "", CGPOLICY_BINARY_PATH, target,
+                sealed ? " --seal" : "");
         STRV_FOREACH(a, args) {
                 _cleanup_free_ char *e = NULL;
 
@@ -496,7 +497,7 @@ static int write_service(Context *c, const char *name, Loaded *l) {
                                             "ProtectControlGroups= or an empty InaccessiblePaths=, which can undo the "
                                             "seal (use X-CgPolicySeal=no to opt out).", name, DROPIN_NAME);
                 }
-                r = write_helper(f, "ExecStartPre", true, "--unit=%n", p);
+                r = write_helper(f, "ExecStartPre", true, "--unit=%n", policy_is_sealed(p), p);
                 /* With an error the helper reports it and fails the start: nothing more to list. */
                 if (!p->error) {
                         STRV_FOREACH(e, l->exec_start_pre)
@@ -560,7 +561,7 @@ static int write_slice(Context *c, const char *name, Loaded *l, unsigned attach)
                 return log_oom();
         write_header(f, l);
         fputs("\n[Service]\n", f);
-        r = write_helper(f, "ExecStart", false, esc, p);
+        r = write_helper(f, "ExecStart", false, esc, false, p);
         if (fclose(f) != 0 || r < 0)
                 return log_oom();
 

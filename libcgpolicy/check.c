@@ -132,8 +132,7 @@ static int on_assignment(const char *filename, unsigned line, const char *sectio
 
         if ((streq(key, "CapabilityBoundingSet") && value[0] != '~') ||
             (streq(key, "ProtectControlGroups") && policy_parse_boolean(value) != 1 && !streq(value, "strict")) ||
-            (streq(key, "InaccessiblePaths") && !*value) ||
-            (streq(key, "SystemCallFilter") && !*value))
+            (streq(key, "InaccessiblePaths") && !*value))
                 u->unseal = true;
 
         if (streq(key, "Slice")) {

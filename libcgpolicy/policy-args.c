@@ -102,6 +102,13 @@ int policy_arg_parse(Policy *p, const char *arg, char **ret_reason) {
                 return 1;
         }
 
+        if (streq(arg, "--seal")) {
+                /* The generator passes it for a sealed service: apply attaches what the seal
+                 * needs beyond systemd's settings (the bpf() guard). */
+                p->seal = 1;
+                return 1;
+        }
+
         if ((v = startswith(arg, "--socket-allow="))) {
                 r = policy_socket_kind_from_string(v);
                 if (r < 0) {

@@ -18,7 +18,7 @@
  *         "--bind-deny=RULE"…, "--connect-allow=RULE"…, "--connect-deny=RULE"…, each list in
  *         assignment order, each rule in its canonical spelling (policy_rule_to_string()).
  *       CPU/memory values are not part of it (they are CPUQuota=/MemoryMax= in the drop-in),
- *       nor is the seal (systemd settings in the drop-in, not something apply does).
+ *       nor is the seal: the generator adds "--seal" for a sealed service itself.
  *       Returns 0 or -ENOMEM.
  *
  *   int policy_arg_parse(Policy *p, const char *arg, char **ret_reason);

@@ -528,7 +528,6 @@ const char *const policy_seal_settings[] = {
         "InaccessiblePaths=-" CGPOLICY_RUNTIME_DIR,
         "CapabilityBoundingSet=~CAP_SYS_ADMIN CAP_BPF CAP_PERFMON CAP_NET_ADMIN CAP_NET_RAW CAP_SYS_PTRACE "
                 "CAP_SYS_MODULE CAP_SYS_RAWIO",
-        "SystemCallFilter=~bpf:EPERM",
         NULL,
 };
 

@@ -106,7 +106,7 @@ closed zero.service "$units/zero.service.d/50-zero.conf" "not a regular file"
 closed big.service "$units/big.service.d/50-big.conf" "larger than 4194304 bytes"
 
 f=$(dropin dangling.service)
-grep -qxF "ExecStartPre=+$binary apply --unit=%n --bind-deny=any" "$f" 2>/dev/null && ! grep -q -- '--error' "$f"
+grep -qxF "ExecStartPre=+$binary apply --unit=%n --seal --bind-deny=any" "$f" 2>/dev/null && ! grep -q -- '--error' "$f"
 ok $? "a dangling and a masked drop-in add nothing: dangling.service is policed by its own rules"
 
 # Slice= systemd ignores: the default slice (the policed system.slice) applies.

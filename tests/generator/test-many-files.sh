@@ -44,7 +44,7 @@ done
 run many-units
 bad=0
 for i in $(seq 1 300); do
-        grep -qxF "ExecStartPre=+$binary apply --unit=%n --bind-allow=tcp:$((1000 + i)) --bind-deny=any" \
+        grep -qxF "ExecStartPre=+$binary apply --unit=%n --seal --bind-allow=tcp:$((1000 + i)) --bind-deny=any" \
                 "$tmp/many-units/out/s$i.service.d/zz-cgpolicy.conf" 2>/dev/null || bad=$((bad + 1))
 done
 [ "$bad" -eq 0 ]
@@ -76,9 +76,8 @@ printf '[Service]\nX-CgPolicyConnectAllow=tcp:443\n' > "$units/many.service.d/11
         echo "InaccessiblePaths=-/sys/fs/bpf"
         echo "InaccessiblePaths=-/run/cgpolicy"
         echo "CapabilityBoundingSet=~CAP_SYS_ADMIN CAP_BPF CAP_PERFMON CAP_NET_ADMIN CAP_NET_RAW CAP_SYS_PTRACE CAP_SYS_MODULE CAP_SYS_RAWIO"
-        echo "SystemCallFilter=~bpf:EPERM"
         echo "ExecStartPre="
-        echo "ExecStartPre=+$binary apply --unit=%n --connect-allow=tcp:443"
+        echo "ExecStartPre=+$binary apply --unit=%n --seal --connect-allow=tcp:443"
         echo "ExecStartPre=/bin/echo 1099"
         echo "ExecStopPost=+$binary release --unit=%n"
 } > "$tmp/many-dropins/expected"

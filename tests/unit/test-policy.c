@@ -548,7 +548,7 @@ static void test_check(void) {
         ok(asprintf(&want, "%s: sealed: ProtectControlGroups=yes InaccessiblePaths=-" CGPOLICY_BPFFS_MOUNT " "
                     "InaccessiblePaths=-" CGPOLICY_RUNTIME_DIR " CapabilityBoundingSet=~CAP_SYS_ADMIN CAP_BPF CAP_PERFMON "
                     "CAP_NET_ADMIN CAP_NET_RAW CAP_SYS_PTRACE CAP_SYS_MODULE CAP_SYS_RAWIO "
-                    "SystemCallFilter=~bpf:EPERM (X-CgPolicySeal=no opts out)\n", good) > 0 && streq(out, want),
+                    "(X-CgPolicySeal=no opts out)\n", good) > 0 && streq(out, want),
            "check: a service with rules is sealed, and check says what that adds");
         out = mfree(out);
         want = mfree(want);

@@ -44,6 +44,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
+#include <linux/audit.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <netinet/in.h>
 #include <sched.h>
 #include <signal.h>
@@ -52,10 +57,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <linux/audit.h>
-#include <linux/capability.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -954,6 +955,7 @@ int main(int argc, char **argv) {
                 *t_true = NULL, *t_true_exec = NULL;
         double mt[_V_MAX], mu[_V_MAX], t_apply10k[5], mem10k[5];
         double prog_ns[_V_MAX][ELEMENTSOF(stat_hooks)] = {};
+        uint64_t prog_runs[_V_MAX][ELEMENTSOF(stat_hooks)] = {};
         long long rcvbuf_errors[_V_MAX];
         unsigned rounds, n_apply;
         long long mem0, mem1, ent0, ent1, slot, fixed;
@@ -1101,6 +1103,7 @@ int main(int argc, char **argv) {
                         for (size_t i = 0; i < ELEMENTSOF(stat_hooks); i++) {
                                 prog_stats(&b, stat_hooks[i], v == V_TRIVIAL ? trivial_fd : NULL, &t1, &n1);
                                 prog_ns[v][i] = n1 > n0[i] ? (double) (t1 - t0[i]) / (double) (n1 - n0[i]) : -1;
+                                prog_runs[v][i] = n1 - n0[i];
                         }
                 }
         }
@@ -1220,7 +1223,7 @@ int main(int argc, char **argv) {
         for (size_t v = 0; v < _V_MAX; v++)
                 printf(" %s %lld%s", variant_cg[v], rcvbuf_errors[v], v + 1 < _V_MAX ? "," : "\n");
 
-        printf("\nprogram run time per run (BPF statistics, 20 more batches each), ns:");
+        printf("\nprogram run time per run (BPF statistics, 20 more TCP and UDP batches each), ns (runs):");
         {
                 static const size_t with_prog[] = { V_CGP10, V_CGP10K, V_TRIVIAL };
                 static const char *const with_prog_name[] = { "10 rules", "10,000 rules", "trivial program" };
@@ -1228,7 +1231,8 @@ int main(int argc, char **argv) {
                 for (size_t j = 0; j < ELEMENTSOF(with_prog); j++) {
                         printf("%s %s", j ? ";" : "", with_prog_name[j]);
                         for (size_t i = 0; i < ELEMENTSOF(stat_hooks); i++)
-                                printf(" %s %.0f", stat_hooks[i], prog_ns[with_prog[j]][i]);
+                                printf(" %s %.0f (%" PRIu64 ")", stat_hooks[i], prog_ns[with_prog[j]][i],
+                                       prog_runs[with_prog[j]][i]);
                 }
         }
         printf("\n");

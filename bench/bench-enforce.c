@@ -804,8 +804,9 @@ static void prog_stats(const Bench *b, const char *name, const int *fds, uint64_
 
 /* The kernel memory of a pinned map as the kernel accounts it: the "memlock" line of its
  * fdinfo, which since Linux 6.4 is the map type's own memory-usage estimate (LPM tries: the
- * allocated entries, each a trie node plus key and value; preallocated hashes and arrays: the
- * whole table, per-CPU values times the possible CPUs). */
+ * allocated entries, each a trie node plus key and value; hashes without preallocation: the
+ * bucket array, sized for max_entries at creation, and the entries; preallocated hashes and
+ * arrays: the whole table, per-CPU values times the possible CPUs). */
 static long long map_memlock(const Bench *b, const char *name) {
         _cleanup_free_ char *pin = xasprintf("maps/%s", name);
         _cleanup_close_ int fd = test_pin_get(&b->env, pin);
@@ -1164,8 +1165,8 @@ int main(int argc, char **argv) {
                 mem10k[i] = (double) (tries_memlock(&b) - m0);
         }
         /* Every policed unit holds one entry of cgp_cgroups, CGP_COUNTER_DIRS counters in
-         * cgp_counters and one entry of cgp_slots, preallocated for CGP_MAX_SLOTS units: its
-         * share of them. */
+         * cgp_counters and one entry of cgp_slots, maps sized for CGP_MAX_SLOTS units when they
+         * are created: its share of them. */
         slot = map_memlock(&b, "cgp_cgroups") / CGP_MAX_CGROUPS +
                 map_memlock(&b, "cgp_counters") / CGP_MAX_SLOTS +
                 map_memlock(&b, "cgp_slots") / CGP_MAX_SLOTS;
@@ -1238,7 +1239,7 @@ int main(int argc, char **argv) {
         printf("\n");
 
         printf("\nmemory (fdinfo memlock): all maps, no policy: %lld bytes (fixed: %s)\n", fixed, fixed_detail);
-        printf("per unit, preallocated share of cgp_cgroups, cgp_counters and cgp_slots: %lld bytes\n", slot);
+        printf("per unit, share of cgp_cgroups, cgp_counters and cgp_slots (sized at load): %lld bytes\n", slot);
         printf("per unit of 10 rules: tries +%lld bytes, %lld trie entries (%u units: +%lld bytes, +%lld entries)"
                " => %lld bytes per policed unit\n",
                (mem1 - mem0) / n_apply, (ent1 - ent0) / n_apply, n_apply, mem1 - mem0, ent1 - ent0,

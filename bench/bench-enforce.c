@@ -4,20 +4,30 @@
  *
  * One worker process per variant, each in a cgroup of its own that the benchmark creates below
  * the cgroup2 mount, and each in a network namespace of its own with a loopback server, loops
- * over loopback TCP connect()+close() and UDP sendto():
+ * over loopback TCP socket()+connect()+close() and UDP sendto():
  *   (a) no program attached,
- *   (b) cgpolicy, 10 connect rules (an allow-list that allows the benchmark's destinations),
+ *   (b) cgpolicy, 10 connect rules (an allow-list that allows the benchmark's destinations), on
+ *       every hook systemd attaches for a unit (BPFProgram=: the six sock_addr hooks,
+ *       sock_create and egress),
  *   (c) cgpolicy, 10,000 connect rules (ports, port ranges, IPv4 and IPv6 prefixes with ports),
  *   (d) nftables: the 10 rules of (b), output chain, "socket cgroupv2" of the worker's cgroup,
  *   (e) nftables: the 10,000 rules of (c) as the same chain with sets,
- *   (f) a trivial program ("return 1") on the same hooks: the floor of any sock_addr
- *       program, to tell the cost of running a cgroup program at all from cgpolicy's own.
+ *   (f) a trivial program ("return 1") on the hooks of (b): the floor of any cgroup program, to
+ *       tell the cost of running a cgroup program at all from cgpolicy's own,
+ *   (g) unsealed, as before the seal: the policy of (b) on the six sock_addr hooks only (no
+ *       sock_create, no egress), what a unit got before issue 10,
+ *   (h) sealed: (b), and the worker does to itself what the seal of the generated drop-in does
+ *       to the service's processes that can cost at run time: the seal's capabilities dropped
+ *       from its bounding set (and, as execve() would then leave a root process, from its
+ *       effective and permitted sets), and systemd's seccomp filter for
+ *       SystemCallFilter=~bpf:EPERM. The seal's mounts (ProtectControlGroups=,
+ *       InaccessiblePaths=) cost nothing per call and are not reproduced.
  * A network namespace per variant keeps the nftables table of (d) and (e) out of the paths of
  * the others: netfilter hooks are per namespace, and a table in a shared namespace would run its
  * "socket cgroupv2" match for every packet of every variant.
  *
- * The variants run in many short batches, rotating within every round (a b c d e f,
- * b c d e f a, …), so that drift of the machine (other load, frequency) hits all of them alike; the
+ * The variants run in many short batches, rotating within every round (a b c … h,
+ * b c … h a, …), so that drift of the machine (other load, frequency) hits all of them alike; the
  * figures are medians over the batches. It also reports the programs' own run time per call
  * (kernel BPF statistics), the kernel memory of the maps per policed unit, and the wall time
  * of "cgpolicy apply" run as the generated drop-in runs it (ExecStartPre=+, from inside the
@@ -34,6 +44,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
+#include <linux/audit.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <netinet/in.h>
 #include <sched.h>
 #include <signal.h>
@@ -45,6 +60,7 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -55,12 +71,15 @@
 #include "cgpolicy-abi.h"
 #include "cgpolicy-hooks.h"
 #include "macro.h"
+#include "policy.h"
 #include "test-util.h"
 
 #define TCP_PORT        47180
 #define UDP_PORT        47190
 #define NFT_TABLE       "cgpolicy_bench"
 #define NFT_CGROUP_DIR  "/sys/fs/cgroup"        /* nft resolves "socket cgroupv2" paths below it */
+#define PIN_OWNER       "4242"                  /* $CGPOLICY_PIN_OWNER: a uid nothing runs as */
+#define BPF_CMD_INVALID 0x7fff                  /* bpf() gives EINVAL, whatever the capabilities */
 
 enum {
         V_NONE,
@@ -69,6 +88,8 @@ enum {
         V_NFT10,
         V_NFT10K,
         V_TRIVIAL,
+        V_UNSEALED,
+        V_SEALED,
         _V_MAX,
 };
 
@@ -78,17 +99,20 @@ static const char *const variant_name[_V_MAX] = {
         [V_CGP10K] = "(c) cgpolicy, 10,000 rules",
         [V_NFT10]  = "(d) nftables socket cgroupv2, 10 rules",
         [V_NFT10K] = "(e) nftables socket cgroupv2, 10,000 rules (sets)",
-        [V_TRIVIAL] = "(f) a trivial BPF program (return 1) on the same hooks",
+        [V_TRIVIAL] = "(f) a trivial BPF program (return 1) on the hooks of (b)",
+        [V_UNSEALED] = "(g) unsealed, as before the seal: (b) on the six sock_addr hooks only",
+        [V_SEALED] = "(h) sealed: (b), its capabilities and seccomp filter",
 };
 
 /* Variants whose policy refuses nothing. */
 #define VARIANT_ALLOWS_ALL(v) ((v) == V_NONE || (v) == V_TRIVIAL)
 
-static const char *const variant_cg[_V_MAX] = { "a", "b", "c", "d", "e", "f" };
+static const char *const variant_cg[_V_MAX] = { "a", "b", "c", "d", "e", "f", "g", "h" };
 
 /* A worker: a process in one cgroup and one network namespace that runs batches on request.
- * A request is a byte on cmd ('t' TCP connect()+close(), 'u' UDP sendto()); the answer on res
- * is the batch's ns per operation (a double), negative when a call failed. */
+ * A request is a byte on cmd ('t' TCP socket()+connect()+close(), 'u' UDP sendto(), or a
+ * question, see worker_main()); the answer on res is the batch's ns per operation (a double),
+ * negative when a call failed. */
 typedef struct Worker {
         pid_t pid;
         int cmd, res;
@@ -102,6 +126,7 @@ typedef struct Bench {
                                  * directory (also for the nft rule files) */
         Worker w[_V_MAX];
         unsigned n_tcp, n_udp;
+        uint64_t seal_caps;     /* the capabilities the seal removes (bit CAP_*) */
 } Bench;
 
 /* Does nft see path under NFT_CGROUP_DIR as it is? */
@@ -251,11 +276,27 @@ static int apply_in(const Bench *b, const char *cg, const char *unit, void (*rul
         return r;
 }
 
+/* Detach from cg the pinned programs of the hooks systemd attaches other than the six sock_addr
+ * hooks (sock_create, egress): what "cgpolicy apply" and the generated drop-in attached before
+ * issue 10. */
+static int detach_but_sock_addr(const Bench *b, const char *cg) {
+        FOREACH_CGP_HOOK(h) {
+                int r;
+
+                if (!(h->flags & CGP_HOOK_SYSTEMD) || h->prog_type == BPF_PROG_TYPE_CGROUP_SOCK_ADDR)
+                        continue;
+                r = test_detach(&b->env, cg, h->name);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 /* A program that allows everything ("r0 = 1; exit") on the same hooks of cg, multi: those
  * systemd attaches (BPFProgram=); the LSM listen program, which "cgpolicy apply" attaches where
- * the kernel has BPF LSM, runs for listen() only, which the loops do not call. The fds of its
- * connect4 and sendmsg4 instances go to ret_fds[0] and [1] (for statistics). */
-static int attach_trivial(const char *cg, int ret_fds[2]) {
+ * the kernel has BPF LSM, runs for listen() only, which the loops do not call. The fd of the
+ * instance on hook cgp_hooks[i] goes to ret_fds[i] (for statistics). */
+static int attach_trivial(const char *cg, int ret_fds[static CGP_HOOKS_MAX]) {
         static const struct bpf_insn insns[] = {
                 { .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 1 },
                 { .code = BPF_JMP | BPF_EXIT },
@@ -266,21 +307,181 @@ static int attach_trivial(const char *cg, int ret_fds[2]) {
                 return -errno;
         FOREACH_CGP_HOOK(h) {
                 LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = h->attach_type);
-                _cleanup_close_ int pfd = -EBADF;
+                int pfd;
 
                 if (!(h->flags & CGP_HOOK_SYSTEMD))
                         continue;
                 pfd = bpf_prog_load(h->prog_type, "bench_trivial", "GPL", insns, ELEMENTSOF(insns), &opts);
                 if (pfd < 0)
                         return pfd;
+                ret_fds[h - cgp_hooks] = pfd;
                 if (bpf_prog_attach(pfd, cgfd, h->attach_type, BPF_F_ALLOW_MULTI) < 0)
                         return -errno;
-                if (streq(h->name, "connect4"))
-                        ret_fds[0] = TAKE_FD(pfd);
-                else if (streq(h->name, "sendmsg4"))
-                        ret_fds[1] = TAKE_FD(pfd);
         }
         return 0;
+}
+
+/* ---- the seal ---- */
+
+/* What the seal of the generated drop-in (policy_seal_settings, the generator's own list) does
+ * that can cost at run time, read from that list so that the benchmark follows it: the
+ * capabilities of CapabilityBoundingSet=~ in *ret_caps. SystemCallFilter=~bpf:EPERM is
+ * seccomp_bpf_eperm() below; ProtectControlGroups= and InaccessiblePaths= are mounts of the
+ * service's mount namespace, made once at start, with no cost per call. Dies on a setting it
+ * does not know: the benchmark must learn it. */
+static void seal_settings(uint64_t *ret_caps) {
+#define CAP(c) [c] = #c
+        static const char *const cap_names[] = {
+                CAP(CAP_CHOWN), CAP(CAP_DAC_OVERRIDE), CAP(CAP_DAC_READ_SEARCH), CAP(CAP_FOWNER),
+                CAP(CAP_FSETID), CAP(CAP_KILL), CAP(CAP_SETGID), CAP(CAP_SETUID), CAP(CAP_SETPCAP),
+                CAP(CAP_LINUX_IMMUTABLE), CAP(CAP_NET_BIND_SERVICE), CAP(CAP_NET_BROADCAST),
+                CAP(CAP_NET_ADMIN), CAP(CAP_NET_RAW), CAP(CAP_IPC_LOCK), CAP(CAP_IPC_OWNER),
+                CAP(CAP_SYS_MODULE), CAP(CAP_SYS_RAWIO), CAP(CAP_SYS_CHROOT), CAP(CAP_SYS_PTRACE),
+                CAP(CAP_SYS_PACCT), CAP(CAP_SYS_ADMIN), CAP(CAP_SYS_BOOT), CAP(CAP_SYS_NICE),
+                CAP(CAP_SYS_RESOURCE), CAP(CAP_SYS_TIME), CAP(CAP_SYS_TTY_CONFIG), CAP(CAP_MKNOD),
+                CAP(CAP_LEASE), CAP(CAP_AUDIT_WRITE), CAP(CAP_AUDIT_CONTROL), CAP(CAP_SETFCAP),
+                CAP(CAP_MAC_OVERRIDE), CAP(CAP_MAC_ADMIN), CAP(CAP_SYSLOG), CAP(CAP_WAKE_ALARM),
+                CAP(CAP_BLOCK_SUSPEND), CAP(CAP_AUDIT_READ), CAP(CAP_PERFMON), CAP(CAP_BPF),
+                CAP(CAP_CHECKPOINT_RESTORE),
+        };
+#undef CAP
+        bool have_filter = false;
+
+        *ret_caps = 0;
+        for (const char *const *s = policy_seal_settings; *s; s++) {
+                const char *v;
+
+                if (startswith(*s, "ProtectControlGroups=") || startswith(*s, "InaccessiblePaths="))
+                        continue;
+                if (streq(*s, "SystemCallFilter=~bpf:EPERM")) {
+                        have_filter = true;
+                        continue;
+                }
+                v = startswith(*s, "CapabilityBoundingSet=~");
+                if (!v)
+                        die("The seal sets %s, which bench-enforce does not reproduce: teach it.", *s);
+                while (*v) {
+                        size_t l = strcspn(v, " "), c;
+
+                        for (c = 0; c < ELEMENTSOF(cap_names); c++)
+                                if (cap_names[c] && strlen(cap_names[c]) == l && strneq(cap_names[c], v, l))
+                                        break;
+                        if (c == ELEMENTSOF(cap_names))
+                                die("Unknown capability in the seal: %.*s", (int) l, v);
+                        *ret_caps |= TEST_CAP(c);
+                        v += l;
+                        v += strspn(v, " ");
+                }
+        }
+        if (*ret_caps == 0 || !have_filter)
+                die("The seal has no CapabilityBoundingSet=~ or no SystemCallFilter=~bpf:EPERM: "
+                    "bench-enforce reproduces a seal it does not know.");
+}
+
+/* systemd's seccomp filter for SystemCallFilter=~bpf:EPERM, by hand. systemd
+ * (seccomp_load_syscall_filter_set_raw() in src/shared/seccomp-util.c) builds it with libseccomp
+ * and loads one filter per architecture the process's system calls may come as, on x86-64 in
+ * the order i386, x32, x86-64 (the native one last), each made by seccomp_init_for_arch():
+ * default action ALLOW, ALLOW for a call of another architecture (SCMP_FLTATR_ACT_BADARCH), no
+ * NO_NEW_PRIVS of its own; and the rule bpf -> ERRNO(EPERM). These are the programs libseccomp
+ * 2.5 makes of them (as seccomp_export_bpf() shows them), instruction for instruction, loaded as
+ * libseccomp loads them, without flags (so the kernel's speculation mitigations for seccomp
+ * tasks, where they are on, apply as to a real service). */
+#define LD_ARCH         BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch))
+#define LD_NR           BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr))
+#define RET_ALLOW       BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)
+#define RET_EPERM       BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA))
+#define X32_BIT         0x40000000u             /* __X32_SYSCALL_BIT */
+#define NR_BPF_X86_64   321u
+#define NR_BPF_I386     357u
+
+static int seccomp_bpf_eperm(void) {
+#if defined(__x86_64__) && !defined(__ILP32__)
+        static const struct sock_filter i386[] = {
+                LD_ARCH,
+                BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_I386, 0, 3),
+                LD_NR,
+                BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, NR_BPF_I386, 0, 1),
+                RET_EPERM,
+                RET_ALLOW,
+        };
+        static const struct sock_filter x32[] = {
+                LD_ARCH,
+                BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 0, 4),
+                LD_NR,
+                BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, X32_BIT, 0, 2),     /* x86-64 numbers: not x32 */
+                BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, X32_BIT | NR_BPF_X86_64, 0, 1),
+                RET_EPERM,
+                RET_ALLOW,
+        };
+        static const struct sock_filter x86_64[] = {
+                LD_ARCH,
+                BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 0, 5),
+                LD_NR,
+                BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, X32_BIT, 0, 1),
+                BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, UINT32_MAX, 0, 2),  /* x32 numbers: not ours; -1 is */
+                BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, NR_BPF_X86_64, 0, 1),
+                RET_EPERM,
+                RET_ALLOW,
+        };
+        const struct sock_fprog progs[] = {
+                { ELEMENTSOF(i386), (struct sock_filter *) i386 },
+                { ELEMENTSOF(x32), (struct sock_filter *) x32 },
+                { ELEMENTSOF(x86_64), (struct sock_filter *) x86_64 },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(progs); i++)
+                if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &progs[i]) < 0)
+                        return -errno;
+        return 0;
+#else
+        return -EOPNOTSUPP;     /* written for x86-64 only */
+#endif
+}
+
+/* In the worker of (h): what systemd does to a sealed service's process between fork() and
+ * execve(), in its order (the bounding set early, the seccomp filters last), then what execve()
+ * does to the capabilities of a uid-0 process: permitted and effective become the bounding set. */
+static int worker_seal(uint64_t caps) {
+        struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+        struct __user_cap_data_struct d[2] = {};
+        int r;
+
+        for (int cap = 0; cap < 64; cap++)
+                if ((caps & TEST_CAP(cap)) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0)
+                        return -errno;
+        r = seccomp_bpf_eperm();
+        if (r < 0)
+                return r;
+        if (syscall(SYS_capget, &h, d) < 0)
+                return -errno;
+        for (int i = 0; i < 2; i++) {
+                uint32_t keep = ~(uint32_t) (caps >> (32 * i));
+
+                d[i].effective &= keep;
+                d[i].permitted &= keep;
+                d[i].inheritable &= keep;
+        }
+        if (syscall(SYS_capset, &h, d) < 0)
+                return -errno;
+        return 0;
+}
+
+/* How many of caps the calling process still has in its bounding or its effective set. */
+static int caps_left(uint64_t caps) {
+        struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+        struct __user_cap_data_struct d[2] = {};
+        uint64_t eff;
+        int n = 0;
+
+        if (syscall(SYS_capget, &h, d) < 0)
+                return -errno;
+        eff = d[0].effective | (uint64_t) d[1].effective << 32;
+        for (int cap = 0; cap < 64; cap++)
+                if ((caps & TEST_CAP(cap)) &&
+                    (prctl(PR_CAPBSET_READ, cap, 0, 0, 0) != 0 || (eff & TEST_CAP(cap))))
+                        n++;
+        return n;
 }
 
 /* ---- the workers ---- */
@@ -358,12 +559,15 @@ static _Noreturn void worker_main(const Bench *b, size_t v, const char *cg, int 
         }
 
         /* Own network namespace with its loopback server, then into the variant's cgroup (the
-         * server stays outside), pinned to the last CPU. */
+         * server stays outside), pinned to the last CPU; (h) seals itself there, before it makes
+         * its sockets, as a service's process is sealed before it starts. */
         if (netns_new() < 0 || worker_server() < 0 || cgroup_join(cg) < 0)
                 ready = -1;
         CPU_ZERO(&set);
         CPU_SET((unsigned) sysconf(_SC_NPROCESSORS_ONLN) - 1, &set);
         (void) sched_setaffinity(0, sizeof set, &set);
+        if (v == V_SEALED && worker_seal(b->seal_caps) < 0)
+                ready = -1;
         ufd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
         if (ufd < 0)
                 ready = -1;
@@ -371,18 +575,32 @@ static _Noreturn void worker_main(const Bench *b, size_t v, const char *cg, int 
                 _exit(1);
 
         while (read(cmd, &c, 1) == 1) {
+                struct sockaddr_in d = udp_dst;
                 double ns;
 
-                if (c == 't')
+                switch (c) {
+                case 't':
                         ns = batch_tcp(b->n_tcp);
-                else if (c == 'u')
+                        break;
+                case 'u':
                         ns = batch_udp(ufd, b->n_udp);
-                else {
-                        /* 'p': a UDP sendto() that the policies of (b)-(e) refuse: its errno. */
-                        struct sockaddr_in d = udp_dst;
-
+                        break;
+                case 'p':
+                        /* A UDP sendto() that the policies of (b)-(e), (g) and (h) refuse: its errno. */
                         d.sin_port = htons(9);
                         ns = sendto(ufd, "x", 1, 0, (const struct sockaddr *) &d, sizeof d) < 0 ? errno : 0;
+                        break;
+                case 'b':
+                        /* bpf() with a command that does not exist: its errno (EINVAL, unless a
+                         * seccomp filter answers first). */
+                        ns = syscall(SYS_bpf, BPF_CMD_INVALID, NULL, 0) < 0 ? errno : 0;
+                        break;
+                case 'c':
+                        /* How many of the seal's capabilities this process still has. */
+                        ns = caps_left(b->seal_caps);
+                        break;
+                default:
+                        ns = -1;
                 }
 
                 if (write(res, &ns, sizeof ns) != sizeof ns)
@@ -442,12 +660,11 @@ static double worker_batch(Worker *w, char what) {
         return ns;
 }
 
-/* The errno of a sendto() that every policy of the benchmark refuses (0: it was allowed). */
-static int worker_probe(Worker *w) {
+/* The worker's answer to a question ('p', 'b', 'c': see worker_main()), or -EIO. */
+static int worker_ask(Worker *w, char what) {
         double e = -1;
-        char c = 'p';
 
-        if (write(w->cmd, &c, 1) != 1 || read(w->res, &e, sizeof e) != sizeof e || e < 0)
+        if (write(w->cmd, &what, 1) != 1 || read(w->res, &e, sizeof e) != sizeof e || e < 0)
                 return -EIO;
         return (int) e;
 }
@@ -571,17 +788,25 @@ static void prog_fd_stats(int fd, uint64_t *ret_ns, uint64_t *ret_cnt) {
         }
 }
 
-/* The same, of the pinned program NAME, or with fd >= 0, of that program. */
-static void prog_stats(const Bench *b, const char *name, int fd, uint64_t *ret_ns, uint64_t *ret_cnt) {
-        _cleanup_close_ int pfd = fd >= 0 ? -EBADF : test_pin_get(&b->env, name);
+/* The hooks whose programs' run time is reported: the two the loops' calls run (connect4 for
+ * TCP's connect(), sendmsg4 for UDP's sendto()), sock_create (every TCP socket()) and egress
+ * (every packet the worker sends: a TCP SYN, ACK and RST, a UDP datagram). */
+static const char *const stat_hooks[] = { "connect4", "sendmsg4", "sock_create", "egress" };
 
-        prog_fd_stats(fd >= 0 ? fd : pfd, ret_ns, ret_cnt);
+/* The same, of the pinned program of hook NAME, or with fds, of the program fds[i] of the hook
+ * cgp_hooks[i] of that name. */
+static void prog_stats(const Bench *b, const char *name, const int *fds, uint64_t *ret_ns, uint64_t *ret_cnt) {
+        const CgpHook *h = cgp_hook_by_name(name);
+        _cleanup_close_ int pfd = fds ? -EBADF : test_pin_get(&b->env, name);
+
+        prog_fd_stats(fds ? (h ? fds[h - cgp_hooks] : -EBADF) : pfd, ret_ns, ret_cnt);
 }
 
 /* The kernel memory of a pinned map as the kernel accounts it: the "memlock" line of its
  * fdinfo, which since Linux 6.4 is the map type's own memory-usage estimate (LPM tries: the
- * allocated entries, each a trie node plus key and value; preallocated hashes and arrays: the
- * whole table, per-CPU values times the possible CPUs). */
+ * allocated entries, each a trie node plus key and value; hashes without preallocation: the
+ * bucket array, sized for max_entries at creation, and the entries; preallocated hashes and
+ * arrays: the whole table, per-CPU values times the possible CPUs). */
 static long long map_memlock(const Bench *b, const char *name) {
         _cleanup_free_ char *pin = xasprintf("maps/%s", name);
         _cleanup_close_ int fd = test_pin_get(&b->env, pin);
@@ -597,6 +822,30 @@ static long long map_memlock(const Bench *b, const char *name) {
                 if (sscanf(line, "memlock: %lld", &v) == 1)
                         break;
         return v;
+}
+
+/* All the pinned maps together; each one's in *ret_detail ("name bytes, …"). */
+static long long maps_memlock(const Bench *b, char **ret_detail) {
+        _cleanup_free_ char *dir = xasprintf("%s/maps", b->env.pin_dir);
+        _cleanup_(closedirp) DIR *d = opendir(dir);
+        long long s = 0;
+
+        *ret_detail = xasprintf("%s", "");
+        if (!d)
+                return -errno;
+        for (struct dirent *de; (de = readdir(d)); ) {
+                long long m;
+                char *x;
+
+                if (de->d_name[0] == '.')
+                        continue;
+                m = MAX(map_memlock(b, de->d_name), 0LL);
+                s += m;
+                x = xasprintf("%s%s%s %lld", *ret_detail, **ret_detail ? ", " : "", de->d_name, m);
+                free(*ret_detail);
+                *ret_detail = x;
+        }
+        return s;
 }
 
 /* The maps that grow with the rules: the three tries and the exact port map (a hash allocated
@@ -617,6 +866,27 @@ static long long tries_entries(const Bench *b) {
         for (size_t i = 0; i < ELEMENTSOF(tries); i++)
                 s += test_map_entries(&b->env, tries[i]);
         return s;
+}
+
+/* The UDP datagrams the kernel dropped at a full receive queue in the network namespace of
+ * process pid (Udp RcvbufErrors of /proc/PID/net/snmp): those of the worker, sent to its server,
+ * which should read them all. */
+static long long udp_rcvbuf_errors(pid_t pid) {
+        _cleanup_free_ char *fn = xasprintf("/proc/%d/net/snmp", (int) pid);
+        _cleanup_fclose_ FILE *f = fopen(fn, "re");
+        char names[1024], values[1024];
+
+        while (f && fgets(names, sizeof names, f)) {
+                char *sn = NULL, *sv = NULL;
+
+                if (!startswith(names, "Udp: ") || !fgets(values, sizeof values, f))
+                        continue;
+                for (char *n = strtok_r(names, " \n", &sn), *v = strtok_r(values, " \n", &sv); n && v;
+                     n = strtok_r(NULL, " \n", &sn), v = strtok_r(NULL, " \n", &sv))
+                        if (streq(n, "RcvbufErrors"))
+                                return atoll(v);
+        }
+        return -1;
 }
 
 /* ---- statistics ---- */
@@ -681,15 +951,18 @@ static unsigned arg_uint(int argc, char **argv, int i, unsigned def) {
 int main(int argc, char **argv) {
         static Bench b = {};
         double *tcp[_V_MAX] = {}, *udp[_V_MAX] = {};
+        _cleanup_free_ char *fixed_detail = NULL;
         _cleanup_free_ double *t_apply = NULL, *t_apply_exec = NULL, *t_version = NULL, *t_version_exec = NULL,
                 *t_true = NULL, *t_true_exec = NULL;
         double mt[_V_MAX], mu[_V_MAX], t_apply10k[5], mem10k[5];
-        double prog_connect[_V_MAX] = {}, prog_sendmsg[_V_MAX] = {};
+        double prog_ns[_V_MAX][ELEMENTSOF(stat_hooks)] = {};
+        uint64_t prog_runs[_V_MAX][ELEMENTSOF(stat_hooks)] = {};
+        long long rcvbuf_errors[_V_MAX];
         unsigned rounds, n_apply;
         long long mem0, mem1, ent0, ent1, slot, fixed;
         struct utsname u;
         char *cg[_V_MAX];
-        int trivial_fd[2] = { -EBADF, -EBADF };
+        int trivial_fd[CGP_HOOKS_MAX];
         time_t now = time(NULL);
         char date[64];
         int r;
@@ -707,12 +980,19 @@ int main(int argc, char **argv) {
         n_apply = arg_uint(argc, argv, 5, 101);
         for (size_t v = 0; v < _V_MAX; v++)
                 b.w[v] = (Worker) { .cmd = -EBADF, .res = -EBADF, .netns = -EBADF };
+        for (size_t i = 0; i < CGP_HOOKS_MAX; i++)
+                trivial_fd[i] = -EBADF;
         if (geteuid() != 0) {
                 fprintf(stderr, "bench-enforce needs root.\n");
                 return 77;
         }
         if (access(b.cgpolicy, X_OK) < 0)
                 die("%s: %m", b.cgpolicy);
+        seal_settings(&b.seal_caps);
+        /* The owner "cgpolicy load" gives the pin directory (a uid nothing runs as): without it,
+         * load warns that the _cgpolicy user does not exist. */
+        if (setenv("CGPOLICY_PIN_OWNER", PIN_OWNER, 1) < 0)
+                die("setenv: %m");
 
         r = test_env_setup(&b.env, "cgpolicy-bench");
         if (r < 0)
@@ -728,23 +1008,34 @@ int main(int argc, char **argv) {
                 if (run_in(a, NULL, NULL, NULL) != 0)
                         die("cgpolicy load failed");
         }
-        fixed = 0;
-        {
-                static const char *const maps[] = { "cgp_meta", "cgp_cgroups", "cgp_ports", "cgp_addrs",
-                                                     "cgp_portsets", "cgp_counters", "cgp_denials", "cgp_state" };
-                for (size_t i = 0; i < ELEMENTSOF(maps); i++)
-                        fixed += MAX(map_memlock(&b, maps[i]), 0LL);
-        }
+        fixed = maps_memlock(&b, &fixed_detail);
 
         for (size_t v = 0; v < _V_MAX; v++)
                 cg[v] = test_env_cgroup(&b.env, variant_cg[v]);
-        if ((r = test_attach(&b.env, cg[V_CGP10], CGP_DIRS_ALL)) < 0 || (r = test_attach(&b.env, cg[V_CGP10K], CGP_DIRS_ALL)) < 0)
+        if ((r = test_attach(&b.env, cg[V_CGP10], CGP_DIRS_ALL)) < 0 ||
+            (r = test_attach(&b.env, cg[V_CGP10K], CGP_DIRS_ALL)) < 0 ||
+            (r = test_attach(&b.env, cg[V_SEALED], CGP_DIRS_ALL)) < 0 ||
+            (r = test_attach(&b.env, cg[V_UNSEALED], CGP_DIRS_ALL)) < 0)
                 die("attaching the programs failed: %s", strerror(-r));
         if ((r = attach_trivial(cg[V_TRIVIAL], trivial_fd)) < 0)
                 die("loading or attaching the trivial program failed: %s", strerror(-r));
         if (apply_in(&b, cg[V_CGP10], "b.service", rules10, NULL, NULL) != 0 ||
-            apply_in(&b, cg[V_CGP10K], "c.service", rules10000, NULL, NULL) != 0)
+            apply_in(&b, cg[V_CGP10K], "c.service", rules10000, NULL, NULL) != 0 ||
+            apply_in(&b, cg[V_UNSEALED], "g.service", rules10, NULL, NULL) != 0 ||
+            apply_in(&b, cg[V_SEALED], "h.service", rules10, NULL, NULL) != 0)
                 die("cgpolicy apply failed");
+        /* (g): only the six sock_addr programs, as before issue 10. "cgpolicy apply" attaches the
+         * hooks a unit needs now that are not in force (and says so): take the others away after
+         * it. */
+        if ((r = detach_but_sock_addr(&b, cg[V_UNSEALED])) < 0)
+                die("detaching sock_create and egress from g failed: %s", strerror(-r));
+        FOREACH_CGP_HOOK(h) {
+                unsigned want = h->prog_type == BPF_PROG_TYPE_CGROUP_SOCK_ADDR;
+
+                if (test_n_effective(cg[V_UNSEALED], h->name) != want)
+                        die("variant g: %u programs on %s, expected %u",
+                            test_n_effective(cg[V_UNSEALED], h->name), h->name, want);
+        }
 
         for (size_t v = 0; v < _V_MAX; v++)
                 if ((r = worker_start(&b, v, cg[v])) < 0)
@@ -752,15 +1043,25 @@ int main(int argc, char **argv) {
         if ((r = nft_setup(&b, V_NFT10)) < 0 || (r = nft_setup(&b, V_NFT10K)) < 0)
                 die("nft -f failed: %s", strerror(-r));
 
-        /* Each variant is what it claims to be: its policy refuses a sendto() to port 9. */
+        /* Each variant is what it claims to be: its policy refuses a sendto() to port 9; the
+         * worker of (h), and only it, is refused bpf() by its seccomp filter (the others get
+         * EINVAL for the command that does not exist) and lacks the seal's capabilities. */
         for (size_t v = 0; v < _V_MAX; v++) {
-                int e = worker_probe(&b.w[v]);
-
-                int want = VARIANT_ALLOWS_ALL(v) ? 0 : EPERM;
+                int e = worker_ask(&b.w[v], 'p'), want = VARIANT_ALLOWS_ALL(v) ? 0 : EPERM;
+                int n_caps = __builtin_popcountll(b.seal_caps);
 
                 if (e != want)
                         die("variant %s: sendto(127.0.0.1:9) gave errno %d, expected %d",
                             variant_cg[v], e, want);
+                e = worker_ask(&b.w[v], 'b');
+                want = v == V_SEALED ? EPERM : EINVAL;
+                if (e != want)
+                        die("variant %s: bpf(%d) gave errno %d, expected %d", variant_cg[v], BPF_CMD_INVALID, e, want);
+                e = worker_ask(&b.w[v], 'c');
+                want = v == V_SEALED ? 0 : n_caps;
+                if (e != want)
+                        die("variant %s: the worker has %d of the seal's %d capabilities, expected %d",
+                            variant_cg[v], e, n_caps, want);
         }
 
         for (size_t v = 0; v < _V_MAX; v++) {
@@ -781,6 +1082,7 @@ int main(int argc, char **argv) {
         for (size_t v = 0; v < _V_MAX; v++) {
                 mt[v] = median(tcp[v], rounds);
                 mu[v] = median(udp[v], rounds);
+                rcvbuf_errors[v] = udp_rcvbuf_errors(b.w[v].pid);
         }
 
         /* The programs' own run time per call, from the kernel's BPF statistics, enabled only
@@ -791,20 +1093,19 @@ int main(int argc, char **argv) {
 
                 for (size_t j = 0; stats >= 0 && j < ELEMENTSOF(with_prog); j++) {
                         size_t v = with_prog[j];
-                        int cfd = v == V_TRIVIAL ? trivial_fd[0] : -EBADF;
-                        int sfd = v == V_TRIVIAL ? trivial_fd[1] : -EBADF;
-                        uint64_t c0, n0, c1, n1, s0, m0, s1, m1;
+                        uint64_t t0[ELEMENTSOF(stat_hooks)], n0[ELEMENTSOF(stat_hooks)], t1, n1;
 
-                        prog_stats(&b, "connect4", cfd, &c0, &n0);
-                        prog_stats(&b, "sendmsg4", sfd, &s0, &m0);
+                        for (size_t i = 0; i < ELEMENTSOF(stat_hooks); i++)
+                                prog_stats(&b, stat_hooks[i], v == V_TRIVIAL ? trivial_fd : NULL, &t0[i], &n0[i]);
                         for (int i = 0; i < 20; i++) {
                                 (void) worker_batch(&b.w[v], 't');
                                 (void) worker_batch(&b.w[v], 'u');
                         }
-                        prog_stats(&b, "connect4", cfd, &c1, &n1);
-                        prog_stats(&b, "sendmsg4", sfd, &s1, &m1);
-                        prog_connect[v] = n1 > n0 ? (double) (c1 - c0) / (double) (n1 - n0) : -1;
-                        prog_sendmsg[v] = m1 > m0 ? (double) (s1 - s0) / (double) (m1 - m0) : -1;
+                        for (size_t i = 0; i < ELEMENTSOF(stat_hooks); i++) {
+                                prog_stats(&b, stat_hooks[i], v == V_TRIVIAL ? trivial_fd : NULL, &t1, &n1);
+                                prog_ns[v][i] = n1 > n0[i] ? (double) (t1 - t0[i]) / (double) (n1 - n0[i]) : -1;
+                                prog_runs[v][i] = n1 - n0[i];
+                        }
                 }
         }
         workers_stop(&b);
@@ -864,8 +1165,8 @@ int main(int argc, char **argv) {
                 mem10k[i] = (double) (tries_memlock(&b) - m0);
         }
         /* Every policed unit holds one entry of cgp_cgroups, CGP_COUNTER_DIRS counters in
-         * cgp_counters and one entry of cgp_slots, preallocated for CGP_MAX_SLOTS units: its
-         * share of them. */
+         * cgp_counters and one entry of cgp_slots, maps sized for CGP_MAX_SLOTS units when they
+         * are created: its share of them. */
         slot = map_memlock(&b, "cgp_cgroups") / CGP_MAX_CGROUPS +
                 map_memlock(&b, "cgp_counters") / CGP_MAX_SLOTS +
                 map_memlock(&b, "cgp_slots") / CGP_MAX_SLOTS;
@@ -875,9 +1176,9 @@ int main(int argc, char **argv) {
         (void) uname(&u);
         printf("bench-enforce %s: kernel %s, %ld CPUs, %s\n", b.cgpolicy, u.release,
                sysconf(_SC_NPROCESSORS_ONLN), date);
-        printf("%u rounds, variants rotating within each round; per batch %u TCP connect()+close(), "
+        printf("%u rounds, variants rotating within each round; per batch %u TCP socket()+connect()+close(), "
                "%u UDP sendto(); medians over the batches\n\n", rounds, b.n_tcp, b.n_udp);
-        printf("| variant | TCP connect()+close(), ns | UDP sendto(), ns |\n| --- | ---: | ---: |\n");
+        printf("| variant | TCP socket()+connect()+close(), ns | UDP sendto(), ns |\n| --- | ---: | ---: |\n");
         for (size_t v = 0; v < _V_MAX; v++)
                 printf("| %s | %.0f | %.0f |\n", variant_name[v], mt[v], mu[v]);
 
@@ -889,6 +1190,10 @@ int main(int argc, char **argv) {
                         size_t x, y;
                         const char *target;
                 } ratios[] = {
+                        { "(h)/(g)", V_SEALED, V_UNSEALED, "TCP <= 1.02 (sock_create, egress and the seal)" },
+                        { "(b)/(f)", V_CGP10, V_TRIVIAL, "<= 1.02 (10 rules against a program returning 1)" },
+                        { "(b)/(g)", V_CGP10, V_UNSEALED, "(sock_create and egress)" },
+                        { "(h)/(b)", V_SEALED, V_CGP10, "(the seal: seccomp filter, capabilities)" },
                         { "(b)/(a)", V_CGP10, V_NONE, "<= 1.03" },
                         { "(c)/(b)", V_CGP10K, V_CGP10, "<= 1.02" },
                         { "(b)/(d)", V_CGP10, V_NFT10, "<= 1 (no slower than nftables)" },
@@ -897,7 +1202,7 @@ int main(int argc, char **argv) {
                         { "(d)/(a)", V_NFT10, V_NONE, "" },
                         { "(e)/(a)", V_NFT10K, V_NONE, "" },
                         { "(f)/(a)", V_TRIVIAL, V_NONE, "" },
-                        { "(b)/(f)", V_CGP10, V_TRIVIAL, "" },
+                        { "(g)/(a)", V_UNSEALED, V_NONE, "" },
                 };
                 for (size_t i = 0; i < ELEMENTSOF(ratios); i++) {
                         size_t x = ratios[i].x, y = ratios[i].y;
@@ -915,13 +1220,26 @@ int main(int argc, char **argv) {
                 printf(" %s TCP %.0f-%.0f UDP %.0f-%.0f;", variant_cg[v],
                        quantile(tcp[v], rounds, 0.1), quantile(tcp[v], rounds, 0.9),
                        quantile(udp[v], rounds, 0.1), quantile(udp[v], rounds, 0.9));
-        printf("\n\nprogram run time per call (BPF statistics): 10 rules connect4 %.0f ns, sendmsg4 %.0f ns; "
-               "10,000 rules connect4 %.0f ns, sendmsg4 %.0f ns; trivial program connect4 %.0f ns, sendmsg4 %.0f ns\n",
-               prog_connect[V_CGP10], prog_sendmsg[V_CGP10], prog_connect[V_CGP10K], prog_sendmsg[V_CGP10K],
-               prog_connect[V_TRIVIAL], prog_sendmsg[V_TRIVIAL]);
+        printf("\nUDP datagrams dropped at the server's full receive queue (Udp RcvbufErrors):");
+        for (size_t v = 0; v < _V_MAX; v++)
+                printf(" %s %lld%s", variant_cg[v], rcvbuf_errors[v], v + 1 < _V_MAX ? "," : "\n");
 
-        printf("\nmemory (fdinfo memlock): all maps, no policy: %lld bytes (fixed)\n", fixed);
-        printf("per unit, preallocated share of cgp_cgroups and cgp_counters: %lld bytes\n", slot);
+        printf("\nprogram run time per run (BPF statistics, 20 more TCP and UDP batches each), ns (runs):");
+        {
+                static const size_t with_prog[] = { V_CGP10, V_CGP10K, V_TRIVIAL };
+                static const char *const with_prog_name[] = { "10 rules", "10,000 rules", "trivial program" };
+
+                for (size_t j = 0; j < ELEMENTSOF(with_prog); j++) {
+                        printf("%s %s", j ? ";" : "", with_prog_name[j]);
+                        for (size_t i = 0; i < ELEMENTSOF(stat_hooks); i++)
+                                printf(" %s %.0f (%" PRIu64 ")", stat_hooks[i], prog_ns[with_prog[j]][i],
+                                       prog_runs[with_prog[j]][i]);
+                }
+        }
+        printf("\n");
+
+        printf("\nmemory (fdinfo memlock): all maps, no policy: %lld bytes (fixed: %s)\n", fixed, fixed_detail);
+        printf("per unit, share of cgp_cgroups, cgp_counters and cgp_slots (sized at load): %lld bytes\n", slot);
         printf("per unit of 10 rules: tries +%lld bytes, %lld trie entries (%u units: +%lld bytes, +%lld entries)"
                " => %lld bytes per policed unit\n",
                (mem1 - mem0) / n_apply, (ent1 - ent0) / n_apply, n_apply, mem1 - mem0, ent1 - ent0,
@@ -950,7 +1268,7 @@ int main(int argc, char **argv) {
                 free(tcp[v]);
                 free(udp[v]);
         }
-        safe_close(trivial_fd[0]);
-        safe_close(trivial_fd[1]);
+        for (size_t i = 0; i < CGP_HOOKS_MAX; i++)
+                safe_close(trivial_fd[i]);
         return 0;
 }

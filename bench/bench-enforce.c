@@ -16,12 +16,12 @@
  *       tell the cost of running a cgroup program at all from cgpolicy's own,
  *   (g) unsealed, as before the seal: the policy of (b) on the six sock_addr hooks only (no
  *       sock_create, no egress), what a unit got before issue 10,
- *   (h) sealed: (b), and the worker does to itself what the seal of the generated drop-in does
- *       to the service's processes that can cost at run time: the seal's capabilities dropped
- *       from its bounding set (and, as execve() would then leave a root process, from its
- *       effective and permitted sets), and systemd's seccomp filter for
- *       SystemCallFilter=~bpf:EPERM. The seal's mounts (ProtectControlGroups=,
- *       InaccessiblePaths=) cost nothing per call and are not reproduced.
+ *   (h) sealed: (b) applied with --seal (which attaches the bpf() guard where the kernel has the
+ *       BPF LSM), and the worker does to itself what the seal of the generated drop-in does to
+ *       the service's processes: the seal's capabilities dropped from its bounding set (and, as
+ *       execve() would then leave a root process, from its effective and permitted sets). The
+ *       seal's mounts (ProtectControlGroups=, InaccessiblePaths=) cost nothing per call and are
+ *       not reproduced.
  * A network namespace per variant keeps the nftables table of (d) and (e) out of the paths of
  * the others: netfilter hooks are per namespace, and a table in a shared namespace would run its
  * "socket cgroupv2" match for every packet of every variant.
@@ -45,10 +45,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <linux/audit.h>
 #include <linux/capability.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
 #include <netinet/in.h>
 #include <sched.h>
 #include <signal.h>
@@ -101,7 +98,7 @@ static const char *const variant_name[_V_MAX] = {
         [V_NFT10K] = "(e) nftables socket cgroupv2, 10,000 rules (sets)",
         [V_TRIVIAL] = "(f) a trivial BPF program (return 1) on the hooks of (b)",
         [V_UNSEALED] = "(g) unsealed, as before the seal: (b) on the six sock_addr hooks only",
-        [V_SEALED] = "(h) sealed: (b), its capabilities and seccomp filter",
+        [V_SEALED] = "(h) sealed: (b) with --seal, the seal's capabilities dropped",
 };
 
 /* Variants whose policy refuses nothing. */
@@ -270,6 +267,8 @@ static int apply_in(const Bench *b, const char *cg, const char *unit, void (*rul
         strv_add(&s, "%s", b->cgpolicy);
         strv_add(&s, "apply");
         strv_add(&s, "--unit=%s", unit);
+        if (streq(unit, "h.service"))
+                strv_add(&s, "--seal");
         rules(&s);
         r = run_in(s.v, cg, ret_ns, ret_exec_ns);
         strv_done(&s);
@@ -325,8 +324,7 @@ static int attach_trivial(const char *cg, int ret_fds[static CGP_HOOKS_MAX]) {
 
 /* What the seal of the generated drop-in (policy_seal_settings, the generator's own list) does
  * that can cost at run time, read from that list so that the benchmark follows it: the
- * capabilities of CapabilityBoundingSet=~ in *ret_caps. SystemCallFilter=~bpf:EPERM is
- * seccomp_bpf_eperm() below; ProtectControlGroups= and InaccessiblePaths= are mounts of the
+ * capabilities of CapabilityBoundingSet=~ in *ret_caps; ProtectControlGroups= and InaccessiblePaths= are mounts of the
  * service's mount namespace, made once at start, with no cost per call. Dies on a setting it
  * does not know: the benchmark must learn it. */
 static void seal_settings(uint64_t *ret_caps) {
@@ -345,18 +343,12 @@ static void seal_settings(uint64_t *ret_caps) {
                 CAP(CAP_CHECKPOINT_RESTORE),
         };
 #undef CAP
-        bool have_filter = false;
-
         *ret_caps = 0;
         for (const char *const *s = policy_seal_settings; *s; s++) {
                 const char *v;
 
                 if (startswith(*s, "ProtectControlGroups=") || startswith(*s, "InaccessiblePaths="))
                         continue;
-                if (streq(*s, "SystemCallFilter=~bpf:EPERM")) {
-                        have_filter = true;
-                        continue;
-                }
                 v = startswith(*s, "CapabilityBoundingSet=~");
                 if (!v)
                         die("The seal sets %s, which bench-enforce does not reproduce: teach it.", *s);
@@ -373,75 +365,13 @@ static void seal_settings(uint64_t *ret_caps) {
                         v += strspn(v, " ");
                 }
         }
-        if (*ret_caps == 0 || !have_filter)
-                die("The seal has no CapabilityBoundingSet=~ or no SystemCallFilter=~bpf:EPERM: "
-                    "bench-enforce reproduces a seal it does not know.");
-}
-
-/* systemd's seccomp filter for SystemCallFilter=~bpf:EPERM, by hand. systemd
- * (seccomp_load_syscall_filter_set_raw() in src/shared/seccomp-util.c) builds it with libseccomp
- * and loads one filter per architecture the process's system calls may come as, on x86-64 in
- * the order i386, x32, x86-64 (the native one last), each made by seccomp_init_for_arch():
- * default action ALLOW, ALLOW for a call of another architecture (SCMP_FLTATR_ACT_BADARCH), no
- * NO_NEW_PRIVS of its own; and the rule bpf -> ERRNO(EPERM). These are the programs libseccomp
- * 2.5 makes of them (as seccomp_export_bpf() shows them), instruction for instruction, loaded as
- * libseccomp loads them, without flags (so the kernel's speculation mitigations for seccomp
- * tasks, where they are on, apply as to a real service). */
-#define LD_ARCH         BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch))
-#define LD_NR           BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr))
-#define RET_ALLOW       BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)
-#define RET_EPERM       BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA))
-#define X32_BIT         0x40000000u             /* __X32_SYSCALL_BIT */
-#define NR_BPF_X86_64   321u
-#define NR_BPF_I386     357u
-
-static int seccomp_bpf_eperm(void) {
-#if defined(__x86_64__) && !defined(__ILP32__)
-        static const struct sock_filter i386[] = {
-                LD_ARCH,
-                BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_I386, 0, 3),
-                LD_NR,
-                BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, NR_BPF_I386, 0, 1),
-                RET_EPERM,
-                RET_ALLOW,
-        };
-        static const struct sock_filter x32[] = {
-                LD_ARCH,
-                BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 0, 4),
-                LD_NR,
-                BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, X32_BIT, 0, 2),     /* x86-64 numbers: not x32 */
-                BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, X32_BIT | NR_BPF_X86_64, 0, 1),
-                RET_EPERM,
-                RET_ALLOW,
-        };
-        static const struct sock_filter x86_64[] = {
-                LD_ARCH,
-                BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 0, 5),
-                LD_NR,
-                BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, X32_BIT, 0, 1),
-                BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, UINT32_MAX, 0, 2),  /* x32 numbers: not ours; -1 is */
-                BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, NR_BPF_X86_64, 0, 1),
-                RET_EPERM,
-                RET_ALLOW,
-        };
-        const struct sock_fprog progs[] = {
-                { ELEMENTSOF(i386), (struct sock_filter *) i386 },
-                { ELEMENTSOF(x32), (struct sock_filter *) x32 },
-                { ELEMENTSOF(x86_64), (struct sock_filter *) x86_64 },
-        };
-
-        for (size_t i = 0; i < ELEMENTSOF(progs); i++)
-                if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &progs[i]) < 0)
-                        return -errno;
-        return 0;
-#else
-        return -EOPNOTSUPP;     /* written for x86-64 only */
-#endif
+        if (*ret_caps == 0)
+                die("The seal has no CapabilityBoundingSet=~: bench-enforce reproduces a seal it does not know.");
 }
 
 /* In the worker of (h): what systemd does to a sealed service's process between fork() and
- * execve(), in its order (the bounding set early, the seccomp filters last), then what execve()
- * does to the capabilities of a uid-0 process: permitted and effective become the bounding set. */
+ * execve() (the bounding set), then what execve() does to the capabilities of a uid-0 process:
+ * permitted and effective become the bounding set. */
 static int worker_seal(uint64_t caps) {
         struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
         struct __user_cap_data_struct d[2] = {};
@@ -450,9 +380,6 @@ static int worker_seal(uint64_t caps) {
         for (int cap = 0; cap < 64; cap++)
                 if ((caps & TEST_CAP(cap)) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0)
                         return -errno;
-        r = seccomp_bpf_eperm();
-        if (r < 0)
-                return r;
         if (syscall(SYS_capget, &h, d) < 0)
                 return -errno;
         for (int i = 0; i < 2; i++) {
@@ -591,8 +518,8 @@ static _Noreturn void worker_main(const Bench *b, size_t v, const char *cg, int 
                         ns = sendto(ufd, "x", 1, 0, (const struct sockaddr *) &d, sizeof d) < 0 ? errno : 0;
                         break;
                 case 'b':
-                        /* bpf() with a command that does not exist: its errno (EINVAL, unless a
-                         * seccomp filter answers first). */
+                        /* bpf() with a command that does not exist: its errno (EINVAL, unless the
+                         * seal's bpf() guard answers first). */
                         ns = syscall(SYS_bpf, BPF_CMD_INVALID, NULL, 0) < 0 ? errno : 0;
                         break;
                 case 'c':
@@ -962,7 +889,7 @@ int main(int argc, char **argv) {
         long long mem0, mem1, ent0, ent1, slot, fixed;
         struct utsname u;
         char *cg[_V_MAX];
-        int trivial_fd[CGP_HOOKS_MAX];
+        int trivial_fd[CGP_HOOKS_MAX], guard;
         time_t now = time(NULL);
         char date[64];
         int r;
@@ -1044,8 +971,12 @@ int main(int argc, char **argv) {
                 die("nft -f failed: %s", strerror(-r));
 
         /* Each variant is what it claims to be: its policy refuses a sendto() to port 9; the
-         * worker of (h), and only it, is refused bpf() by its seccomp filter (the others get
-         * EINVAL for the command that does not exist) and lacks the seal's capabilities. */
+         * worker of (h), and only it, is refused bpf() by the guard where the kernel has the BPF
+         * LSM (the others, and (h) elsewhere, get EINVAL for the command that does not exist),
+         * and lacks the seal's capabilities. */
+        guard = test_pin_get(&b.env, "bpf_guard");
+        if (guard >= 0)
+                safe_close(guard);
         for (size_t v = 0; v < _V_MAX; v++) {
                 int e = worker_ask(&b.w[v], 'p'), want = VARIANT_ALLOWS_ALL(v) ? 0 : EPERM;
                 int n_caps = __builtin_popcountll(b.seal_caps);
@@ -1054,7 +985,7 @@ int main(int argc, char **argv) {
                         die("variant %s: sendto(127.0.0.1:9) gave errno %d, expected %d",
                             variant_cg[v], e, want);
                 e = worker_ask(&b.w[v], 'b');
-                want = v == V_SEALED ? EPERM : EINVAL;
+                want = v == V_SEALED && guard >= 0 ? EPERM : EINVAL;
                 if (e != want)
                         die("variant %s: bpf(%d) gave errno %d, expected %d", variant_cg[v], BPF_CMD_INVALID, e, want);
                 e = worker_ask(&b.w[v], 'c');
@@ -1193,7 +1124,7 @@ int main(int argc, char **argv) {
                         { "(h)/(g)", V_SEALED, V_UNSEALED, "TCP <= 1.02 (sock_create, egress and the seal)" },
                         { "(b)/(f)", V_CGP10, V_TRIVIAL, "<= 1.02 (10 rules against a program returning 1)" },
                         { "(b)/(g)", V_CGP10, V_UNSEALED, "(sock_create and egress)" },
-                        { "(h)/(b)", V_SEALED, V_CGP10, "(the seal: seccomp filter, capabilities)" },
+                        { "(h)/(b)", V_SEALED, V_CGP10, "(the seal: capabilities, the bpf() guard where the kernel has it)" },
                         { "(b)/(a)", V_CGP10, V_NONE, "<= 1.03" },
                         { "(c)/(b)", V_CGP10K, V_CGP10, "<= 1.02" },
                         { "(b)/(d)", V_CGP10, V_NFT10, "<= 1 (no slower than nftables)" },

@@ -375,7 +375,6 @@ static void seal_settings(uint64_t *ret_caps) {
 static int worker_seal(uint64_t caps) {
         struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
         struct __user_cap_data_struct d[2] = {};
-        int r;
 
         for (int cap = 0; cap < 64; cap++)
                 if ((caps & TEST_CAP(cap)) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0)

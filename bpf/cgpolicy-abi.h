@@ -44,6 +44,10 @@
 #define CGP_MAX_SLOTS           4096u       /* slots 1..CGP_MAX_SLOTS-1; 0 = no policy */
 #define CGP_MAX_CGROUPS         CGP_MAX_SLOTS
 #define CGP_MAX_TRIE_ENTRIES    (1U << 20)
+/* The exact-port hash is only an accelerator of cgp_ports (a full-length entry missing from it
+ * is found in the trie), and a hash allocates all its buckets at creation, allocated or not:
+ * 16 MiB for 2^20 entries. 2^16 (1 MiB) holds the single ports of all but huge policies. */
+#define CGP_MAX_EXACT_ENTRIES   (1U << 16)
 #define CGP_DENIALS_PER_SLOT    16u         /* the recent denials kept per slot */
 #define CGP_MAX_DENIALS         (CGP_MAX_SLOTS * CGP_DENIALS_PER_SLOT)
 #define CGP_MAX_CGROUP_DEPTH    32          /* ancestors walked, levels 0..31 */

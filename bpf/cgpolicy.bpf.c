@@ -64,10 +64,10 @@ struct {
 } cgp_ports SEC(".maps");
 
 /* The full-length (single port) entries of cgp_ports again, for a lookup whose cost does not
- * depend on the size of the trie. */
+ * depend on the size of the trie; as many as fit (cgp_ports has them all). */
 struct {
         __uint(type, BPF_MAP_TYPE_HASH);
-        __uint(max_entries, CGP_MAX_TRIE_ENTRIES);
+        __uint(max_entries, CGP_MAX_EXACT_ENTRIES);
         __uint(map_flags, BPF_F_NO_PREALLOC);
         __type(key, struct cgp_port_key);
         __type(value, struct cgp_match);

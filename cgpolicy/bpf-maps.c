@@ -638,9 +638,11 @@ int maps_write_policy(Maps *m, const CompiledPolicy *c) {
         for (size_t i = 0; i < c->n_ports; i++) {
                 if (bpf_map_update_elem(m->fd[MAP_PORTS], &c->ports[i].key, &c->ports[i].value, BPF_ANY) < 0)
                         return -errno;
-                /* Single ports also into the exact map, which the programs ask first. */
+                /* Single ports also into the exact map, which the programs ask first, as far as
+                 * it has room: one it does not hold is found in the trie. */
                 if (c->ports[i].key.prefixlen == CGP_PORT_KEY_FIXED_BITS + 16 &&
-                    bpf_map_update_elem(m->fd[MAP_PORT_EXACT], &c->ports[i].key, &c->ports[i].value, BPF_ANY) < 0)
+                    bpf_map_update_elem(m->fd[MAP_PORT_EXACT], &c->ports[i].key, &c->ports[i].value, BPF_ANY) < 0 &&
+                    errno != E2BIG)
                         return -errno;
         }
         for (size_t i = 0; i < c->n_portsets; i++)

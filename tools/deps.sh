@@ -40,8 +40,13 @@ apt_update() {          # apt_update [lookup]: for a look-up, package lists of a
         updated=1
         if [ "$(id -u)" -eq 0 ]; then apt-get update -qq; fi
 }
-installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
-available() { apt-cache policy "$1" 2>/dev/null | grep -q '^ *Candidate: [^(]'; }
+# (No "| grep -q" here: under pipefail, grep leaving early can fail the pipeline.)
+installed() { [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]; }
+available() {
+        local c
+        c=$(apt-cache policy "$1" 2>/dev/null | sed -n 's/^ *Candidate: //p')
+        [ -n "$c" ] && [ "$c" != "(none)" ]
+}
 
 # Packages whose name depends on the release.
 if installed systemd-dev; then
@@ -55,7 +60,7 @@ if [ "$level" = test ]; then
                 clang_major=$(clang -dumpversion | cut -d. -f1)
         else
                 apt_update lookup
-                clang_major=$(apt-cache depends clang 2>/dev/null | sed -n 's/^ *Depends: clang-\([0-9][0-9]*\)$/\1/p' | head -n1)
+                clang_major=$(apt-cache depends clang 2>/dev/null | sed -n 's/^ *Depends: clang-\([0-9][0-9]*\)$/\1/p' | sed -n 1p)
         fi
         if [ -z "$clang_major" ]; then
                 echo "deps: cannot tell which clang this release installs (apt-cache depends clang)" >&2

@@ -50,8 +50,19 @@ e2e_rmdir_cgroup() {
         return 1
 }
 
-# The cached rootfs (built once, see lib/rootfs.sh).
-e2e_rootfs() { "$e2e_dir/lib/rootfs.sh"; }
+. "$e2e_dir/lib/debian.sh"
+
+# The release of the machines that get this machine's own build (meson install: nspawn, the
+# demo): this machine's release when it is a supported one, so that the binaries find the
+# libraries they were linked with; else Debian 12.
+e2e_native_release() {
+        local r
+        r=$(e2e_host_codename)
+        case " $(e2e_debian_releases) " in *" $r "*) echo "$r" ;; *) echo bookworm ;; esac
+}
+
+# The cached rootfs of RELEASE (default: e2e_native_release), built once, see lib/rootfs.sh.
+e2e_rootfs() { "$e2e_dir/lib/rootfs.sh" "${1:-$(e2e_native_release)}"; }
 
 # e2e_prepare_root BUILD_DIR ROOT MODE [DEB]: ROOT (a writable copy of the cached rootfs)
 # gets the project, the guest side of the suites and the scenario units of MODE (nspawn, vm

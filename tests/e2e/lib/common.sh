@@ -51,6 +51,7 @@ e2e_rmdir_cgroup() {
 }
 
 . "$e2e_dir/lib/debian.sh"
+. "$e2e_dir/lib/chroot.sh"
 
 # The release of the machines that get this machine's own build (meson install: nspawn, the
 # demo): this machine's release when it is a supported one, so that the binaries find the
@@ -76,8 +77,11 @@ e2e_prepare_root() {
         install -d "$root/usr/lib/cgpolicy-e2e"
         if [ -n "$deb" ]; then
                 install -m 0644 "$deb" "$root/var/cache/cgpolicy.deb" || return 1
-                if ! chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C.UTF-8 \
-                                dpkg -i /var/cache/cgpolicy.deb >"$root/usr/lib/cgpolicy-e2e/dpkg-install.log" 2>&1; then
+                # In a chroot with /proc, /sys and /dev (and an empty /run: no systemd runs
+                # there), as an administrator's chroot has them; systemctl (deb-systemd-helper)
+                # complains without /proc on Debian 13.
+                if ! e2e_chroot_run "$root" -- dpkg -i /var/cache/cgpolicy.deb \
+                                >"$root/usr/lib/cgpolicy-e2e/dpkg-install.log" 2>&1 </dev/null; then
                         echo "# dpkg -i $(basename "$deb") in the rootfs failed:" >&2
                         sed 's/^/#   /' "$root/usr/lib/cgpolicy-e2e/dpkg-install.log" >&2
                         return 1

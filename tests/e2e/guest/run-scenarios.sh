@@ -259,8 +259,6 @@ sc_socketbind() {
         sb_same allow udp 127.0.0.1 8000
         sb_same allow tcp ::1 65535
         sb_same allow tcp 127.0.0.1 1
-        sb_same allow tcp 127.0.0.1 0
-        sb_same allow udp ::1 0
         # Deny ipv6 udp:7400-7409 tcp:7410, no allow rule
         sb_same deny tcp ::1 7500
         sb_same deny udp ::1 7500
@@ -270,14 +268,18 @@ sc_socketbind() {
         sb_same deny udp 127.0.0.1 7410
         sb_same deny tcp 127.0.0.1 7405
         sb_same deny tcp 127.0.0.1 7410
-        sb_same deny tcp 127.0.0.1 0
-        sb_same deny tcp ::1 0
+        sb_same deny tcp 127.0.0.1 0                            # no rule of either matches
         check_contains "systemd's SocketBind refused some of them (it is in force here)" EPERM "$sb_results"
         check_contains "systemd's SocketBind allowed some of them" OK "$sb_results"
         # IPv4-mapped IPv6 addresses: systemd judges the AF_INET6 socket address by its IPv6
         # rules, cgpolicy judges the IPv4 address inside by the IPv4 rules.
         sb_differs allow tcp ::ffff:127.0.0.1 7320 EPERM OK "v4-mapped address judged by the IPv4 rule ipv4:7320"
         sb_differs deny tcp ::ffff:127.0.0.1 7500 EPERM OK "v4-mapped address not matched by the IPv6 rule ipv6"
+        # Port 0 (an explicit bind asking for an ephemeral port): systemd's rules without a
+        # port match it, cgpolicy's never do.
+        sb_differs allow tcp 127.0.0.1 0 EPERM OK "port 0 matched by systemd's any, by no cgpolicy rule"
+        sb_differs allow udp ::1 0 EPERM OK "port 0 matched by systemd's any, by no cgpolicy rule"
+        sb_differs deny tcp ::1 0 EPERM OK "port 0 matched by systemd's ipv6, by no cgpolicy rule"
         for set in allow deny; do
                 systemctl stop "e2e-sb-$set-systemd.service" "e2e-sb-$set-cgpolicy.service"
         done

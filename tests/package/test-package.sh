@@ -59,8 +59,9 @@ dh_tests=$(grep -E '^(Ok|Fail|Skipped):' "$outdir/build.log" | tr -s ' \n' ' ')
 diag "the package build ran the unit, generator and docs suites: ${dh_tests:-none (DEB_BUILD_OPTIONS=${DEB_BUILD_OPTIONS:-})}"
 
 # 2. lintian
-lint=$(lintian --fail-on error --display-info "$changes" 2>&1 | grep -v 'running with root privileges')
-rc=${PIPESTATUS[0]}
+lint=$(lintian --fail-on error --display-info "$changes" 2>&1)
+rc=$?
+lint=$(grep -v 'running with root privileges' <<<"$lint")
 [ -n "$lint" ] && diag "lintian:" "$lint"
 if [ "$rc" -eq 0 ] && ! grep -q '^[EW]: ' <<<"$lint"; then
         ok "lintian ($(lintian --version 2>/dev/null)): no error, no warning ($(grep -c '^I: ' <<<"$lint") info)"

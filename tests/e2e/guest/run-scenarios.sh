@@ -202,6 +202,8 @@ sc_attach_once() {
                 tap_todo="systemd $(systemctl --version | awk 'NR == 1 { print $2 }') does not attach BPFProgram= again after daemon-reload; cgpolicy does not repair it yet"
         once_check "after daemon-reload"
         tap_todo=
+        diag "systemd's messages about e2e-once.service's BPF programs:" \
+                "$(journalctl -b -q -o cat -u e2e-once.service --no-pager | grep -i 'bpf' | tail -n 8)"
         check "systemctl restart e2e-once.service after the daemon-reload" restart_server e2e-once.service e2e-once
         once_check "after daemon-reload and restart"
         systemctl stop e2e-once.service

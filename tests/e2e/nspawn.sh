@@ -14,7 +14,8 @@
 # CPU and memory limits are not enforceable here (no controllers on the host's cgroup2):
 # those scenarios run in the VM suite.
 #
-# Environment: CGPOLICY_E2E_TIMEOUT (s, default 600) bounds the whole run;
+# Environment: CGPOLICY_E2E_LOCK=FILE waits for a lock on FILE first (one suite at a time on a
+# shared machine; the caches are built before, outside it); CGPOLICY_E2E_TIMEOUT (s, default 600) bounds the whole run;
 # CGPOLICY_E2E_LATENCY=1 also measures start latency (guest/latency.sh) after the scenarios;
 # CGPOLICY_E2E_SCENARIOS="boot show …" runs only those (guest/run-scenarios.sh);
 # CGPOLICY_E2E_KEEP=1 keeps the work directory (logs) for debugging;
@@ -53,6 +54,7 @@ trap 'exit 130' INT TERM
 
 lower=$(e2e_rootfs) || { echo "Bail out! building the rootfs failed"; exit 1; }
 e2e_log "rootfs $lower (ready after $(( $(date +%s) - start )) s)"
+e2e_take_lock
 e2e_overlay_root "$lower" "$work" "$root" || { echo "Bail out! cannot set up $root"; exit 1; }
 e2e_prepare_root "$build" "$root" nspawn || { echo "Bail out! installing the project into the rootfs failed"; exit 1; }
 

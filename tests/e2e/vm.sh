@@ -18,7 +18,8 @@
 # VM off (SuccessAction=poweroff, FailureAction=poweroff-force). A hard timeout bounds
 # qemu, and a trap kills it and removes every file, whatever happens.
 #
-# Environment: CGPOLICY_E2E_VM_TIMEOUT (s, default 900: Debian 13's kernel runs under one
+# Environment: CGPOLICY_E2E_LOCK=FILE waits for a lock on FILE first (one suite at a time on a
+# shared machine; the caches are built before, outside it); CGPOLICY_E2E_VM_TIMEOUT (s, default 900: Debian 13's kernel runs under one
 # TCG thread, see lib/vm.sh) for the VM;
 # CGPOLICY_E2E_SCENARIOS="boot show …" runs only those (guest/run-scenarios.sh);
 # CGPOLICY_E2E_LATENCY=1 also measures start latency in the VM (guest/latency.sh);
@@ -66,6 +67,7 @@ debdir=$build/deb
 deb=$("$e2e_dir/../package/build-deb.sh" --release="$release" "$debdir" 2>"$work/build-deb.log") || {
         echo "Bail out! building the Debian package failed"; sed 's/^/# /' "$work/build-deb.log"; exit 1; }
 e2e_log "package $deb (ready after $(( $(date +%s) - t )) s)"
+e2e_take_lock
 e2e_overlay_root "$lower" "$work" "$root" || { echo "Bail out! cannot set up $root"; exit 1; }
 e2e_prepare_root "$build" "$root" vm "$deb" || { echo "Bail out! installing the package into the rootfs failed"; exit 1; }
 ln -sf /usr/lib/systemd/system/e2e-vm-test.service "$root/etc/systemd/system/multi-user.target.wants/e2e-vm-test.service"

@@ -17,6 +17,17 @@ e2e_skip_or_fail() {
         exit 1
 }
 
+# With $CGPOLICY_E2E_LOCK set (a file), waits for an exclusive lock on it (flock) and holds
+# it until the script exits: on a machine shared by several people, one suite at a time
+# boots systemd. Says how long it waited.
+e2e_take_lock() {
+        local t
+        [ -n "${CGPOLICY_E2E_LOCK:-}" ] || return 0
+        t=$(date +%s)
+        exec 8>>"$CGPOLICY_E2E_LOCK" && flock 8
+        e2e_log "waited $(( $(date +%s) - t )) s for the lock $CGPOLICY_E2E_LOCK"
+}
+
 e2e_require_root_and_tools() {    # e2e_require_root_and_tools TOOL...
         local t
         [ "$(id -u)" -eq 0 ] || e2e_skip_or_fail "needs root"

@@ -167,6 +167,17 @@ sc_restart() {
 # attaches the programs; the journal of the unit says which).
 once_six="bind4 1 bind6 1 connect4 1 connect6 1 sendmsg4 1 sendmsg6 1"
 
+# systemd frees its units at a reload, which detaches their BPFProgram= programs, and
+# attaches them again: systemd 252 does; systemd 257 (Debian 13) was seen not to, leaving
+# running units unpoliced until their next start (systemd.cgpolicy(5), Timing). Known, not
+# fixed yet: the checks of a running unit right after a reload are TAP TODO there.
+reload_todo() {
+        local v
+        v=$(systemctl --version | awk 'NR == 1 { print $2 }')
+        [ "$v" -gt 252 ] && tap_todo="systemd $v does not attach BPFProgram= again after daemon-reload; cgpolicy does not repair it yet"
+        return 0
+}
+
 once_check() {          # once_check WHEN
         local when=$1 c0 c1 d
         check_eq "$when: each cgpolicy program is in force once for e2e-once.service's cgroup" \
@@ -195,11 +206,7 @@ sc_attach_once() {
         check "systemctl stop and start e2e-once.service" start_server e2e-once.service e2e-once
         once_check "after stop/start"
         check "systemctl daemon-reload" systemctl daemon-reload
-        # systemd frees its units at a reload, which detaches their BPFProgram= programs, and
-        # attaches them again: systemd 252 does; systemd 257 (Debian 13) was seen not to,
-        # leaving the running unit unpoliced until its next start. Known, not fixed yet.
-        [ "$(systemctl --version | awk 'NR == 1 { print $2 }')" -gt 252 ] &&
-                tap_todo="systemd $(systemctl --version | awk 'NR == 1 { print $2 }') does not attach BPFProgram= again after daemon-reload; cgpolicy does not repair it yet"
+        reload_todo
         once_check "after daemon-reload"
         tap_todo=
         diag "systemd's messages about e2e-once.service's BPF programs:" \
@@ -650,15 +657,18 @@ sc_upgrade() {
         check_eq "cgpolicy-load.service is still active" active "$(show cgpolicy-load.service ActiveState)"
         check "the pins are there" test -e /sys/fs/bpf/cgpolicy/connect4
         check_eq "e2e-server.service was not restarted (same InvocationID)" "$inv" "$(show e2e-server.service InvocationID)"
+        reload_todo     # postinst reloaded systemd
         expect e2e-server connect tcp 127.0.0.1 9000 EPERM
         expect e2e-server connect tcp 127.0.0.1 443 OK
         if ran daemons; then
                 expect_in nginx.service connect tcp 127.0.0.1 6379 EPERM
+                tap_todo=
                 check_eq "nginx still serves" 200 "$(http_status http://127.0.0.1/)"
                 check "nginx stopped and started after the upgrade" sh -c 'systemctl stop nginx && systemctl start nginx'
                 expect_in nginx.service connect tcp 127.0.0.1 6379 EPERM
                 check_eq "nginx serves" 200 "$(http_status http://127.0.0.1/)"
         fi
+        tap_todo=
 }
 
 # ---------------------------------------------------------------------------------------

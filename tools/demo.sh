@@ -69,7 +69,7 @@ if [ "$want" = vm ] && command -v qemu-system-x86_64 >/dev/null; then
         prepare || exit 1
         ln -sf /usr/lib/systemd/system/e2e-demo.service "$root/etc/systemd/system/multi-user.target.wants/e2e-demo.service"
         say "booting a $debian VM (qemu/TCG, no network device, about a minute)…"
-        if e2e_vm_run "$root" "$work" 300 >"$work/vm.msg" && grep -q '^=== end of demo ===' "$work/report"; then
+        if e2e_vm_run "$root" "$work" 600 >"$work/vm.msg" && grep -q '^=== end of demo ===' "$work/report"; then
                 tr -d '\r' <"$work/report"
                 shown=1
                 say "the VM powered itself off"

@@ -19,10 +19,11 @@ simulate=
 if [ "${1:-}" = --simulate ]; then simulate=1; shift; fi
 level=${1:-build}
 
+# dpkg-dev: dpkg-architecture names the multiarch directory of <asm/types.h> (bpf/meson.build).
 build_pkgs=(meson ninja-build pkgconf clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev
-            libsystemd-dev systemd scdoc python3 linux-libc-dev)
+            libsystemd-dev systemd scdoc python3 linux-libc-dev dpkg-dev)
 check_pkgs=(mandoc groff-base man-db iproute2 util-linux procps kmod prometheus
-            dpkg-dev debhelper fakeroot build-essential lintian git)
+            debhelper fakeroot build-essential lintian git)
 test_pkgs=(systemd-container debootstrap qemu-system-x86 qemu-utils e2fsprogs)
 
 case $level in

@@ -1,8 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # The live demonstration (the body of the README's main command, tools/run-demo):
-# boots a throw-away Debian 12 VM (qemu, software emulation, Debian's 6.1 kernel) with
-# cgpolicy installed from build/ — or, where a VM is not possible, a systemd-nspawn
+# boots a throw-away VM of this machine's Debian release (Debian 12 or 13; qemu, software
+# emulation, the release's own kernel) with cgpolicy installed from build/ — or, where a VM is not possible, a systemd-nspawn
 # container — starts demo-api.service, which carries cgpolicy keys, and prints what the
 # service tried, what the kernel allowed and refused (EPERM), its CPU and memory limits as
 # the kernel holds them, and `cgpolicy status`. Leaves nothing running.
@@ -52,8 +52,10 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-say "Debian 12 rootfs: $(e2e_rootfs 2>/dev/null | grep . || echo building…)"
-lower=$(e2e_rootfs) || { echo "demo: building the Debian rootfs failed" >&2; exit 1; }
+release=$(e2e_native_release)
+debian="Debian $(e2e_debian_version "$release")"
+say "$debian rootfs: $(e2e_rootfs "$release" 2>/dev/null | grep . || echo building…)"
+lower=$(e2e_rootfs "$release") || { echo "demo: building the $debian rootfs failed" >&2; exit 1; }
 
 prepare() {
         e2e_overlay_root "$lower" "$work" "$root" || return 1
@@ -66,8 +68,8 @@ shown=
 if [ "$want" = vm ] && command -v qemu-system-x86_64 >/dev/null; then
         prepare || exit 1
         ln -sf /usr/lib/systemd/system/e2e-demo.service "$root/etc/systemd/system/multi-user.target.wants/e2e-demo.service"
-        say "booting a Debian 12 VM (qemu/TCG, no network device, about a minute)…"
-        if e2e_vm_run "$root" "$work" 300 >"$work/vm.msg" && grep -q '^=== end of demo ===' "$work/report"; then
+        say "booting a $debian VM (qemu/TCG, no network device, about a minute)…"
+        if e2e_vm_run "$root" "$work" 600 >"$work/vm.msg" && grep -q '^=== end of demo ===' "$work/report"; then
                 tr -d '\r' <"$work/report"
                 shown=1
                 say "the VM powered itself off"
@@ -79,7 +81,7 @@ if [ "$want" = vm ] && command -v qemu-system-x86_64 >/dev/null; then
 fi
 if [ -z "$shown" ]; then
         prepare || exit 1
-        say "booting a Debian 12 container (systemd-nspawn, host kernel $(uname -r), private network)…"
+        say "booting a $debian container (systemd-nspawn, host kernel $(uname -r), private network)…"
         if ! e2e_nspawn_boot "$root" "$work" >"$work/boot.msg"; then
                 cat "$work/boot.msg" >&2
                 exit 1

@@ -1,7 +1,9 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # Renders every man page built from man/*.scd with three formatters and fails on any warning:
-#   groff -ww -man -Tutf8 -z   every groff warning category (bad macros, escapes, line breaks)
+#   groff -t -ww -man -Tutf8 -z  every groff warning category (bad macros, escapes, line
+#                              breaks), tables through tbl as man(1) does (groff 1.23,
+#                              Debian 13, warns about a table that was not preprocessed)
 #   man --warnings -l          man-db's pipeline, as a user sees the page (80 columns)
 #   mandoc -T lint -W warning  mandoc's checks; scdoc's output always begins each section
 #                              with a .P that mandoc reports as "skipping paragraph macro"
@@ -28,8 +30,8 @@ ok() {          # ok DESCRIPTION OUTPUT
 for page in "$@"; do
         name=$(basename "$page")
 
-        out=$(groff -ww -man -Tutf8 -z "$page" 2>&1)
-        ok "$name: groff -ww" "$out"
+        out=$(groff -t -ww -man -Tutf8 -z "$page" 2>&1)
+        ok "$name: groff -t -ww" "$out"
 
         out=$(LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -l "$page" 2>&1 >/dev/null)
         ok "$name: man --warnings" "$out"

@@ -4,7 +4,8 @@
 #
 #   tests/e2e/nspawn.sh BUILD_DIR          TAP on stdout
 #
-# Boots the cached Debian 12 rootfs (lib/rootfs.sh) with the project installed from
+# Boots the cached rootfs of this machine's Debian release (lib/rootfs.sh; Debian 12 on
+# another system) with the project installed from
 # BUILD_DIR (meson install --destdir into an overlay of the cache) and the scenario units
 # of tests/e2e/units/, waits for the boot to finish, runs guest/run-scenarios.sh inside
 # with nsenter and powers the container off. The container runs in cgroups this script
@@ -13,7 +14,8 @@
 # CPU and memory limits are not enforceable here (no controllers on the host's cgroup2):
 # those scenarios run in the VM suite.
 #
-# Environment: CGPOLICY_E2E_TIMEOUT (s, default 600) bounds the whole run;
+# Environment: CGPOLICY_E2E_LOCK=FILE waits for a lock on FILE first (one suite at a time on a
+# shared machine; the caches are built before, outside it); CGPOLICY_E2E_TIMEOUT (s, default 600) bounds the whole run;
 # CGPOLICY_E2E_LATENCY=1 also measures start latency (guest/latency.sh) after the scenarios;
 # CGPOLICY_E2E_SCENARIOS="boot show …" runs only those (guest/run-scenarios.sh);
 # CGPOLICY_E2E_KEEP=1 keeps the work directory (logs) for debugging;
@@ -52,6 +54,7 @@ trap 'exit 130' INT TERM
 
 lower=$(e2e_rootfs) || { echo "Bail out! building the rootfs failed"; exit 1; }
 e2e_log "rootfs $lower (ready after $(( $(date +%s) - start )) s)"
+e2e_take_lock
 e2e_overlay_root "$lower" "$work" "$root" || { echo "Bail out! cannot set up $root"; exit 1; }
 e2e_prepare_root "$build" "$root" nspawn || { echo "Bail out! installing the project into the rootfs failed"; exit 1; }
 

@@ -3,21 +3,42 @@
 # Builds the Debian package of this source tree with "dpkg-buildpackage -b -us -uc" and
 # prints the path of the .deb.
 #
-#   tests/package/build-deb.sh OUTDIR
+#   tests/package/build-deb.sh [--release=RELEASE] OUTDIR
+#
+# With --release= naming a Debian release other than this machine's (bookworm, trixie),
+# the package is built for that release, in an overlay of its cached build chroot
+# (tests/e2e/lib/buildroot.sh: a fresh debootstrap plus tools/deps.sh check), with this
+# source tree and OUTDIR bound at their own paths.
 #
 # The build runs on a copy of the working tree (the files git tracks or would track:
 # "git ls-files --cached --others --exclude-standard", so build directories and other
 # ignored files are left out) in a temporary directory, never in place. The .deb, .changes
 # and .buildinfo land in OUTDIR, with the build log (OUTDIR/build.log). A key (a hash of
-# every copied path and its contents, and $DEB_BUILD_OPTIONS) is kept in OUTDIR/source-key: when it matches, the
+# every copied path and its contents, $DEB_BUILD_OPTIONS and the release built on) is kept in OUTDIR/source-key: when it matches, the
 # package in OUTDIR is reused, so the package suite and the VM suite build it once per run.
 # A lock on OUTDIR serializes runs. Exit status 0 with the .deb's path on stdout, else 1.
 set -euo pipefail
 
-outdir=${1:?usage: $0 OUTDIR}
+release=
+case ${1:-} in --release=*) release=${1#--release=}; shift ;; esac
+outdir=${1:?usage: $0 [--release=RELEASE] OUTDIR}
 top=$(cd "$(dirname "$0")/../.." && pwd)
 mkdir -p "$outdir"
 outdir=$(cd "$outdir" && pwd)
+. "$top/tests/e2e/lib/debian.sh"
+host_release=$(e2e_host_codename)
+
+if [ -n "$release" ] && [ "$release" != "$host_release" ]; then
+        . "$top/tests/e2e/lib/chroot.sh"
+        root=$("$top/tests/e2e/lib/buildroot.sh" "$release")
+        work=$(mktemp -d /var/tmp/cgpolicy-deb-chroot.XXXXXX)
+        trap 'rm -rf --one-file-system "$work"' EXIT
+        mapfile -t binds < <(e2e_git_paths "$top")
+        echo "build-deb: building for $release in an overlay of $root" >&2
+        e2e_chroot_run --overlay="$root" "$work/root" "${binds[@]}" "$outdir" -- \
+                "$top/tests/package/build-deb.sh" "$outdir" </dev/null
+        exit
+fi
 
 # The files of the source tree, NUL-separated, those that exist (a tracked file may be
 # deleted in the working tree); symlinks are kept as symlinks (dangling ones too).
@@ -34,7 +55,7 @@ tmp=$(mktemp -d /var/tmp/cgpolicy-deb.XXXXXX)
 trap 'rm -rf --one-file-system "$tmp"' EXIT
 (cd "$top" && files | tar -c -f "$tmp/src.tar" --sort=name --mtime=@0 --owner=0 --group=0 \
         --numeric-owner --no-recursion --null -T -)
-key=$({ sha256sum <"$tmp/src.tar"; echo "DEB_BUILD_OPTIONS=${DEB_BUILD_OPTIONS:-}"; } | sha256sum | cut -c1-64)
+key=$({ sha256sum <"$tmp/src.tar"; echo "DEB_BUILD_OPTIONS=${DEB_BUILD_OPTIONS:-}"; echo "release=$host_release"; } | sha256sum | cut -c1-64)
 
 exec 9>"$outdir/.lock"
 flock 9

@@ -6,8 +6,10 @@
 #   run-scenarios.sh nspawn|vm [SCENARIO…]
 #
 # nspawn: everything but CPU/memory enforcement (the host's cgroup2 has no controllers);
-# vm: Debian's 6.1 kernel with every controller: CPU and memory enforcement, the loader's
-# programs through 6.1's verifier, and a core subset of the network checks.
+# vm: the release's own kernel (Debian 12: 6.1, Debian 13: 6.12) with every controller: CPU
+# and memory enforcement, the loader's programs through that kernel's verifier, a core
+# subset of the network checks, and (systemd built with BPF_FRAMEWORK: Debian 13) systemd's
+# own SocketBind as the reference of the bind rules.
 set -u
 . /usr/lib/cgpolicy-e2e/lib.sh
 
@@ -154,6 +156,142 @@ sc_restart() {
         start_server e2e-server.service e2e-server || not_ok "e2e-server.service starts again"
         expect e2e-server connect tcp 127.0.0.1 9000 EPERM
         expect e2e-server connect tcp 127.0.0.1 443 OK
+}
+
+# ---------------------------------------------------------------------------------------
+# Each of cgpolicy's programs in force exactly once for a unit's cgroup, and each request
+# counted exactly once ("cgpolicy status --json"), after start, restart, stop/start,
+# daemon-reload and a restart after it: whoever attached the programs (systemd's
+# BPFProgram= or the helper's repair), none runs twice. Also reports what systemd itself
+# did after "systemctl restart" (systemd#26845: 252 drops BPFProgram= there, and the helper
+# attaches the programs; the journal of the unit says which).
+once_six="bind4 1 bind6 1 connect4 1 connect6 1 sendmsg4 1 sendmsg6 1"
+
+# systemd frees its units at a reload, which detaches their BPFProgram= programs, and
+# attaches them again: systemd 252 does; systemd 257 (Debian 13) was seen not to, leaving
+# running units unpoliced until their next start (systemd.cgpolicy(5), Timing). Known, not
+# fixed yet: the checks of a running unit right after a reload are TAP TODO there.
+reload_todo() {
+        local v
+        v=$(systemctl --version | awk 'NR == 1 { print $2 }')
+        [ "$v" -gt 252 ] && tap_todo="systemd $v does not attach BPFProgram= again after daemon-reload; cgpolicy does not repair it yet"
+        return 0
+}
+
+once_check() {          # once_check WHEN
+        local when=$1 c0 c1 d
+        check_eq "$when: each cgpolicy program is in force once for e2e-once.service's cgroup" \
+                "$once_six" "$(in_force e2e-once.service)"
+        c0=$(counters e2e-once.service)
+        expect e2e-once bind tcp 127.0.0.1 7200 OK
+        expect e2e-once bind tcp ::1 7201 EPERM
+        expect e2e-once connect tcp 127.0.0.1 443 OK
+        expect e2e-once sendto udp ::1 123 EPERM
+        c1=$(counters e2e-once.service)
+        d=$(python3 -c 'import sys; a, b = sys.argv[1].split(), sys.argv[2].split(); print(*(int(y) - int(x) for x, y in zip(a, b)))' "$c0" "$c1" 2>&1)
+        check_eq "$when: each request counted once (allowed bind, allowed connect, denied bind, denied connect: $c0 -> $c1)" \
+                "1 1 1 1" "$d"
+}
+
+sc_attach_once() {
+        local j n
+        check "e2e-once.service starts" start_server e2e-once.service e2e-once
+        once_check "after start"
+        check "systemctl restart e2e-once.service" restart_server e2e-once.service e2e-once
+        once_check "after restart"
+        j=$(journal_of e2e-once.service)
+        n=$(grep -c "Attached .*: it was not in force there" <<<"$j")
+        diag "after restart, cgpolicy apply attached $n program(s) itself ($(systemctl --version | head -n1)): $([ "$n" -gt 0 ] && echo "systemd did not re-attach BPFProgram= (systemd#26845)" || echo "systemd re-attached BPFProgram= itself")"
+        systemctl stop e2e-once.service
+        check "systemctl stop and start e2e-once.service" start_server e2e-once.service e2e-once
+        once_check "after stop/start"
+        check "systemctl daemon-reload" systemctl daemon-reload
+        reload_todo
+        once_check "after daemon-reload"
+        tap_todo=
+        diag "systemd's messages about e2e-once.service's BPF programs:" \
+                "$(journalctl -b -q -o cat -u e2e-once.service --no-pager | grep -i 'bpf' | tail -n 8)"
+        check "systemctl restart e2e-once.service after the daemon-reload" restart_server e2e-once.service e2e-once
+        once_check "after daemon-reload and restart"
+        systemctl stop e2e-once.service
+}
+
+# ---------------------------------------------------------------------------------------
+# systemd's own SocketBindAllow=/SocketBindDeny= (systemd >= 249 built with its BPF
+# framework: Debian 13, not Debian 12's build, which ignores them) as the reference for
+# cgpolicy's bind rules: a unit with SocketBind…= and a unit with the same X-CgPolicyBind…=
+# rules see the same result for every bind their grammar can express (families, TCP/UDP,
+# single ports, ranges, "any", port 0). Where cgpolicy differs on purpose
+# (systemd.cgpolicy(5)), the check names the difference and asserts both results.
+sb_same() {             # sb_same SET PROTO ADDR PORT
+        local set=$1 a b
+        a=$("$probe" ctl "e2e-sb-$set-systemd" bind "$2" "$3" "$4")
+        b=$("$probe" ctl "e2e-sb-$set-cgpolicy" bind "$2" "$3" "$4")
+        sb_results+="$a "
+        check_eq "$set: bind $2 [$3]:$4: cgpolicy as systemd's SocketBind ($a)" "$a" "$b"
+}
+
+sb_differs() {          # sb_differs SET PROTO ADDR PORT SYSTEMD CGPOLICY WHY
+        local set=$1 a b
+        a=$("$probe" ctl "e2e-sb-$set-systemd" bind "$2" "$3" "$4")
+        b=$("$probe" ctl "e2e-sb-$set-cgpolicy" bind "$2" "$3" "$4")
+        check_eq "$set: bind $2 [$3]:$4: documented difference, $7: systemd $5, cgpolicy $6" "$5 $6" "$a $b"
+}
+
+sc_socketbind() {
+        local set sb_results=
+        if ! systemctl --version | grep -q '+BPF_FRAMEWORK'; then
+                skip "SocketBindAllow=/SocketBindDeny= as the reference" "this systemd is built without BPF_FRAMEWORK and ignores them ($(systemctl --version | head -n1))"
+                return 0
+        fi
+        for set in allow deny; do
+                check "e2e-sb-$set-systemd.service starts" start_server "e2e-sb-$set-systemd.service" "e2e-sb-$set-systemd"
+                check "e2e-sb-$set-cgpolicy.service starts" start_server "e2e-sb-$set-cgpolicy.service" "e2e-sb-$set-cgpolicy"
+        done
+        check_contains "systemd's own: SocketBindAllow= is set on e2e-sb-allow-systemd.service" "7310-7319" \
+                "$(show e2e-sb-allow-systemd.service SocketBindAllow)"
+        # Deny any; allow tcp:7300 ipv6:udp:7301 7310-7319 ipv4:7320
+        sb_same allow tcp 127.0.0.1 7300
+        sb_same allow tcp ::1 7300
+        sb_same allow udp 127.0.0.1 7300
+        sb_same allow udp ::1 7300
+        sb_same allow udp ::1 7301
+        sb_same allow udp 127.0.0.1 7301
+        sb_same allow tcp ::1 7301
+        sb_same allow tcp 127.0.0.1 7310
+        sb_same allow udp ::1 7315
+        sb_same allow tcp ::1 7319
+        sb_same allow udp 127.0.0.1 7309
+        sb_same allow tcp 127.0.0.1 7320
+        sb_same allow udp 127.0.0.1 7320
+        sb_same allow tcp ::1 7320
+        sb_same allow udp 127.0.0.1 8000
+        sb_same allow tcp ::1 65535
+        sb_same allow tcp 127.0.0.1 1
+        # Deny ipv6 udp:7400-7409 tcp:7410, no allow rule
+        sb_same deny tcp ::1 7500
+        sb_same deny udp ::1 7500
+        sb_same deny tcp 127.0.0.1 7500
+        sb_same deny udp 127.0.0.1 7400
+        sb_same deny udp 127.0.0.1 7409
+        sb_same deny udp 127.0.0.1 7410
+        sb_same deny tcp 127.0.0.1 7405
+        sb_same deny tcp 127.0.0.1 7410
+        sb_same deny tcp 127.0.0.1 0                            # no rule of either matches
+        check_contains "systemd's SocketBind refused some of them (it is in force here)" EPERM "$sb_results"
+        check_contains "systemd's SocketBind allowed some of them" OK "$sb_results"
+        # IPv4-mapped IPv6 addresses: systemd judges the AF_INET6 socket address by its IPv6
+        # rules, cgpolicy judges the IPv4 address inside by the IPv4 rules.
+        sb_differs allow tcp ::ffff:127.0.0.1 7320 EPERM OK "v4-mapped address judged by the IPv4 rule ipv4:7320"
+        sb_differs deny tcp ::ffff:127.0.0.1 7500 EPERM OK "v4-mapped address not matched by the IPv6 rule ipv6"
+        # Port 0 (an explicit bind asking for an ephemeral port): systemd's rules without a
+        # port match it, cgpolicy's never do.
+        sb_differs allow tcp 127.0.0.1 0 EPERM OK "port 0 matched by systemd's any, by no cgpolicy rule"
+        sb_differs allow udp ::1 0 EPERM OK "port 0 matched by systemd's any, by no cgpolicy rule"
+        sb_differs deny tcp ::1 0 EPERM OK "port 0 matched by systemd's ipv6, by no cgpolicy rule"
+        for set in allow deny; do
+                systemctl stop "e2e-sb-$set-systemd.service" "e2e-sb-$set-cgpolicy.service"
+        done
 }
 
 # ---------------------------------------------------------------------------------------
@@ -519,15 +657,18 @@ sc_upgrade() {
         check_eq "cgpolicy-load.service is still active" active "$(show cgpolicy-load.service ActiveState)"
         check "the pins are there" test -e /sys/fs/bpf/cgpolicy/connect4
         check_eq "e2e-server.service was not restarted (same InvocationID)" "$inv" "$(show e2e-server.service InvocationID)"
+        reload_todo     # postinst reloaded systemd
         expect e2e-server connect tcp 127.0.0.1 9000 EPERM
         expect e2e-server connect tcp 127.0.0.1 443 OK
         if ran daemons; then
                 expect_in nginx.service connect tcp 127.0.0.1 6379 EPERM
+                tap_todo=
                 check_eq "nginx still serves" 200 "$(http_status http://127.0.0.1/)"
                 check "nginx stopped and started after the upgrade" sh -c 'systemctl stop nginx && systemctl start nginx'
                 expect_in nginx.service connect tcp 127.0.0.1 6379 EPERM
                 check_eq "nginx serves" 200 "$(http_status http://127.0.0.1/)"
         fi
+        tap_todo=
 }
 
 # ---------------------------------------------------------------------------------------
@@ -582,9 +723,9 @@ sc_smoke() {
 if [ $# -gt 0 ]; then
         scenarios=("$@")
 elif [ "$mode" = vm ]; then
-        scenarios=(boot package show resources network_core restart prestart bad daemons status upgrade remove)
+        scenarios=(boot package show resources network_core restart attach_once socketbind prestart bad daemons status upgrade remove)
 else
-        scenarios=(boot show network restart prestart bad template slice live loader_restart audit daemons status stop)
+        scenarios=(boot show network restart attach_once prestart bad template slice live loader_restart audit daemons status stop)
 fi
 
 ran() { [[ " ${scenarios[*]} " == *" $1 "* ]]; }      # ran SCENARIO: is it in this run?

@@ -17,6 +17,17 @@ e2e_skip_or_fail() {
         exit 1
 }
 
+# With $CGPOLICY_E2E_LOCK set (a file), waits for an exclusive lock on it (flock) and holds
+# it until the script exits: on a machine shared by several people, one suite at a time
+# boots systemd. Says how long it waited.
+e2e_take_lock() {
+        local t
+        [ -n "${CGPOLICY_E2E_LOCK:-}" ] || return 0
+        t=$(date +%s)
+        exec 8>>"$CGPOLICY_E2E_LOCK" && flock 8
+        e2e_log "waited $(( $(date +%s) - t )) s for the lock $CGPOLICY_E2E_LOCK"
+}
+
 e2e_require_root_and_tools() {    # e2e_require_root_and_tools TOOL...
         local t
         [ "$(id -u)" -eq 0 ] || e2e_skip_or_fail "needs root"
@@ -50,8 +61,20 @@ e2e_rmdir_cgroup() {
         return 1
 }
 
-# The cached rootfs (built once, see lib/rootfs.sh).
-e2e_rootfs() { "$e2e_dir/lib/rootfs.sh"; }
+. "$e2e_dir/lib/debian.sh"
+. "$e2e_dir/lib/chroot.sh"
+
+# The release of the machines that get this machine's own build (meson install: nspawn, the
+# demo): this machine's release when it is a supported one, so that the binaries find the
+# libraries they were linked with; else Debian 12.
+e2e_native_release() {
+        local r
+        r=$(e2e_host_codename)
+        case " $(e2e_debian_releases) " in *" $r "*) echo "$r" ;; *) echo bookworm ;; esac
+}
+
+# The cached rootfs of RELEASE (default: e2e_native_release), built once, see lib/rootfs.sh.
+e2e_rootfs() { "$e2e_dir/lib/rootfs.sh" "${1:-$(e2e_native_release)}"; }
 
 # e2e_prepare_root BUILD_DIR ROOT MODE [DEB]: ROOT (a writable copy of the cached rootfs)
 # gets the project, the guest side of the suites and the scenario units of MODE (nspawn, vm
@@ -65,8 +88,11 @@ e2e_prepare_root() {
         install -d "$root/usr/lib/cgpolicy-e2e"
         if [ -n "$deb" ]; then
                 install -m 0644 "$deb" "$root/var/cache/cgpolicy.deb" || return 1
-                if ! chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C.UTF-8 \
-                                dpkg -i /var/cache/cgpolicy.deb >"$root/usr/lib/cgpolicy-e2e/dpkg-install.log" 2>&1; then
+                # In a chroot with /proc, /sys and /dev (and an empty /run: no systemd runs
+                # there), as an administrator's chroot has them; systemctl (deb-systemd-helper)
+                # complains without /proc on Debian 13.
+                if ! e2e_chroot_run "$root" -- dpkg -i /var/cache/cgpolicy.deb \
+                                >"$root/usr/lib/cgpolicy-e2e/dpkg-install.log" 2>&1 </dev/null; then
                         echo "# dpkg -i $(basename "$deb") in the rootfs failed:" >&2
                         sed 's/^/#   /' "$root/usr/lib/cgpolicy-e2e/dpkg-install.log" >&2
                         return 1

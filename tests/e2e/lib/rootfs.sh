@@ -1,51 +1,47 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
-# Builds (once) and prints the path of the cached Debian 12 rootfs the e2e suites boot.
+# Builds (once) and prints the path of the cached Debian rootfs the e2e suites boot.
 #
-#   tests/e2e/lib/rootfs.sh            print the cached rootfs directory, building it if missing
+#   tests/e2e/lib/rootfs.sh [RELEASE]     print the cached rootfs of RELEASE (bookworm, the
+#                                         default, or trixie), building it if missing
 #
 # The cache lives outside the source tree, in $CGPOLICY_E2E_CACHE (default
-# /var/cache/cgpolicy-e2e), as rootfs-<key>, where <key> is a hash of this script (which
-# holds the package list and the setup steps): changing either builds a new one. The build
-# happens in a temporary directory renamed into place at the end, under a lock, so an
-# interrupted build leaves nothing half-made and two runs do not build twice.
-# The mirror is the Debian mirror this machine's apt uses (first "deb.debian.org"-style
-# URI of the bookworm suite in /etc/apt/sources.list*), so no other network is used.
+# /var/cache/cgpolicy-e2e), as rootfs-RELEASE-<key>, where <key> is a hash of this script
+# (which holds the package list and the setup steps) and lib/debian.sh: changing either
+# builds a new one. The build happens in a temporary directory renamed into place at the
+# end, under a lock, so an interrupted build leaves nothing half-made and two runs do not
+# build twice. The mirror is the Debian mirror this machine's apt uses (lib/debian.sh), so no
+# other network is used.
 set -euo pipefail
 
+release=${1:-bookworm}
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/debian.sh"
+e2e_debian_version "$release" >/dev/null || { echo "rootfs: unknown release $release" >&2; exit 2; }
+
 # nginx and redis-server: real daemons run under the ready drop-ins of dropins/ (the
-# "daemons" scenario); redis-server brings redis-tools (redis-cli).
+# "daemons" scenario); redis-server brings redis-tools (redis-cli). The libraries the .deb
+# depends on (libbpf1 and through it libelf, zlib) are here because "dpkg -i" installs no
+# dependency. linux-image-amd64 is the release's kernel: 6.1 in Debian 12, 6.12 in 13.
 packages=(systemd systemd-sysv udev dbus iproute2 python3 procps kmod bpftool
-          libbpf1 libelf1 zlib1g libsystemd0 linux-image-amd64 initramfs-tools
+          libbpf1 libsystemd0 linux-image-amd64 initramfs-tools
           nginx redis-server)
 
 cache=${CGPOLICY_E2E_CACHE:-/var/cache/cgpolicy-e2e}
-self=$(readlink -f "${BASH_SOURCE[0]}")
-key=$(sha256sum "$self" | cut -c1-16)
-dest=$cache/rootfs-$key
+key=$(cat "$here/rootfs.sh" "$here/debian.sh" | sha256sum | cut -c1-16)
+dest=$cache/rootfs-$release-$key
 
 if [ -f "$dest/.cgpolicy-e2e-complete" ]; then
+        touch "$dest.used"
         echo "$dest"
         exit 0
 fi
 
-mirror() {      # the URI host apt uses for Debian's main archive
-        local f uri
-        for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
-                [ -f "$f" ] || continue
-                # one-line style: deb URI bookworm main
-                uri=$(awk '$1 == "deb" && $3 == "bookworm" { print $2; exit }' "$f")
-                # deb822 style: URIs: … followed by Suites: bookworm …
-                [ -n "$uri" ] || uri=$(awk '/^URIs:/ { u = $2 } /^Suites:/ { for (i = 2; i <= NF; i++) if ($i == "bookworm" && u != "") { print u; exit } }' "$f")
-                if [ -n "$uri" ]; then echo "$uri"; return 0; fi
-        done
-        echo http://deb.debian.org/debian
-}
-
 mkdir -p "$cache"
-exec 9>"$cache/.lock"
+exec 9>"$cache/.lock-rootfs-$release"
 flock 9
 if [ -f "$dest/.cgpolicy-e2e-complete" ]; then   # built by another run while we waited
+        touch "$dest.used"
         echo "$dest"
         exit 0
 fi
@@ -59,10 +55,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-url=$(mirror)
-echo "rootfs: debootstrap bookworm from $url into $tmp (once; cached as $dest)" >&2
+url=$(e2e_debian_mirror "$release")
+echo "rootfs: debootstrap $release from $url into $tmp (once; cached as $dest)" >&2
 inc=$(IFS=,; echo "${packages[*]}")
-debootstrap --variant=minbase --include="$inc" bookworm "$tmp" "$url" >"$tmp.log" 2>&1 || {
+debootstrap --variant=minbase --include="$inc" "$release" "$tmp" "$url" >"$tmp.log" 2>&1 || {
         tail -n 40 "$tmp.log" >&2
         exit 1
 }
@@ -92,11 +88,6 @@ ls "$tmp"/boot/vmlinuz-* "$tmp"/boot/initrd.img-* >/dev/null
 touch "$tmp/.cgpolicy-e2e-complete"
 mv "$tmp" "$dest"
 tmp=
-# Older cached builds are of no use any more, unless a run still has one mounted (as the
-# lower directory of its overlay).
-for old in "$cache"/rootfs-*; do
-        [ "$old" = "$dest" ] && continue
-        grep -qF "lowerdir=$old," /proc/self/mountinfo && continue
-        rm -rf --one-file-system "$old"
-done
+touch "$dest.used"
+e2e_prune_cache "$cache" rootfs "$dest"
 echo "$dest"

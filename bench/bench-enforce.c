@@ -275,14 +275,13 @@ static int apply_in(const Bench *b, const char *cg, const char *unit, void (*rul
         return r;
 }
 
-/* Detach from cg the pinned programs of the hooks systemd attaches other than the six sock_addr
- * hooks (sock_create, egress): what "cgpolicy apply" and the generated drop-in attached before
- * issue 10. */
+/* Detach from cg the pinned cgroup programs other than the six sock_addr hooks (sock_create,
+ * egress): what "cgpolicy apply" and the generated drop-in attached before issue 10. */
 static int detach_but_sock_addr(const Bench *b, const char *cg) {
         FOREACH_CGP_HOOK(h) {
                 int r;
 
-                if (!(h->flags & CGP_HOOK_SYSTEMD) || h->prog_type == BPF_PROG_TYPE_CGROUP_SOCK_ADDR)
+                if (h->prog_type == BPF_PROG_TYPE_LSM || h->prog_type == BPF_PROG_TYPE_CGROUP_SOCK_ADDR)
                         continue;
                 r = test_detach(&b->env, cg, h->name);
                 if (r < 0)
@@ -291,8 +290,8 @@ static int detach_but_sock_addr(const Bench *b, const char *cg) {
         return 0;
 }
 
-/* A program that allows everything ("r0 = 1; exit") on the same hooks of cg, multi: those
- * systemd attaches (BPFProgram=); the LSM listen program, which "cgpolicy apply" attaches where
+/* A program that allows everything ("r0 = 1; exit") on the same hooks of cg, multi: the cgroup
+ * program hooks; the LSM listen program, which "cgpolicy apply" attaches where
  * the kernel has BPF LSM, runs for listen() only, which the loops do not call. The fd of the
  * instance on hook cgp_hooks[i] goes to ret_fds[i] (for statistics). */
 static int attach_trivial(const char *cg, int ret_fds[static CGP_HOOKS_MAX]) {
@@ -308,7 +307,7 @@ static int attach_trivial(const char *cg, int ret_fds[static CGP_HOOKS_MAX]) {
                 LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = h->attach_type);
                 int pfd;
 
-                if (!(h->flags & CGP_HOOK_SYSTEMD))
+                if (h->prog_type == BPF_PROG_TYPE_LSM)
                         continue;
                 pfd = bpf_prog_load(h->prog_type, "bench_trivial", "GPL", insns, ELEMENTSOF(insns), &opts);
                 if (pfd < 0)

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
-/* The cgroup hooks cgpolicy attaches programs to, one line each: the BPFProgram= lines the
- * generator writes, the programs "cgpolicy load" pins, those "cgpolicy apply" makes sure are in
- * force, and those the tests and the benchmark attach all come from this table, in its order.
+/* The cgroup hooks cgpolicy attaches programs to, one line each: the programs "cgpolicy load"
+ * pins, those "cgpolicy apply" attaches (systemd's BPFProgram= is not used: systemd.cgpolicy(5),
+ * ATTACHMENT), and those the tests and the benchmark attach all come from this table, in its order.
  * Adding a hook is adding a line here (and its program in cgpolicy.bpf.c). User space only. */
 
 #include <linux/bpf.h>
@@ -20,7 +20,7 @@
 #define CGP_DIRS_SEALED         (1u << 8)
 
 typedef struct CgpHook {
-        const char *name;               /* the pin name = systemd's BPFProgram= attach type */
+        const char *name;               /* the pin name (systemd's BPFProgram= attach type names) */
         const char *prog;               /* the program's name in cgpolicy.bpf.c and the skeleton */
         enum bpf_prog_type prog_type;
         enum bpf_attach_type attach_type;
@@ -29,19 +29,18 @@ typedef struct CgpHook {
         unsigned flags;                 /* CGP_HOOK_* */
 } CgpHook;
 
-#define CGP_HOOK_SYSTEMD        0x1     /* systemd's BPFProgram= can attach it */
-#define CGP_HOOK_OPTIONAL       0x2     /* the kernel may lack it: load skips it, apply attaches
+#define CGP_HOOK_OPTIONAL       0x1     /* the kernel may lack it: load skips it, apply attaches
                                          * it when it is pinned */
 
 static const CgpHook cgp_hooks[] = {
-        { "bind4",    "cgpolicy_bind4",    BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET4_BIND,    CGP_DIRS(CGP_DIR_BIND), CGP_HOOK_SYSTEMD },
-        { "bind6",    "cgpolicy_bind6",    BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET6_BIND,    CGP_DIRS(CGP_DIR_BIND), CGP_HOOK_SYSTEMD },
-        { "connect4", "cgpolicy_connect4", BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET4_CONNECT, CGP_DIRS(CGP_DIR_CONNECT), CGP_HOOK_SYSTEMD },
-        { "connect6", "cgpolicy_connect6", BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET6_CONNECT, CGP_DIRS(CGP_DIR_CONNECT), CGP_HOOK_SYSTEMD },
-        { "sendmsg4", "cgpolicy_sendmsg4", BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_UDP4_SENDMSG,  CGP_DIRS(CGP_DIR_CONNECT), CGP_HOOK_SYSTEMD },
-        { "sendmsg6", "cgpolicy_sendmsg6", BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_UDP6_SENDMSG,  CGP_DIRS(CGP_DIR_CONNECT), CGP_HOOK_SYSTEMD },
-        { "sock_create",   "cgpolicy_sock_create", BPF_PROG_TYPE_CGROUP_SOCK, BPF_CGROUP_INET_SOCK_CREATE, CGP_DIRS_ALL,              CGP_HOOK_SYSTEMD },
-        { "egress",        "cgpolicy_egress",      BPF_PROG_TYPE_CGROUP_SKB,  BPF_CGROUP_INET_EGRESS,      CGP_DIRS(CGP_DIR_CONNECT), CGP_HOOK_SYSTEMD },
+        { "bind4",    "cgpolicy_bind4",    BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET4_BIND,    CGP_DIRS(CGP_DIR_BIND), 0 },
+        { "bind6",    "cgpolicy_bind6",    BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET6_BIND,    CGP_DIRS(CGP_DIR_BIND), 0 },
+        { "connect4", "cgpolicy_connect4", BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET4_CONNECT, CGP_DIRS(CGP_DIR_CONNECT), 0 },
+        { "connect6", "cgpolicy_connect6", BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET6_CONNECT, CGP_DIRS(CGP_DIR_CONNECT), 0 },
+        { "sendmsg4", "cgpolicy_sendmsg4", BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_UDP4_SENDMSG,  CGP_DIRS(CGP_DIR_CONNECT), 0 },
+        { "sendmsg6", "cgpolicy_sendmsg6", BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_UDP6_SENDMSG,  CGP_DIRS(CGP_DIR_CONNECT), 0 },
+        { "sock_create",   "cgpolicy_sock_create", BPF_PROG_TYPE_CGROUP_SOCK, BPF_CGROUP_INET_SOCK_CREATE, CGP_DIRS_ALL,              0 },
+        { "egress",        "cgpolicy_egress",      BPF_PROG_TYPE_CGROUP_SKB,  BPF_CGROUP_INET_EGRESS,      CGP_DIRS(CGP_DIR_CONNECT), 0 },
         { "socket_listen", "cgpolicy_listen",      BPF_PROG_TYPE_LSM,         BPF_LSM_CGROUP,              CGP_DIRS(CGP_DIR_BIND),    CGP_HOOK_OPTIONAL },
         { "bpf_guard",     "cgpolicy_bpf_guard",   BPF_PROG_TYPE_LSM,         BPF_LSM_CGROUP,              CGP_DIRS_SEALED,           CGP_HOOK_OPTIONAL },
 };

@@ -985,20 +985,7 @@ static int hook_pin_open(const CgpHook *h) {
         return fd;
 }
 
-int check_pinned(unsigned dirs_mask) {
-        FOREACH_CGP_HOOK(h) {
-                _cleanup_close_ int pfd = -EBADF;
-
-                if (!cgp_hook_needed(h, dirs_mask))
-                        continue;
-                pfd = hook_pin_open(h);
-                if (pfd < 0 && pfd != -ENOENT)
-                        return pfd;
-        }
-        return 0;
-}
-
-int ensure_attached(Maps *m, const char *fs_path, unsigned dirs_mask, bool only_unattachable) {
+int ensure_attached(Maps *m, const char *fs_path, unsigned dirs_mask) {
         _cleanup_close_ int cgfd = -EBADF;
         int attached = 0, r;
 
@@ -1013,8 +1000,6 @@ int ensure_attached(Maps *m, const char *fs_path, unsigned dirs_mask, bool only_
                 _cleanup_close_ int pfd = -EBADF;
 
                 if (!cgp_hook_needed(h, dirs_mask))
-                        continue;
-                if (only_unattachable && (h->flags & CGP_HOOK_SYSTEMD))
                         continue;
 
                 pfd = hook_pin_open(h);
@@ -1031,11 +1016,7 @@ int ensure_attached(Maps *m, const char *fs_path, unsigned dirs_mask, bool only_
 
                 if (bpf_prog_attach(pfd, cgfd, h->attach_type, BPF_F_ALLOW_MULTI) < 0)
                         return log_error_errno(errno, "Cannot attach %s to cgroup %s: %m", h->name, fs_path);
-                if (h->flags & CGP_HOOK_SYSTEMD)
-                        log_notice("Attached %s to %s: it was not in force there (systemd 252 does not re-attach "
-                                   "BPFProgram= after a restart, systemd#26845).", h->name, fs_path);
-                else
-                        log_debug("Attached %s to %s (systemd cannot attach this kind of program).", h->name, fs_path);
+                log_debug("Attached %s to %s.", h->name, fs_path);
                 attached++;
         }
         return attached;
@@ -1067,8 +1048,6 @@ static int detach_own_one(uint64_t id, const struct cgp_cgroup *v, void *userdat
                             .prog_cnt = ELEMENTSOF(ids));
                 __u32 cnt;
 
-                if (h->flags & CGP_HOOK_SYSTEMD)
-                        continue;       /* systemd's own: its daemon-reload detaches them */
                 if (bpf_prog_query_opts(cgfd, h->attach_type, &q) < 0) {
                         if (errno == EINVAL || errno == EOPNOTSUPP)
                                 continue;       /* this kernel has no such hook */

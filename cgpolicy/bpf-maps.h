@@ -94,20 +94,14 @@ int maps_foreach_cgroup(Maps *m, int (*cb)(uint64_t id, const struct cgp_cgroup 
 int maps_count_orphans(Maps *m, unsigned *ret);
 int maps_delete_orphans(Maps *m, unsigned *ret_deleted);
 
-/* Are the programs a policy with rules for dirs_mask (CGP_DIRS()) needs pinned? Optional hooks
- * may be missing. 0, or a negative errno (logged). */
-int check_pinned(unsigned dirs_mask);
-
 /* Make sure the programs a policy with rules for dirs_mask needs are effective on the cgroup at
- * fs_path (attached there or on an ancestor with multi); attach those that are not, as systemd
- * attaches BPFProgram= (BPF_F_ALLOW_MULTI). With only_unattachable, only the hooks systemd cannot
- * attach (for a slice systemd will realize). Returns the number attached. */
-int ensure_attached(Maps *m, const char *fs_path, unsigned dirs_mask, bool only_unattachable);
+ * fs_path (attached there or on an ancestor); attach those that are not, with BPF_F_ALLOW_MULTI,
+ * so that each is in force once. Returns the number attached. */
+int ensure_attached(Maps *m, const char *fs_path, unsigned dirs_mask);
 
 /* Is one of our programs for hook h effective on the cgroup? 1 yes, 0 no. */
 int hook_is_effective(Maps *m, int cgroup_fd, const CgpHook *h);
 
-/* Detach the programs cgpolicy attached itself, where systemd cannot (hooks without
- * CGP_HOOK_SYSTEMD), from every cgroup with an entry ("cgpolicy unload", before the package is
- * removed: systemd detaches its own when the drop-ins go). */
+/* Detach our programs from every cgroup with an entry ("cgpolicy unload", before the package is
+ * removed). */
 int maps_detach_own(Maps *m, unsigned *ret_detached);

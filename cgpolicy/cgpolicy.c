@@ -70,7 +70,7 @@ static int help(void) {
                "  release [--unit=NAME|--slice=NAME]\n"
                "                                Remove the policy of the own cgroup or a slice\n"
                "  gc                            Remove policies of cgroups that no longer exist\n"
-               "  unload                        Detach the programs systemd did not attach (removal)\n"
+               "  unload                        Detach the programs from every policed cgroup (removal)\n"
                "  status [UNIT] [--json|--prometheus[=FILE]]\n"
                "                                Show policed units, rules and counters\n"
                "  denials [--follow]            Show recent denied (and audited) requests\n"
@@ -258,24 +258,12 @@ static int verb_apply(void *userdata) {
                 log_warning_errno(r, "Cannot record the policy of %s in %s (status will not show it): %m",
                                   t.unit, runtime_dir());
 
-        /* The unit must not start unpoliced: our programs must be effective on its cgroup.
-         * Except for a slice whose cgroup we just created: systemd has not realized it yet and
-         * attaches the BPFProgram= lines of the slice's drop-in when it does, before any unit in
-         * it starts (they are ordered after the slice, the slice after us), provided the
-         * programs are pinned, which is checked here. Attaching them here as well would make
-         * systemd's attach fail ("Invalid argument": the kernel refuses the same program twice
-         * on one cgroup) at every start of a unit in the slice. The programs systemd cannot
-         * attach are attached here in either case. */
+        /* The unit must not start unpoliced: our programs must be effective on its cgroup. They
+         * are attached here, not by systemd's BPFProgram= (systemd.cgpolicy(5), ATTACHMENT), and
+         * stay attached until the cgroup is removed. A slice's cgroup we just created is realized
+         * by systemd as it is. */
         dirs = policy_dirs(p) | (p->seal == 1 && p->mode == POLICY_MODE_ENFORCE ? CGP_DIRS_SEALED : 0);
-        if (t.created) {
-                r = check_pinned(dirs);
-                if (r < 0)
-                        return log_error_errno(r, "%s: the cgpolicy programs are not pinned; refusing to start "
-                                               "the slice unpoliced.", t.unit);
-                log_debug("%s: created cgroup %s; systemd attaches the programs when it realizes the slice.",
-                          t.unit, t.cgroup);
-        }
-        r = ensure_attached(&m, t.fs_path, dirs, t.created);
+        r = ensure_attached(&m, t.fs_path, dirs);
         if (r < 0)
                 return log_error_errno(r, "%s: the cgpolicy programs are not attached to %s and cannot be attached; "
                                        "refusing to start the unit unpoliced.", t.unit, t.cgroup);
@@ -448,7 +436,7 @@ static int verb_unload(void *userdata) {
         r = maps_detach_own(&m, &n);
         if (r < 0)
                 return r;
-        log_info("Detached %u program%s that cgpolicy had attached itself.", n, n == 1 ? "" : "s");
+        log_info("Detached %u program%s.", n, n == 1 ? "" : "s");
         return 0;
 }
 

@@ -13,16 +13,18 @@
  * - The unit's own ExecStartPre= lines are re-listed after the helper. Only those of the unit
  *   file and of drop-ins whose name sorts before zz-cgpolicy.conf are re-listed: systemd
  *   appends the ones of later drop-ins itself, after ours. A later drop-in that resets
- *   ExecStartPre= removes the helper too; that is logged as a warning (the BPF programs stay
- *   attached with no policy written for the unit).
+ *   ExecStartPre= would remove the helper too: then the helper is written as ExecCondition=
+ *   instead, which that drop-in leaves alone, and a warning is logged. A unit whose helper fails
+ *   there is skipped (not started), not failed.
  * - An instance (foo@bar.service) gets a drop-in of its own when it has a drop-in directory of
  *   its own; it hides the template's (same file name, more specific directory).
- * - BPFProgram= lines come from the hook table (cgpolicy-hooks.h, the CGP_HOOK_SYSTEMD hooks): a
- *   unit gets those of the directions it has rules for, minus, per hook, the ones a slice above it
- *   already attaches (a program attached twice on one path would run, and count, twice). So a
- *   service with bind rules in a slice with only connect rules gets bind4/bind6 of its own, but
- *   not the hooks every network policy needs, which the slice attaches. Slices likewise.
- * - A sealed service (policy_is_sealed()) gets policy_seal_settings[] after its BPFProgram= lines.
+ * - No BPFProgram= lines: "cgpolicy apply" attaches the programs itself, each once per cgroup
+ *   (none where an ancestor's are in force already). What systemd attaches from BPFProgram= it
+ *   also detaches on its own: 252 drops them at a restart (systemd#26845) and attaches them to a
+ *   running unit at a daemon-reload that added them, with no policy written yet (every request
+ *   refused); 257 detaches them from running units at every daemon-reload. See
+ *   systemd.cgpolicy(5), ATTACHMENT.
+ * - A sealed service (policy_is_sealed()) gets policy_seal_settings[].
  *   A drop-in sorting after ours that may undo them is warned about.
  * - cgpolicy's own units (unit_name_is_own(): every unit in units/) are never policed, even by
  *   a type-wide service.d/ drop-in: the loader would require itself.
@@ -60,14 +62,9 @@
 _Static_assert(POLICY_BIND == CGP_DIR_BIND && POLICY_CONNECT == CGP_DIR_CONNECT &&
                _POLICY_DIRECTION_MAX <= CGP_DIR_MAX, "policy.h's directions are cgpolicy-abi.h's");
 
-/* Sets of hooks: bit i is cgp_hooks[i]. */
-_Static_assert(CGP_HOOKS_MAX <= 32, "a hook mask is an unsigned");
-#define HOOK_BIT(h) (1u << ((h) - cgp_hooks))
-
 typedef struct SliceState {
         char *name;
         bool loaded, written;
-        unsigned hooks;         /* the hooks whose programs this slice or an ancestor attaches */
 } SliceState;
 
 typedef struct Context {
@@ -273,14 +270,19 @@ static void write_header(FILE *f, const Loaded *l) {
 
 /* The helper's command line, after a reset of key: "KEY=", then
  * "KEY=[+]cgpolicy apply TARGET --rule…" (TARGET already escaped). */
-static int write_helper(FILE *f, const char *key, bool privileged, const char *target, bool sealed, const Policy *p) {
+/* The helper line, after a reset of key when reset: ExecStartPre= and ExecStart= are reset and
+ * re-listed so that the helper runs first; an ExecCondition= helper is added to the unit's own. */
+static int write_helper(FILE *f, const char *key, bool reset, bool privileged, const char *target, bool sealed,
+                        const Policy *p) {
         _cleanup_strv_free_ char **args = NULL;
         int r;
 
         r = policy_to_args(p, &args);
         if (r < 0)
                 return r;
-        fprintf(f, "%s=\n%s=%s%s apply %s%s", key, key, privileged ? "+" : "", CGPOLICY_BINARY_PATH, target,
+        if (reset)
+                fprintf(f, "%s=\n", key);
+        fprintf(f, "%s=%s%s apply %s%s", key, privileged ? "+" : "", CGPOLICY_BINARY_PATH, target,
                 sealed ? " --seal" : "");
         STRV_FOREACH(a, args) {
                 _cleanup_free_ char *e = NULL;
@@ -292,28 +294,6 @@ static int write_helper(FILE *f, const char *key, bool privileged, const char *t
         }
         fputc('\n', f);
         return 0;
-}
-
-/* The hooks systemd attaches (BPFProgram=) that policy p needs: those of the directions it has
- * rules for (sock_create, CGP_DIRS_ALL, for any); every one when p has an error (fail closed).
- * Hooks without CGP_HOOK_SYSTEMD are attached by "cgpolicy apply" itself. */
-static unsigned policy_hooks(const Policy *p) {
-        unsigned dirs = 0, mask = 0;
-
-        for (int d = 0; d < _POLICY_DIRECTION_MAX; d++)
-                if (p->error || policy_has_direction(p, d))
-                        dirs |= CGP_DIRS(d);
-        FOREACH_CGP_HOOK(h)
-                if ((h->flags & CGP_HOOK_SYSTEMD) && (p->error || cgp_hook_needed(h, dirs)))
-                        mask |= HOOK_BIT(h);
-        return mask;
-}
-
-/* BPFProgram= lines of the hooks in mask, in the table's order. */
-static void write_bpf(FILE *f, unsigned mask) {
-        FOREACH_CGP_HOOK(h)
-                if (mask & HOOK_BIT(h))
-                        fprintf(f, "BPFProgram=%s:%s/%s\n", h->name, CGPOLICY_BPFFS_DIR, h->name);
 }
 
 /* The seal of a service (systemd.cgpolicy(5), SEALING). */
@@ -371,9 +351,9 @@ static char *default_slice(const char *service) {
 }
 
 /* The slice a service runs in, as systemd picks it: its Slice= (value, NULL when unset) when
- * that names a slice, else default_slice(). *ret is NULL when it cannot be told: then the
- * service attaches every program it needs itself (counted twice where a slice above attaches it
- * too, but never missing). Returns 0 or -ENOMEM. */
+ * that names a slice, else default_slice(). *ret is NULL when it cannot be told (the generator
+ * then knows nothing of that slice's keys unless it has a unit file or drop-in directory of its
+ * own). Returns 0 or -ENOMEM. */
 static int service_slice(const char *service, const char *value, char **ret) {
         _cleanup_free_ char *e = NULL, *def = NULL;
 
@@ -381,16 +361,16 @@ static int service_slice(const char *service, const char *value, char **ret) {
         if (value && strchr(value, '%')) {
                 if (escape_cc(value, &e) < 0)
                         return -ENOMEM;
-                log_info("%s: Slice=%s has specifiers, which cgpolicy-generator does not expand: the service "
-                         "gets every BPFProgram= line it needs, whatever slice it runs in.", service, e);
+                log_info("%s: Slice=%s has specifiers, which cgpolicy-generator does not expand: a policy of "
+                         "that slice is found only if the slice has a unit file or drop-ins of its own.", service, e);
                 return 0;
         }
 
         if (value && unit_name_is_valid_full(value, UNIT_NAME_PLAIN) && endswith(value, ".slice")) {
                 if (!slice_name_is_valid(value)) {
                         /* systemd takes the name, but fails to load such a slice. */
-                        log_warning("%s: Slice=%s is not a valid slice name: the service gets every BPFProgram= "
-                                    "line it needs.", service, value);
+                        log_warning("%s: Slice=%s is not a valid slice name, which systemd fails to load.",
+                                    service, value);
                         return 0;
                 }
                 *ret = strdup(value);
@@ -432,27 +412,11 @@ static SliceState *slice_state(Context *c, const char *name) {
 
 static int process_slice(Context *c, const char *name);
 
-/* The hooks whose programs this slice, or one above it, attaches (a mask of HOOK_BIT()), or a
- * negative errno. */
-static int slice_chain_hooks(Context *c, const char *slice) {
-        SliceState *s;
-        int r;
-
-        r = process_slice(c, slice);
-        if (r < 0)
-                return r;
-        s = slice_state(c, slice);
-        if (!s)
-                return log_oom();
-        return (int) s->hooks;
-}
-
 static int write_service(Context *c, const char *name, Loaded *l) {
         _cleanup_free_ char *text = NULL, *slice = NULL;
         const Policy *p = &l->up.policy;
         size_t size = 0;
         bool network = policy_has_network(p) || p->error;
-        unsigned attach = policy_hooks(p);
         FILE *f;
         int r;
 
@@ -460,17 +424,14 @@ static int write_service(Context *c, const char *name, Loaded *l) {
                 return 0;
 
         if (network && !p->error) {
+                /* The slices the service runs in, so that their keys are written too. */
                 r = service_slice(name, l->up.slice, &slice);
                 if (r < 0)
                         return log_oom();
                 if (slice) {
-                        /* Per hook: a program a slice above attaches already runs for the
-                         * service (BPF_F_ALLOW_MULTI programs of ancestors run for
-                         * descendants), whatever direction made the slice attach it. */
-                        r = slice_chain_hooks(c, slice);
+                        r = process_slice(c, slice);
                         if (r < 0)
                                 return r;
-                        attach &= ~(unsigned) r;
                 }
         }
 
@@ -489,7 +450,6 @@ static int write_service(Context *c, const char *name, Loaded *l) {
         write_resources(f, p);
 
         if (network) {
-                write_bpf(f, attach);
                 if (policy_is_sealed(p)) {
                         write_seal(f);
                         if (l->late_unseal)
@@ -497,17 +457,22 @@ static int write_service(Context *c, const char *name, Loaded *l) {
                                             "ProtectControlGroups= or an empty InaccessiblePaths=, which can undo the "
                                             "seal (use X-CgPolicySeal=no to opt out).", name, DROPIN_NAME);
                 }
-                r = write_helper(f, "ExecStartPre", true, "--unit=%n", policy_is_sealed(p), p);
+                /* A later drop-in that resets ExecStartPre= would remove the helper, and the unit
+                 * would start unpoliced: the helper goes into ExecCondition=, which runs before
+                 * ExecStartPre=, instead. */
+                r = write_helper(f, l->late_exec_reset ? "ExecCondition" : "ExecStartPre", !l->late_exec_reset,
+                                 true, "--unit=%n", policy_is_sealed(p), p);
                 /* With an error the helper reports it and fails the start: nothing more to list. */
                 if (!p->error) {
-                        STRV_FOREACH(e, l->exec_start_pre)
-                                fprintf(f, "ExecStartPre=%s\n", *e);
+                        if (!l->late_exec_reset)
+                                STRV_FOREACH(e, l->exec_start_pre)
+                                        fprintf(f, "ExecStartPre=%s\n", *e);
                         fprintf(f, "ExecStopPost=+%s release --unit=%%n\n", CGPOLICY_BINARY_PATH);
-                        if (l->late_exec_reset)
-                                log_warning("%s: a drop-in sorting after %s resets ExecStartPre=, which also removes "
-                                            "the policy helper: the unit's own rules will not be put in force.",
-                                            name, DROPIN_NAME);
                 }
+                if (l->late_exec_reset)
+                        log_warning("%s: a drop-in sorting after %s resets ExecStartPre=: the policy helper is "
+                                    "written as ExecCondition= instead (a failure skips the unit).",
+                                    name, DROPIN_NAME);
         } else
                 r = 0;
 
@@ -520,7 +485,7 @@ static int write_service(Context *c, const char *name, Loaded *l) {
         return write_dropin(c, name, text, size);
 }
 
-static int write_slice(Context *c, const char *name, Loaded *l, unsigned attach) {
+static int write_slice(Context *c, const char *name, Loaded *l) {
         _cleanup_free_ char *text = NULL, *apply_unit = NULL;
         const Policy *p = &l->up.policy;
         size_t size = 0;
@@ -542,8 +507,6 @@ static int write_slice(Context *c, const char *name, Loaded *l, unsigned attach)
                 fprintf(f, "\n[Unit]\nRequires=%s\nAfter=%s\n", apply_unit, apply_unit);
         fputs("\n[Slice]\n", f);
         write_resources(f, p);
-        if (network)
-                write_bpf(f, attach);
         if (fclose(f) != 0)
                 return log_oom();
 
@@ -561,7 +524,7 @@ static int write_slice(Context *c, const char *name, Loaded *l, unsigned attach)
                 return log_oom();
         write_header(f, l);
         fputs("\n[Service]\n", f);
-        r = write_helper(f, "ExecStart", false, esc, false, p);
+        r = write_helper(f, "ExecStart", true, false, esc, false, p);
         if (fclose(f) != 0 || r < 0)
                 return log_oom();
 
@@ -576,7 +539,6 @@ static int process_slice(Context *c, const char *name) {
         _cleanup_free_ char *parent = NULL;
         SliceState *s;
         Loaded l;
-        unsigned above = 0, own;
         int r;
 
         s = slice_state(c, name);
@@ -586,12 +548,12 @@ static int process_slice(Context *c, const char *name) {
                 return 0;
         s->loaded = true;
 
+        /* The slices above first: a parent's policy is written whether it has a file or not. */
         parent = slice_parent(name);
         if (parent) {
-                r = slice_chain_hooks(c, parent);
+                r = process_slice(c, parent);
                 if (r < 0)
                         return r;
-                above = (unsigned) r;
         }
 
         r = load_unit(c, name, &l);
@@ -611,7 +573,6 @@ static int process_slice(Context *c, const char *name) {
                 l.up.policy.socket_allow = 0;
                 l.up.policy.error = mfree(l.up.policy.error);
         }
-        own = l.found && l.has_keys ? policy_hooks(&l.up.policy) : 0;
 
         /* Look the state up again: the recursion may have moved the array. */
         s = slice_state(c, name);
@@ -619,11 +580,9 @@ static int process_slice(Context *c, const char *name) {
                 loaded_done(&l);
                 return log_oom();
         }
-        s->hooks = own | above;
         if (l.found && l.has_keys && !s->written) {
                 s->written = true;
-                /* A slice with a bad key attaches everything, whatever its ancestors do. */
-                (void) write_slice(c, name, &l, l.up.policy.error ? own : own & ~above);
+                (void) write_slice(c, name, &l);
         }
         loaded_done(&l);
         return 0;

@@ -96,7 +96,6 @@ closed() {      # closed UNIT FILE WHAT: UNIT got the error drop-in for FILE
         local f
         f=$(dropin "$1")
         grep -qxF "ExecStartPre=+$binary apply --unit=%n \"--error=$2: $3\"" "$f" 2>/dev/null &&
-                [ "$(grep -c '^BPFProgram=' "$f")" -ge 6 ] &&
                 grep -qF "cgpolicy-generator: $2: $3" "$tmp/log"
         ok $? "$1 fails closed: $2: $3"
 }
@@ -109,11 +108,13 @@ f=$(dropin dangling.service)
 grep -qxF "ExecStartPre=+$binary apply --unit=%n --seal --bind-deny=any" "$f" 2>/dev/null && ! grep -q -- '--error' "$f"
 ok $? "a dangling and a masked drop-in add nothing: dangling.service is policed by its own rules"
 
-# Slice= systemd ignores: the default slice (the policed system.slice) applies.
+# Slice= systemd ignores: the default slice (the policed system.slice) applies; the service is
+# policed by its own rules and the slice it names gets nothing.
+helper="ExecStartPre=+$binary apply --unit=%n --seal --connect-deny=any"
 for u in escape notaslice; do
         f=$(dropin $u.service)
-        grep -qxF "BPFProgram=connect4:$bpffs/connect4" "$f" 2>/dev/null && ! grep -q "^BPFProgram=bind4" "$f"
-        ok $? "$u.service: its Slice= is ignored, it runs in system.slice, whose bind programs it does not repeat"
+        grep -qxF "$helper" "$f" 2>/dev/null && [ ! -e "$out/foo.service.d" ] && [ -e "$(dropin system.slice)" ]
+        ok $? "$u.service: its Slice= is ignored, it runs in system.slice with its own rules"
 done
 grep -qF 'escape.service: Slice=../../elsewhere.slice is not a slice name, ignored as systemd ignores it: the service runs in system.slice.' "$tmp/log"
 ok $? "the ignored Slice= is logged"
@@ -121,15 +122,19 @@ grep -qF 'control.service: Slice=evil\x01x.slice is not a slice name' "$tmp/log"
         ! LC_ALL=C grep -q "$(printf '\001')" "$tmp/log"
 ok $? "a control character in Slice= is logged escaped"
 f=$(dropin control.service)
-grep -qxF "BPFProgram=connect4:$bpffs/connect4" "$f" 2>/dev/null && ! grep -q "^BPFProgram=bind4" "$f"
-ok $? "control.service runs in system.slice"
+grep -qxF "$helper" "$f" 2>/dev/null
+ok $? "control.service is policed by its own rules"
 
-# Slice= the generator cannot resolve: every program the service needs, itself.
+# Slice= the generator cannot resolve: the service is policed by its own rules, and no slice of
+# that name is written to.
 for u in spec dashes; do
         f=$(dropin $u.service)
-        grep -qxF "BPFProgram=connect4:$bpffs/connect4" "$f" 2>/dev/null
-        ok $? "$u.service: its slice is not known, it attaches its own programs"
+        grep -qxF "$helper" "$f" 2>/dev/null && [ ! -e "$out/tenant-%i.slice.d" ] && [ ! -e "$out/tenant--a.slice.d" ]
+        ok $? "$u.service: its slice is not known, it is policed by its own rules"
 done
+grep -qF 'spec.service: Slice=tenant-%i.slice has specifiers' "$tmp/log" &&
+        grep -qF 'dashes.service: Slice=tenant--a.slice is not a valid slice name' "$tmp/log"
+ok $? "the unresolved Slice= values are logged"
 
 ! LC_ALL=C grep -q "$(printf '\033')" "$tmp/log"
 ok $? "no control character reaches the log"

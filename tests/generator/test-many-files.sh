@@ -68,9 +68,6 @@ printf '[Service]\nX-CgPolicyConnectAllow=tcp:443\n' > "$units/many.service.d/11
                 echo "# Source: $units/many.service.d/$i.conf"
         done
         printf '\n[Unit]\nWants=cgpolicy-load.service\nAfter=cgpolicy-load.service\n\n[Service]\n'
-        for h in connect4 connect6 sendmsg4 sendmsg6 sock_create egress; do
-                echo "BPFProgram=$h:$bpffs/$h"
-        done
         echo "# Sealed (systemd.cgpolicy(5), SEALING); X-CgPolicySeal=no opts out."
         echo "ProtectControlGroups=yes"
         echo "InaccessiblePaths=-/sys/fs/bpf"

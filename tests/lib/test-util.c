@@ -692,8 +692,9 @@ int test_attach(const TestEnv *e, const char *cg, unsigned dirs) {
         FOREACH_CGP_HOOK(h) {
                 _cleanup_close_ int pfd = -EBADF;
 
-                /* As systemd attaches BPFProgram=: the others are attached by "cgpolicy apply". */
-                if (!cgp_hook_needed(h, dirs) || !(h->flags & CGP_HOOK_SYSTEMD))
+                /* The cgroup programs, attached beforehand as "cgpolicy apply" would (which then
+                 * finds them in force); the LSM ones are left to apply. */
+                if (!cgp_hook_needed(h, dirs) || h->prog_type == BPF_PROG_TYPE_LSM)
                         continue;
                 pfd = test_pin_get(e, h->name);
                 if (pfd < 0)

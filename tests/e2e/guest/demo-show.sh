@@ -31,7 +31,10 @@ echo "# $f"
 cat "$f" 2>&1
 
 section "systemctl show $unit"
-systemctl show -p ActiveState -p CPUQuotaPerSecUSec -p MemoryMax -p BPFProgram -p ControlGroup $unit
+systemctl show -p ActiveState -p CPUQuotaPerSecUSec -p MemoryMax -p ControlGroup $unit
+
+section "The programs cgpolicy apply attached to its cgroup"
+bpftool cgroup show "/sys/fs/cgroup$(systemctl show -P ControlGroup $unit)" 2>&1
 
 section "What $unit tried (each attempt made by the service's own process)"
 try() {         # try DESCRIPTION OP PROTO ADDR PORT

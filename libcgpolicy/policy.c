@@ -797,6 +797,21 @@ int policy_set_error(Policy *p, const PolicySource *src, const char *format, ...
 
 /* Space-separated rules for list (d, a); an empty value resets the list. The whole value is
  * parsed first: a bad rule adds none of the line's rules. */
+/* The next whitespace-separated word of *p into *ret, advancing *p: 1, 0 at the end, -ENOMEM. */
+static int next_word(const char **p, char **ret) {
+        const char *w = *p + strspn(*p, " \t\n\r");
+        size_t n;
+
+        if (!*w)
+                return 0;
+        n = strcspn(w, " \t\n\r");
+        *ret = strndup(w, n);
+        if (!*ret)
+                return -ENOMEM;
+        *p = w + n;
+        return 1;
+}
+
 static int assign_rules(Policy *p, const PolicySource *src, PolicyDirection d, PolicyAction a, const char *value) {
         _cleanup_free_ PolicyRule *rules = NULL;
         size_t n_rules = 0;
@@ -810,16 +825,12 @@ static int assign_rules(Policy *p, const PolicySource *src, PolicyDirection d, P
         for (const char *w = value;;) {
                 _cleanup_free_ char *word = NULL, *why = NULL;
                 PolicyRule rule, *x;
-                size_t n;
 
-                w += strspn(w, " \t\n\r");
-                if (!*w)
-                        break;
-                n = strcspn(w, " \t\n\r");
-                word = strndup(w, n);
-                if (!word)
+                r = next_word(&w, &word);
+                if (r < 0)
                         return log_oom();
-                w += n;
+                if (r == 0)
+                        break;
 
                 r = policy_rule_from_string(word, &rule, &why);
                 if (r < 0) {
@@ -854,17 +865,13 @@ static int assign_sockets(Policy *p, const PolicySource *src, const char *value)
 
         for (const char *w = value;;) {
                 _cleanup_free_ char *word = NULL;
-                size_t n;
-                int k;
+                int k, r;
 
-                w += strspn(w, " \t\n\r");
-                if (!*w)
-                        break;
-                n = strcspn(w, " \t\n\r");
-                word = strndup(w, n);
-                if (!word)
+                r = next_word(&w, &word);
+                if (r < 0)
                         return log_oom();
-                w += n;
+                if (r == 0)
+                        break;
 
                 k = policy_socket_kind_from_string(word);
                 if (k < 0)

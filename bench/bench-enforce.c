@@ -7,8 +7,8 @@
  * over loopback TCP socket()+connect()+close() and UDP sendto():
  *   (a) no program attached,
  *   (b) cgpolicy, 10 connect rules (an allow-list that allows the benchmark's destinations), on
- *       every hook systemd attaches for a unit (BPFProgram=: the six sock_addr hooks,
- *       sock_create and egress),
+ *       every cgroup hook "cgpolicy apply" attaches for such a unit (the six sock_addr
+ *       hooks, sock_create and egress),
  *   (c) cgpolicy, 10,000 connect rules (ports, port ranges, IPv4 and IPv6 prefixes with ports),
  *   (d) nftables: the 10 rules of (b), output chain, "socket cgroupv2" of the worker's cgroup,
  *   (e) nftables: the 10,000 rules of (c) as the same chain with sets,
@@ -1040,7 +1040,8 @@ int main(int argc, char **argv) {
         workers_stop(&b);
 
         /* "cgpolicy apply" as the drop-in runs it: ExecStartPre=+ in the unit's fresh cgroup,
-         * the programs attached already (systemd attaches BPFProgram= before ExecStartPre).
+         * here with the programs attached already (as at a re-apply; at a start, apply attaches
+         * them itself, which the e2e latency figures include).
          * Next to it, in the same cgroup, the bare start of the same binary (--version) and of
          * true(1), the floor of any process start. The applied units stay, for the memory
          * figures. */

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
 /* The cgroup programs of cgpolicy. One set is loaded and pinned per boot ("cgpolicy load");
- * systemd attaches them to policed units with BPFProgram= (multi), "cgpolicy apply" writes each
+ * "cgpolicy apply" attaches them to a policed unit's cgroup (multi, each once) and writes the
  * unit's policy into the maps below, keyed by cgroup id. See cgpolicy-abi.h for the layout.
  *
  *  - bind4/6, connect4/6, sendmsg4/6 (sock_addr): judge every bind(), connect() and sendmsg()

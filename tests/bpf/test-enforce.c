@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
 /* The programs in a real kernel: a private bpffs, cgroups this test creates under the cgroup2
- * mount, "cgpolicy load", the programs attached as systemd attaches BPFProgram= (multi),
- * "cgpolicy apply" run from inside the cgroup, and real processes in the cgroup whose calls
+ * mount, "cgpolicy load", the cgroup programs attached beforehand (multi) as "cgpolicy apply"
+ * would (it then finds them in force), "cgpolicy apply" run from inside the cgroup, and real processes in the cgroup whose calls
  * must fail with exactly the expected errno. Only loopback addresses are ever targets.
  *
  * Usage: test-enforce PATH-TO-CGPOLICY CHECK-STATUS-OUTPUT PROMTOOL: check-status-output.py and

@@ -2,8 +2,8 @@
 
 /* The ways around a policy (issue 10), tried on the real kernel as a compromised service would:
  * a private bpffs, cgroups under the cgroup2 mount, "cgpolicy load", the pinned programs
- * attached as systemd attaches BPFProgram= (multi, every hook of cgpolicy-hooks.h the policy
- * needs), "cgpolicy apply" run from inside the cgroup as ExecStartPre=+ runs it, and then an
+ * attached beforehand (multi, every cgroup hook of cgpolicy-hooks.h the policy needs; apply
+ * attaches the rest), "cgpolicy apply" run from inside the cgroup as ExecStartPre=+ runs it, and then an
  * attacker: a process in the policed cgroup with exactly the uid and capabilities named in the
  * check (setresuid, capset, bounding set, no_new_privs; verified in /proc/self/status before it
  * acts). Everything happens in a network namespace of the test's own: only loopback targets.
@@ -206,8 +206,8 @@ static unsigned rule_dirs(const char *const *options) {
         return dirs;
 }
 
-/* A unit's cgroup NAME below the test's: the programs its policy needs attached (as systemd
- * attaches BPFProgram=), then "cgpolicy apply --unit=NAME.service OPTIONS..." run in it.
+/* A unit's cgroup NAME below the test's: the cgroup programs its policy needs attached
+ * beforehand, then "cgpolicy apply --unit=NAME.service OPTIONS..." run in it.
  * Returns the fs path. */
 static char *policed_v(const char *name, const char *const *options) {
         char *cg = test_env_cgroup(&env, name);

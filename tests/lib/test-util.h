@@ -4,7 +4,7 @@
 /* What the programs that run cgpolicy against the real kernel share (tests/bpf/test-enforce,
  * bench/bench-enforce): a run's environment (a cgroup of its own, a private bpffs, a runtime
  * directory) removed at exit, child processes that die with the run, cgroups, loopback servers,
- * and the pinned programs attached as systemd attaches BPFProgram=.
+ * and the pinned programs attached (multi) as "cgpolicy apply" attaches them.
  *
  * Cleanup runs at exit() (atexit), never in a signal handler: SIGINT, SIGTERM and SIGHUP only
  * note the signal, and the next test_fork() or test_check_interrupted() exits. A run killed
@@ -147,8 +147,8 @@ pid_t server_start(const ServerSocket *sockets, size_t n);
 int test_pin_get(const TestEnv *e, const char *name);
 
 /* Attach the pinned programs of the hooks that a policy with rules for the directions dirs
- * (CGP_DIRS()) needs to the cgroup at fs path cg, as systemd attaches BPFProgram=
- * (BPF_F_ALLOW_MULTI). */
+ * (CGP_DIRS()) needs to the cgroup at fs path cg, with BPF_F_ALLOW_MULTI: the cgroup programs
+ * only (apply attaches the LSM ones). */
 int test_attach(const TestEnv *e, const char *cg, unsigned dirs);
 
 /* Detach the pinned program of hook (a pin name) from the cgroup at fs path cg. */

@@ -6,7 +6,7 @@
 #
 # e2e-lat-plain.service and e2e-lat-policed.service are the same Type=exec service
 # (/bin/sleep infinity); the policed one has network keys, so its start includes
-# cgroup realization with six BPFProgram= attachments and the ExecStartPre=+ helper.
+# the ExecStartPre=+ helper, which attaches the programs.
 # Starts alternate between the two (so drift affects both alike); each is followed by a
 # stop. Two figures per start:
 #   wall:  the time `systemctl start` takes (Type=exec: returns once the main process has
@@ -18,8 +18,8 @@
 #          its BPF programs are set up, and for a unit without ExecStartPre= after the main
 #          process is spawned, so it hides exactly the cost in question.)
 # Prints medians and the differences, in milliseconds. Two more units split the difference:
-# e2e-lat-bpfonly.service (the same six BPFProgram= lines written by hand: systemd's
-# attachment alone) and e2e-lat-prenop.service (ExecStartPre=+/bin/true: the cost of any
+# e2e-lat-bpfonly.service (six BPFProgram= lines written by hand: the cost of systemd's
+# attachment alone, for comparison) and e2e-lat-prenop.service (ExecStartPre=+/bin/true: the cost of any
 # extra privileged process).
 set -eu
 n=${1:-20}

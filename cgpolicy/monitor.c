@@ -103,6 +103,8 @@ typedef struct Monitor {
         uint64_t last_watchdog;
         uint64_t last_lost_check;
         int error;                      /* a fatal error in the ring buffer callback */
+        bool pid_foreign;               /* in a container: the records' pids (of the initial PID
+                                         * namespace) are not ours, nor journald's */
 } Monitor;
 
 static uint64_t now_usec(clockid_t c) {
@@ -293,8 +295,29 @@ static void flush_suppressed(Monitor *m, UnitState *u) {
         u->suppressed = 0;
 }
 
-static UnitState *unit_state_get(Monitor *m, uint64_t cgroup_id, uint32_t slot, uint64_t now) {
+/* The unit of a cgroup: its own runtime record (a policed unit), else the unit in its path (a
+ * unit in a policed slice; open_by_handle_at(), which a container's seccomp filter may refuse),
+ * else the record of the policy that decided (the slice). */
+static char *unit_of_cgroup(uint64_t cgroup_id, uint64_t policy_cgroup_id) {
+        _cleanup_(runtime_entry_done) RuntimeEntry e = {};
         _cleanup_free_ char *path = NULL;
+
+        if (runtime_read(cgroup_id, &e) >= 0 && e.unit)
+                return TAKE_PTR(e.unit);
+        if (cg_id_exists(cgroup_id, &path) > 0 && path) {
+                char *u = unit_from_cgroup_path(path);
+
+                if (u)
+                        return u;
+        }
+        runtime_entry_done(&e);
+        if (policy_cgroup_id != 0 && runtime_read(policy_cgroup_id, &e) >= 0 && e.unit)
+                return TAKE_PTR(e.unit);
+        return NULL;
+}
+
+static UnitState *unit_state_get(Monitor *m, uint64_t cgroup_id, uint64_t policy_cgroup_id, uint32_t slot,
+                                 uint64_t now) {
         UnitState *u;
 
         for (size_t i = 0; i < m->n_units; i++)
@@ -323,8 +346,7 @@ static UnitState *unit_state_get(Monitor *m, uint64_t cgroup_id, uint32_t slot, 
 
         u = &m->units[m->n_units++];
         *u = (UnitState) { .cgroup_id = cgroup_id, .slot = slot, .last_used = now };
-        if (cg_id_exists(cgroup_id, &path) > 0 && path)
-                u->unit = unit_from_cgroup_path(path);
+        u->unit = unit_of_cgroup(cgroup_id, policy_cgroup_id);
         return u;
 }
 
@@ -539,7 +561,7 @@ static int on_event(void *ctx, void *data, size_t size) {
         }
 
         denial_describe(d, what, sizeof what);
-        u = unit_state_get(m, d->cgroup_id, e->slot, now);
+        u = unit_state_get(m, d->cgroup_id, d->policy_cgroup_id, e->slot, now);
         if (!u) {
                 m->error = log_oom();
                 return m->error;
@@ -564,7 +586,8 @@ static int on_event(void *ctx, void *data, size_t size) {
                 denial_address(d, addr);
                 JOURNAL_SEND("MESSAGE_ID=" MONITOR_MESSAGE_DENIAL, "PRIORITY=%i", audit ? LOG_NOTICE : LOG_WARNING,
                              u->unit ? "OBJECT_SYSTEMD_UNIT=%s" : "CGPOLICY_NO_UNIT=%s", u->unit ?: "1",
-                             "OBJECT_PID=%" PRIu32, d->pid, "OBJECT_COMM=%s", comm,
+                             m->pid_foreign ? "CGPOLICY_PID=%" PRIu32 : "OBJECT_PID=%" PRIu32, d->pid,
+                             "OBJECT_COMM=%s", comm,
                              "CGPOLICY_DIRECTION=%s", direction_name(d), "CGPOLICY_HOOK=%s", hook_name(d->hook),
                              "CGPOLICY_PROTOCOL=%s", protocol_name(d),
                              "CGPOLICY_FAMILY=%s", d->family == CGP_AF_INET6 ? "ipv6" : "ipv4",
@@ -670,6 +693,11 @@ int monitor_run(void) {
         ev = (struct epoll_event) { .events = EPOLLIN, .data.fd = sfd };
         if (epoll_ctl(ep, EPOLL_CTL_ADD, sfd, &ev) < 0)
                 return log_error_errno(errno, "Cannot watch the signals: %m");
+
+        /* systemd-nspawn and other container managers tell their payload so (systemd's
+         * /run/systemd/container); the kernel records pids of the initial namespace, which
+         * journald would resolve in ours, maybe to another process: then CGPOLICY_PID=. */
+        m.pid_foreign = access("/run/systemd/container", F_OK) >= 0 || getenv("container");
 
         if (sd_watchdog_enabled(false, &m.watchdog_usec) <= 0)
                 m.watchdog_usec = 0;

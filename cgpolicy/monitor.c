@@ -554,6 +554,7 @@ static int on_event(void *ctx, void *data, size_t size) {
         char addr[INET6_ADDRSTRLEN], comm[17], what[160];
         uint64_t now = now_usec(CLOCK_MONOTONIC);
         UnitState *u;
+        int r;
 
         if (size < sizeof(struct cgp_event)) {
                 log_warning("Ignoring a denial record of %zu bytes (expected %zu).", size, sizeof(struct cgp_event));
@@ -584,7 +585,7 @@ static int on_event(void *ctx, void *data, size_t size) {
                 u->in_window++;
                 denial_comm(d, comm);
                 denial_address(d, addr);
-                JOURNAL_SEND("MESSAGE_ID=" MONITOR_MESSAGE_DENIAL, "PRIORITY=%i", audit ? LOG_NOTICE : LOG_WARNING,
+                r = JOURNAL_SEND("MESSAGE_ID=" MONITOR_MESSAGE_DENIAL, "PRIORITY=%i", audit ? LOG_NOTICE : LOG_WARNING,
                              u->unit ? "OBJECT_SYSTEMD_UNIT=%s" : "CGPOLICY_NO_UNIT=%s", u->unit ?: "1",
                              m->pid_foreign ? "CGPOLICY_PID=%" PRIu32 : "OBJECT_PID=%" PRIu32, d->pid,
                              "OBJECT_COMM=%s", comm,
@@ -596,7 +597,9 @@ static int on_event(void *ctx, void *data, size_t size) {
                              "CGPOLICY_CGROUP_ID=%" PRIu64, (uint64_t) d->cgroup_id,
                              "CGPOLICY_SEQ=%" PRIu64, (uint64_t) d->seq,
                              "MESSAGE=%s: %s %s", u->unit ?: "(no unit)", verdict, what);
-                (void) streamed_add(m, e->slot, 1, 1, 0, 0);
+                /* A record the journal refused is read, neither journaled nor suppressed (the
+                 * error went to standard error). */
+                (void) streamed_add(m, e->slot, 1, r >= 0, 0, 0);
         }
 
         check_threshold(m, e, what, now);

@@ -536,7 +536,7 @@ sc_monitor_restart() {
         local u=e2e-mon-load.service p1 p2 s
         systemctl start cgpolicy-monitor.service
         p1=$(show cgpolicy-monitor.service MainPID)
-        check "$u starts (2000 denials at 200/s)" systemctl start $u
+        check "$u starts (1000 denials at 200/s)" systemctl start $u
         sleep 2
         check "restart cgpolicy-monitor.service under load" systemctl restart cgpolicy-monitor.service
         sleep 2
@@ -548,7 +548,7 @@ sc_monitor_restart() {
                 not_ok "cgpolicy-monitor.service runs again" "pid $p1 -> $p2, $(show cgpolicy-monitor.service ActiveState)"
         fi
         # Until the flood is over (status: 2000 denied) and every record is accounted for.
-        mon_wait 60 sh -c "[ \"\$($mon_check stream $u | cut -d' ' -f1)\" -ge 2000 ]"
+        mon_wait 60 sh -c "[ \"\$($mon_check stream $u | cut -d' ' -f1)\" -ge 1000 ]"
         if mon_wait 30 mon_accounted $u; then
                 ok "restarted under load, nothing lost silently: $(mon_accounting $u | head -n1)"
         else

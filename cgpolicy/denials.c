@@ -40,7 +40,7 @@ static const char *proto_name(uint8_t p) {
         return p == CGP_PROTO_TCP ? "tcp" : p == CGP_PROTO_UDP ? "udp" : "other";
 }
 
-static const char *hook_name(uint8_t h) {
+const char *denial_hook_name(uint8_t h) {
         static const char *const names[CGP_HOOK_MAX] = {
                 [CGP_HOOK_BIND]        = "bind",
                 [CGP_HOOK_CONNECT]     = "connect",
@@ -48,9 +48,10 @@ static const char *hook_name(uint8_t h) {
                 [CGP_HOOK_SOCK_CREATE] = "socket",
                 [CGP_HOOK_LISTEN]      = "listen",
                 [CGP_HOOK_EGRESS]      = "source-routed",
+                [CGP_HOOK_BPF]         = "bpf",
         };
 
-        return h < CGP_HOOK_MAX ? names[h] : "?";
+        return h < CGP_HOOK_MAX && names[h] ? names[h] : "?";
 }
 
 /* The kind of socket a sock_create record is about, as X-CgPolicySocketAllow= names it. */
@@ -102,7 +103,7 @@ static void print_denial(const struct cgp_denial *d) {
                 if ((unsigned char) *c < 0x20)
                         *c = '?';
 
-        printf("%s %s pid %" PRIu32 " (%s) %s ", when, who, d->pid, comm[0] ? comm : "?", hook_name(d->hook));
+        printf("%s %s pid %" PRIu32 " (%s) %s ", when, who, d->pid, comm[0] ? comm : "?", denial_hook_name(d->hook));
         if (d->hook == CGP_HOOK_SOCK_CREATE)
                 printf("%s %s protocol %u", d->family == CGP_AF_INET ? "ipv4" : "ipv6", socket_kind_name(d), d->protocol);
         else {

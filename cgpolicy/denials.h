@@ -14,6 +14,9 @@ typedef struct DenialCursor {
         uint32_t key;
 } DenialCursor;
 
+/* The hook of a record (cgp_denial.hook) as the output names it: "bind", "socket", … */
+const char *denial_hook_name(uint8_t hook);
+
 /* Print the records after *c to stdout, oldest first, and move *c to the newest printed. Returns
  * the number printed or a negative errno. */
 int denials_print_new(Maps *m, DenialCursor *c);

@@ -43,6 +43,7 @@
 
 #include "bpf-maps.h"
 #include "cgroup-util.h"
+#include "denials.h"
 #include "log.h"
 #include "macro.h"
 #include "monitor.h"
@@ -132,20 +133,6 @@ static const char *direction_name(const struct cgp_denial *d) {
         }
 }
 
-static const char *hook_name(uint8_t h) {
-        static const char *const names[CGP_HOOK_MAX] = {
-                [CGP_HOOK_BIND]        = "bind",
-                [CGP_HOOK_CONNECT]     = "connect",
-                [CGP_HOOK_SENDMSG]     = "sendmsg",
-                [CGP_HOOK_SOCK_CREATE] = "socket",
-                [CGP_HOOK_LISTEN]      = "listen",
-                [CGP_HOOK_EGRESS]      = "source-routed",
-                [CGP_HOOK_BPF]         = "bpf",
-        };
-
-        return h < CGP_HOOK_MAX ? names[h] : "?";
-}
-
 /* The socket's protocol by name (IPPROTO_* of the record), as a rule would name its class. */
 static const char *protocol_name(const struct cgp_denial *d) {
         switch (d->protocol) {
@@ -199,7 +186,7 @@ static void denial_describe(const struct cgp_denial *d, char *buf, size_t size) 
         else if (d->hook == CGP_HOOK_BPF)
                 snprintf(buf, size, "bpf() command %u by %s[%" PRIu32 "]", d->port, comm[0] ? comm : "?", d->pid);
         else
-                snprintf(buf, size, "%s %s %s%s%s:%u by %s[%" PRIu32 "]", hook_name(d->hook), protocol_name(d),
+                snprintf(buf, size, "%s %s %s%s%s:%u by %s[%" PRIu32 "]", denial_hook_name(d->hook), protocol_name(d),
                          v6 ? "[" : "", addr, v6 ? "]" : "", d->port, comm[0] ? comm : "?", d->pid);
 }
 
@@ -589,7 +576,7 @@ static int on_event(void *ctx, void *data, size_t size) {
                              u->unit ? "OBJECT_SYSTEMD_UNIT=%s" : "CGPOLICY_NO_UNIT=%s", u->unit ?: "1",
                              m->pid_foreign ? "CGPOLICY_PID=%" PRIu32 : "OBJECT_PID=%" PRIu32, d->pid,
                              "OBJECT_COMM=%s", comm,
-                             "CGPOLICY_DIRECTION=%s", direction_name(d), "CGPOLICY_HOOK=%s", hook_name(d->hook),
+                             "CGPOLICY_DIRECTION=%s", direction_name(d), "CGPOLICY_HOOK=%s", denial_hook_name(d->hook),
                              "CGPOLICY_PROTOCOL=%s", protocol_name(d),
                              "CGPOLICY_FAMILY=%s", d->family == CGP_AF_INET6 ? "ipv6" : "ipv4",
                              "CGPOLICY_ADDRESS=%s", addr, "CGPOLICY_PORT=%u", d->port,

@@ -664,6 +664,41 @@ int maps_set_cgroup(Maps *m, uint64_t cgroup_id, const struct cgp_cgroup *v) {
         return 0;
 }
 
+/* Waiting for the programs: they run under rcu_read_lock() (non-sleepable programs: every one of
+ * ours), so an RCU grace period after a change of cgp_cgroups is the moment from which no program
+ * still holds what it read before. User space cannot call synchronize_rcu() itself, but the kernel
+ * does it for it: an update of an element of a map-in-map (BPF_MAP_TYPE_ARRAY_OF_MAPS or
+ * HASH_OF_MAPS) from the bpf() syscall ends with maybe_wait_bpf_programs() (kernel/bpf/syscall.c,
+ * map_update_elem(), in 6.1 as in 6.12: "Wait for any running BPF programs to complete so that
+ * userspace, when we return to it, knows that all programs that could be running use the new map
+ * value"), which calls synchronize_rcu() (synchronize_rcu_expedited() in later kernels); since
+ * 6.8 only when the update succeeded, so it must succeed. The array of maps and its inner array
+ * are made for the call and not pinned: nobody else uses them. Should the kernel refuse to create
+ * them, a fixed sleep is the fallback: our programs run for microseconds (a bounded number of
+ * lookups, no loops beyond CGP_MAX_CGROUP_DEPTH), 50 ms is many times that even when a program was
+ * preempted (PREEMPT_RCU). */
+#define PROGRAMS_GRACE_SLEEP_USEC (50 * 1000)
+
+int maps_wait_programs(void) {
+        LIBBPF_OPTS(bpf_map_create_opts, opts);
+        _cleanup_close_ int inner = -EBADF, outer = -EBADF;
+        uint32_t zero = 0;
+        int fd;
+
+        inner = bpf_map_create(BPF_MAP_TYPE_ARRAY, "cgp_wait_inner", sizeof(uint32_t), sizeof(uint32_t), 1, NULL);
+        if (inner >= 0) {
+                opts.inner_map_fd = inner;
+                outer = bpf_map_create(BPF_MAP_TYPE_ARRAY_OF_MAPS, "cgp_wait", sizeof(uint32_t), sizeof(uint32_t), 1, &opts);
+        }
+        fd = inner;
+        if (outer >= 0 && bpf_map_update_elem(outer, &zero, &fd, BPF_ANY) == 0)
+                return 0;
+
+        log_debug_errno(errno, "Cannot wait for the programs with a map-in-map update (%m), sleeping instead.");
+        (void) usleep(PROGRAMS_GRACE_SLEEP_USEC);
+        return 1;
+}
+
 int maps_delete_cgroup(Maps *m, uint64_t cgroup_id) {
         assert(m);
 

@@ -80,6 +80,12 @@ int maps_fast_gc(Maps *m);
 /* Remove every trie entry of a tag. */
 int maps_delete_policy(Maps *m, uint32_t tag);
 
+/* Return only when every program that was running at the call has finished: a program that read
+ * a cgroup's entry (or a fast-set word) before it was changed no longer uses it, so the entries of
+ * the previous tag can be removed, and every request judged from now on is judged by the new one.
+ * See the comment in bpf-maps.c. Returns 0, or 1 when it fell back to a fixed grace sleep. */
+int maps_wait_programs(void);
+
 /* Sum of the per-CPU counters of (slot, dir), dir one of CGP_DIR_* or CGP_DIR_SOCKET. */
 int maps_read_counter(Maps *m, uint32_t slot, int dir, struct cgp_counter *ret);
 /* The denial-log state of a slot, or of all CGP_MAX_SLOTS slots (ret[slot]). */

@@ -48,7 +48,11 @@ static int status_collect_one(uint64_t id, const struct cgp_cgroup *v, void *use
                 .unit = TAKE_PTR(e.unit),
                 .cgroup = TAKE_PTR(e.cgroup),
                 .audit = v->flags & CGP_F_AUDIT,
+                /* An entry with rules for no direction, of a unit that is not blocked: the
+                 * allow-everything entry of a reload without keys (policy_switch()). */
+                .keys_removed = !(v->flags & (CGP_F_HAS_DIR(CGP_DIR_BIND) | CGP_F_HAS_DIR(CGP_DIR_CONNECT))),
         };
+        x->blocked = x->unit && runtime_is_blocked(x->unit);
         policy_init(&x->rules);
         if (e.args) {
                 _cleanup_free_ char *reason = NULL;

@@ -20,6 +20,10 @@ typedef struct StatusEntry {
         Policy rules;
         struct cgp_counter cnt[CGP_COUNTER_DIRS];      /* bind, connect, socket creation */
         uint64_t suppressed;    /* denials not recorded in the log: over the rate */
+        bool blocked;           /* "cgpolicy block": a deny-all policy in force */
+        bool keys_removed;      /* reloaded without keys: everything allowed until it stops */
+        bool drift;             /* systemd's helper line differs from the policy in force (only
+                                 * when systemd could tell: status_mark_drift()) */
 } StatusEntry;
 
 typedef struct Status {

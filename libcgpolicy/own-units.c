@@ -15,6 +15,7 @@ static const char *const own_units[] = {
         "cgpolicy-gc.timer",
         "cgpolicy-metrics.service",
         "cgpolicy-metrics.timer",
+        "cgpolicy-reload.service",
 };
 
 /* "foo@bar.service" of the template "foo@.service". */

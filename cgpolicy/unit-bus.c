@@ -189,12 +189,25 @@ int bus_unit_helper(sd_bus *bus, const char *unit, bool log_errors, UnitHelper *
                 if (r >= 0 && !h.argv)
                         r = find_helper(bus, path, iface, "ExecCondition", &h.argv);
         } else {
+                _cleanup_strv_free_ char **requires = NULL;
+                sd_bus_error error = SD_BUS_ERROR_NULL;
+                bool policed = false;
+
                 if (asprintf(&apply_unit, "cgpolicy-apply@%s.service", unit) < 0)
                         return log_oom();
-                r = unit_path(apply_unit, &apply_path);
-                if (r < 0)
-                        return log_oom();
-                r = find_helper(bus, apply_path, "org.freedesktop.systemd1.Service", "ExecStart", &h.argv);
+                /* The template's own ExecStart= is an "--error=" line for every slice: only a
+                 * slice whose generated drop-in requires its apply unit has keys. */
+                r = sd_bus_get_property_strv(bus, SD_DEST, path, SD_UNIT, "Requires", &error, &requires);
+                sd_bus_error_free(&error);
+                STRV_FOREACH(q, requires)
+                        if (streq(*q, apply_unit))
+                                policed = true;
+                if (r >= 0 && policed) {
+                        r = unit_path(apply_unit, &apply_path);
+                        if (r < 0)
+                                return log_oom();
+                        r = find_helper(bus, apply_path, "org.freedesktop.systemd1.Service", "ExecStart", &h.argv);
+                }
         }
         if (r < 0)
                 return log_errors ? log_error_errno(r, "Cannot get the helper line of %s from systemd: %m", unit) : r;

@@ -27,7 +27,8 @@ int bus_open_system(sd_bus **ret);
 
 /* The state, cgroup and helper line of a service (ExecStartPre=, or ExecCondition= where the
  * generator had to use it: the command whose path is cgpolicy's binary and whose argv[1] is
- * "apply") or of a slice (the ExecStart= of cgpolicy-apply@SLICE.service). -EOPNOTSUPP for
+ * "apply") or of a slice (the ExecStart= of cgpolicy-apply@SLICE.service, when the slice
+ * Requires= it: the generator's drop-in of a slice with keys). -EOPNOTSUPP for
  * another unit type; other errors logged when log_errors. */
 int bus_unit_helper(sd_bus *bus, const char *unit, bool log_errors, UnitHelper *ret);
 

@@ -706,6 +706,26 @@ sc_daemons() {
         check_eq "the running nginx still serves after the reload that added its policy (200)" 200 \
                 "$(http_status http://127.0.0.1/)"
         expect_in nginx.service connect tcp 127.0.0.1 9000 OK
+        # "cgpolicy reload" puts it in force for the running nginx, under load: not one
+        # request fails.
+        local load=/run/cgpolicy-e2e/nginx-load.log lpid
+        python3 - "$load" <<'PY' &
+import sys, time, urllib.request
+end = time.time() + 4
+with open(sys.argv[1], "w") as f:
+    while time.time() < end:
+        try:
+            f.write(f"{urllib.request.urlopen('http://127.0.0.1/', timeout=5).status}\n")
+        except Exception as e:
+            f.write(f"ERR {e}\n")
+PY
+        lpid=$!
+        sleep 1.5
+        check "cgpolicy reload nginx.service (its first policy, while it serves)" cgpolicy reload nginx.service
+        wait "$lpid"
+        check_eq "every request to nginx during the reload got 200 ($(wc -l <"$load") requests)" "" "$(grep -v '^200$' "$load")"
+        expect_in nginx.service connect tcp 127.0.0.1 9000 EPERM
+        expect_in nginx.service sendto udp 127.0.0.1 53 OK
         check "systemctl stop nginx && systemctl start nginx" sh -c 'systemctl stop nginx && systemctl start nginx'
         check "systemctl start redis-server" systemctl start redis-server.service
         for d in nginx redis-server; do

@@ -392,6 +392,7 @@ static bool helper_differs(const UnitHelper *h);
 /* The drift marker: only when systemd answers; otherwise no marker and no error. */
 static void status_mark_drift(Status *s) {
         sd_bus *bus = NULL;
+        int r;
 
         if (bus_open_system(&bus) < 0)
                 return;
@@ -401,7 +402,12 @@ static void status_mark_drift(Status *s) {
                 _cleanup_free_ char *fs = NULL;
                 uint64_t id;
 
-                if (!x->unit || bus_unit_helper(bus, x->unit, false, &h) < 0)
+                if (!x->unit)
+                        continue;
+                r = bus_unit_helper(bus, x->unit, false, &h);
+                if (r == -ETIMEDOUT)
+                        break;          /* systemd does not answer: no marker for the rest either */
+                if (r < 0)
                         continue;
                 /* The running unit's own cgroup only (not a stale one of an earlier start). */
                 if (!h.loaded || !h.running || !h.cgroup || cg_fs_path(h.cgroup, &fs) < 0 ||
@@ -620,8 +626,39 @@ static bool helper_differs(const UnitHelper *h) {
         return false;
 }
 
-/* One unit named on the command line: a running service or slice. */
-static int reload_unit(sd_bus *bus, Maps *m, const char *unit) {
+/* What reload puts in force, asked from systemd before the maps are locked: the D-Bus calls of
+ * many units must not hold up the "apply" of a unit that starts meanwhile. */
+typedef struct Pending {
+        char **units;
+        UnitHelper *helpers;
+        size_t n;
+} Pending;
+
+static void pending_done(Pending *p) {
+        for (size_t i = 0; i < p->n; i++)
+                unit_helper_done(&p->helpers[i]);
+        p->helpers = mfree(p->helpers);
+        p->units = strv_free(p->units);
+        p->n = 0;
+}
+
+static int pending_add(Pending *p, const char *unit, UnitHelper *h) {
+        UnitHelper *l = reallocarray(p->helpers, p->n + 1, sizeof(UnitHelper));
+        size_t n = p->n;
+
+        if (!l)
+                return log_oom();
+        p->helpers = l;
+        if (strv_extend(&p->units, &n, unit) < 0)
+                return log_oom();
+        l[p->n++] = *h;
+        *h = (UnitHelper) {};
+        return 0;
+}
+
+/* One unit named on the command line: a running service or slice. Returns 0 (added to p, or
+ * nothing to do) or a negative errno (logged). */
+static int reload_prepare(sd_bus *bus, const char *unit, Pending *p) {
         _cleanup_(unit_helper_done) UnitHelper h = {};
         int r;
 
@@ -639,7 +676,7 @@ static int reload_unit(sd_bus *bus, Maps *m, const char *unit) {
         if (h.need_daemon_reload)
                 log_warning("%s: its unit files changed since systemd loaded them; putting in force what systemd has "
                             "loaded ('systemctl daemon-reload' loads the files).", unit);
-        return reload_apply(m, unit, h.cgroup, h.argv);
+        return pending_add(p, unit, &h);
 }
 
 static int add_unit_of_record(uint64_t id, void *userdata) {
@@ -657,12 +694,11 @@ static int add_unit_of_record(uint64_t id, void *userdata) {
 
 /* Every running unit whose policy in force differs from its helper line: the policed ones (the
  * runtime records), and the running services and slices that got keys while they ran. */
-static int reload_changed(sd_bus *bus, Maps *m, unsigned *ret_n) {
+static int reload_collect_changed(sd_bus *bus, Pending *p) {
         _cleanup_strv_free_ char **units = NULL, **running = NULL;
         size_t n;
-        int r, ret = 0;
+        int r;
 
-        *ret_n = 0;
         r = runtime_foreach(add_unit_of_record, &units);
         if (r < 0)
                 return r;
@@ -687,26 +723,40 @@ static int reload_changed(sd_bus *bus, Maps *m, unsigned *ret_n) {
                         continue;
                 if (!helper_differs(&h))
                         continue;
-                r = reload_apply(m, *u, h.cgroup, h.argv);
+                r = pending_add(p, *u, &h);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* Put what p holds in force, under the lock; every unit is tried. */
+static int reload_pending(const Pending *p) {
+        _cleanup_(maps_close) Maps m = MAPS_NULL;
+        int r, ret = 0;
+
+        if (p->n == 0)
+                return 0;
+        r = maps_open(&m, true);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < p->n; i++) {
+                r = reload_apply(&m, p->units[i], p->helpers[i].cgroup, p->helpers[i].argv);
                 if (r < 0 && ret == 0)
-                        ret = r;        /* go on with the others */
-                if (r >= 0)
-                        (*ret_n)++;
+                        ret = r;
         }
         return ret;
 }
 
-static int reload_changed_locked(sd_bus *bus) {
-        _cleanup_(maps_close) Maps m = MAPS_NULL;
-        unsigned n;
+static int reload_changed(sd_bus *bus) {
+        _cleanup_(pending_done) Pending p = {};
         int r;
 
-        r = maps_open(&m, true);
+        r = reload_collect_changed(bus, &p);
         if (r < 0)
                 return r;
-        r = reload_changed(bus, &m, &n);
-        log_debug("Reloaded %u unit%s.", n, n == 1 ? "" : "s");
-        return r;
+        log_debug("%zu unit%s to reload.", p.n, p.n == 1 ? "" : "s");
+        return reload_pending(&p);
 }
 
 static int on_reloading(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
@@ -715,7 +765,7 @@ static int on_reloading(sd_bus_message *msg, void *userdata, sd_bus_error *error
         /* Reloading(true) at the start, Reloading(false) when the new configuration is loaded. */
         if (sd_bus_message_read(msg, "b", &active) < 0 || active)
                 return 0;
-        (void) reload_changed_locked(userdata);
+        (void) reload_changed(userdata);
         return 0;
 }
 
@@ -728,7 +778,7 @@ static int reload_follow(sd_bus *bus) {
         if (r < 0)
                 return r;
         /* What changed before we listened. */
-        (void) reload_changed_locked(bus);
+        (void) reload_changed(bus);
         for (;;) {
                 r = sd_bus_process(bus, NULL);
                 if (r < 0)
@@ -743,9 +793,8 @@ static int reload_follow(sd_bus *bus) {
 
 static int verb_reload(void *userdata) {
         const Args *args = userdata;
-        _cleanup_(maps_close) Maps m = MAPS_NULL;
+        _cleanup_(pending_done) Pending p = {};
         sd_bus *bus = NULL;
-        unsigned n;
         int r, ret = 0;
 
         r = require_policy_privileges("reload");
@@ -753,6 +802,8 @@ static int verb_reload(void *userdata) {
                 return r;
 
         if (args->cgroup) {
+                _cleanup_(maps_close) Maps m = MAPS_NULL;
+
                 r = maps_open(&m, true);
                 if (r < 0)
                         return r;
@@ -768,20 +819,17 @@ static int verb_reload(void *userdata) {
                 return r;
         }
 
-        r = maps_open(&m, true);
-        if (r >= 0) {
-                if (args->n_units == 0)
-                        ret = reload_changed(bus, &m, &n);
-                else
-                        for (size_t i = 0; i < args->n_units; i++) {
-                                r = reload_unit(bus, &m, args->units[i]);
-                                if (r < 0 && ret == 0)
-                                        ret = r;
-                        }
-        } else
-                ret = r;
+        if (args->n_units == 0)
+                ret = reload_collect_changed(bus, &p);
+        else
+                for (size_t i = 0; i < args->n_units; i++) {
+                        r = reload_prepare(bus, args->units[i], &p);
+                        if (r < 0 && ret == 0)
+                                ret = r;        /* the others are reloaded all the same */
+                }
         sd_bus_flush_close_unref(bus);
-        return ret;
+        r = reload_pending(&p);
+        return ret < 0 ? ret : r;
 }
 
 /* The cgroup of the unit to block or unblock: --cgroup=, else systemd's ControlGroup=. */

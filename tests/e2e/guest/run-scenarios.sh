@@ -444,12 +444,12 @@ sc_reload() {
         sh -c 'echo $$ >"$1/cgroup.procs" && exec /usr/lib/cgpolicy-e2e/reload-client.py "$2" 443 8443 9000' \
                 sh "$dir" "$log" &
         pid=$!
-        sleep 2
+        sleep 1
         t0=$(date +%s%N)
         out=$(cgpolicy reload e2e-reload.service 2>&1)
         rc=$?
         t1=$(date +%s%N)
-        sleep 2
+        sleep 1
         kill "$pid"
         wait "$pid" 2>/dev/null
         check_eq "cgpolicy reload e2e-reload.service under traffic exits 0 ($(( (t1 - t0) / 1000000 )) ms)" 0 "$rc"

@@ -344,6 +344,10 @@ int bpf_load_and_pin(void) {
 void maps_close(Maps *m) {
         assert(m);
 
+        /* Nothing is left behind: retired policies go now (a grace period first). */
+        if (m->n_retired > 0)
+                (void) maps_reclaim(m);
+        free(m->retired);
         if (m->fast)
                 (void) munmap(m->fast, sizeof(struct cgp_fast_set));
         for (size_t i = 0; i < _MAP_MAX; i++)
@@ -671,8 +675,8 @@ int maps_set_cgroup(Maps *m, uint64_t cgroup_id, const struct cgp_cgroup *v) {
  * HASH_OF_MAPS) from the bpf() syscall ends with maybe_wait_bpf_programs() (kernel/bpf/syscall.c,
  * map_update_elem(), in 6.1 as in 6.12: "Wait for any running BPF programs to complete so that
  * userspace, when we return to it, knows that all programs that could be running use the new map
- * value"), which calls synchronize_rcu() (synchronize_rcu_expedited() in later kernels); since
- * 6.8 only when the update succeeded, so it must succeed. The array of maps and its inner array
+ * value"), which calls synchronize_rcu(); in later kernels only when the update succeeded, so it
+ * must succeed. The array of maps and its inner array
  * are made for the call and not pinned: nobody else uses them. Should the kernel refuse to create
  * them, a fixed sleep is the fallback: our programs run for microseconds (a bounded number of
  * lookups, no loops beyond CGP_MAX_CGROUP_DEPTH), 50 ms is many times that even when a program was
@@ -697,6 +701,71 @@ int maps_wait_programs(void) {
         log_debug_errno(errno, "Cannot wait for the programs with a map-in-map update (%m), sleeping instead.");
         (void) usleep(PROGRAMS_GRACE_SLEEP_USEC);
         return 1;
+}
+
+int maps_retire_policy(Maps *m, uint32_t tag) {
+        uint32_t *l;
+
+        assert(m);
+
+        l = reallocarray(m->retired, m->n_retired + 1, sizeof(uint32_t));
+        if (!l)
+                return -ENOMEM;
+        m->retired = l;
+        l[m->n_retired++] = tag;
+        return 0;
+}
+
+int maps_reclaim(Maps *m) {
+        int r, ret = 0;
+
+        assert(m);
+
+        if (m->n_retired == 0)
+                return 0;
+        (void) maps_wait_programs();
+        for (size_t i = 0; i < m->n_retired; i++) {
+                r = maps_delete_policy(m, m->retired[i]);
+                if (r < 0) {
+                        log_warning_errno(r, "Cannot remove a previous policy (cgpolicy gc will): %m");
+                        if (ret == 0)
+                                ret = r;
+                }
+        }
+        m->n_retired = 0;
+        return ret;
+}
+
+void maps_reclaim_in_background(Maps *m) {
+        pid_t pid;
+
+        assert(m);
+
+        if (m->n_retired == 0)
+                return;
+        pid = fork();
+        if (pid < 0) {
+                (void) maps_reclaim(m);
+                return;
+        }
+        if (pid > 0) {
+                /* The child reclaims; it holds the lock (the same open file) until it is done. */
+                m->n_retired = 0;
+                return;
+        }
+        /* The child: nothing of its output reaches whoever waits for the command's. */
+        {
+                int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+                if (null >= 0) {
+                        (void) dup2(null, STDIN_FILENO);
+                        (void) dup2(null, STDOUT_FILENO);
+                        (void) dup2(null, STDERR_FILENO);
+                        if (null > STDERR_FILENO)
+                                close(null);
+                }
+        }
+        _exit(maps_reclaim(m) < 0 ? EXIT_FAILURE : EXIT_SUCCESS);
 }
 
 int maps_delete_cgroup(Maps *m, uint64_t cgroup_id) {

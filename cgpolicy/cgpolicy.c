@@ -745,6 +745,7 @@ static int reload_pending(const Pending *p) {
                 if (r < 0 && ret == 0)
                         ret = r;
         }
+        maps_reclaim_in_background(&m);
         return ret;
 }
 
@@ -807,7 +808,9 @@ static int verb_reload(void *userdata) {
                 r = maps_open(&m, true);
                 if (r < 0)
                         return r;
-                return reload_apply(&m, args->units[0], args->cgroup, args->helper);
+                r = reload_apply(&m, args->units[0], args->cgroup, args->helper);
+                maps_reclaim_in_background(&m);
+                return r;
         }
 
         r = bus_open_system(&bus);
@@ -902,6 +905,7 @@ static int verb_block(void *userdata) {
         r = policy_switch(&m, &t, have_record ? &p : NULL);
         if (r < 0)
                 return r;
+        maps_reclaim_in_background(&m);
         if (block)
                 log_info("%s blocked: every new bind, connect and sendmsg is refused until 'cgpolicy unblock %s'.",
                          unit, unit);

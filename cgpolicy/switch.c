@@ -83,10 +83,14 @@ static int blocked_policy(Policy *ret) {
  *   5. maps_wait_programs(): an RCU grace period, after which no program that read the old entry
  *      or an old word is still running (the programs are not sleepable);
  *   6. the old tag's entries are removed.
- * Only then does the command return: every request judged after it is judged by the new policy
- * alone, and a request is never judged with some of the old entries gone (a missing deny entry
- * would allow). An allow that both policies have is allowed all along (steps 2–4 only send it the
- * slow way for a moment). */
+ * A request that starts after step 3 reads the new entry: when the command returns, every request
+ * from then on is judged by the new policy alone. The old entries are removed only after step 5,
+ * so a request is never judged with some of them gone (a missing deny entry would allow). An
+ * allow that both policies have is allowed all along (steps 2–4 only send it the slow way for a
+ * moment). Steps 5 and 6 are maps_reclaim(): apply does them before it exits (at maps_close());
+ * reload, block and unblock leave them to a child process (maps_reclaim_in_background()) that
+ * holds the lock until they are done, so that the command returns without waiting for the grace
+ * period, and the next writer waits for it instead. */
 int policy_switch(Maps *m, const Target *t, const Policy *p) {
         _cleanup_(compiled_policy_done) CompiledPolicy c = {};
         _cleanup_(policy_done) Policy blocked_p = {}, none = {};
@@ -174,13 +178,13 @@ int policy_switch(Maps *m, const Target *t, const Policy *p) {
                         log_warning_errno(r, "Cannot add the allows of %s to the fast set (they take the slow way): %m",
                                           t->unit);
         }
-        /* Steps 5 and 6. Nothing to wait for when the cgroup had no entry: no program can be
+        /* Steps 5 and 6, by maps_reclaim() (the caller's, or maps_close()), one wait for all the
+         * cgroups switched. Nothing to wait for when the cgroup had no entry: no program can be
          * using a tag of it. */
         if (had > 0) {
-                (void) maps_wait_programs();
-                r = maps_delete_policy(m, old.policy);
+                r = maps_retire_policy(m, old.policy);
                 if (r < 0)
-                        log_warning_errno(r, "Cannot remove the previous policy of %s (cgpolicy gc will): %m", t->unit);
+                        return log_oom();
         }
 
         r = runtime_write(t->id, t->unit, t->cgroup, tag, p ?: &none);

@@ -18,6 +18,7 @@
  * instead (bind-deny=any, connect-deny=any, no socket kind; enforce even in audit mode) and every
  * bind and connect program attached; the runtime record keeps p, which "unblock" restores.
  *
- * The switch is atomic for the programs: see the comment in switch.c. Returns 0, or a negative
+ * The switch is atomic for the programs: see the comment in switch.c. The previous policy's tag is
+ * retired (maps_retire_policy()): its entries go at maps_reclaim(). Returns 0, or a negative
  * errno (logged). */
 int policy_switch(Maps *m, const Target *t, const Policy *p);

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -774,6 +775,10 @@ static int on_reloading(sd_bus_message *msg, void *userdata, sd_bus_error *error
 static int reload_follow(sd_bus *bus) {
         sd_bus_slot *slot = NULL;
         int r;
+
+        /* The children that remove previous policies (maps_reclaim_in_background()) are reaped
+         * by the kernel: this process never waits for them. */
+        (void) signal(SIGCHLD, SIG_IGN);
 
         r = bus_watch_reloads(bus, on_reloading, bus, &slot);
         if (r < 0)

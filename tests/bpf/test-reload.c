@@ -338,6 +338,16 @@ static void test_release_nothing(void) {
         ok(run(cg, NULL, "release", "--unit=never.service", NULL) == 0, "release with nothing applied exits 0");
         ok(run(cg, NULL, "release", "--unit=never.service", NULL) == 0, "release again exits 0");
         ok(run(NULL, NULL, "release", "--slice=never-applied.slice", NULL) == 0, "release of a slice never applied exits 0");
+        /* Nothing loaded at all (a unit that got ExecStopPost= by a daemon-reload while it ran,
+         * on a host where nothing was policed yet). */
+        {
+                _cleanup_free_ char *e = xasprintf("CGPOLICY_BPFFS_DIR=%s/never-loaded", env.bpffs);
+                char *argv[] = { (char *) cgpolicy, (char *) "release", (char *) "--unit=never.service", NULL };
+                char buf[4096];
+
+                ok(test_run(argv, &(RunOptions) { .cgroup = cg, .env = e, .output = buf, .output_size = sizeof buf }) == 0,
+                   "release with nothing loaded (no pin directory) exits 0");
+        }
 }
 
 int main(int argc, char **argv) {

@@ -205,6 +205,33 @@ struct cgp_slot {
         __u64 tat_ns;           /* the rate limiter's theoretical arrival time */
 };
 
+/* The denial stream (cgp_events, a ring buffer; issue 11): every record the denial log above
+ * writes (so at most its rate per slot: a flood is bounded in the kernel) is also sent to the
+ * ring buffer, which "cgpolicy monitor" follows to write each to the journal. The programs touch
+ * it only when they record a denial, never on an allowed request. A record the ring buffer has
+ * no room for (nobody reads it, or not fast enough) is counted in cgp_events_lost (per-CPU, by
+ * slot): no record is lost silently. The record is the log's record plus its slot and the
+ * slot's suppressed count when it was written, so that the reader knows how many denials the
+ * slot had in all (seq + suppressed) without another lookup. Its layout is part of
+ * CGP_LAYOUT_VERSION like the maps' (programs of an earlier load keep writing it). */
+#define CGP_EVENTS_SIZE         (256u * 1024)   /* bytes, a power of 2: about 2300 records */
+
+struct cgp_event {
+        struct cgp_denial d;
+        __u32 slot;
+        __u32 pad;
+        __u64 suppressed;       /* the slot's cgp_slot.suppressed when d was written */
+};
+
+/* cgp_streamed (array by slot), written by "cgpolicy monitor" only (one at a time) and read by
+ * status: what became of the records it read from the ring buffer. Zeroed with the slot. */
+struct cgp_stream {
+        __u64 read;             /* records read from the ring buffer */
+        __u64 journaled;        /* written to the journal */
+        __u64 suppressed;       /* not written: over the monitor's per-unit rate */
+        __u64 actions;          /* X-CgPolicyOnDenial= actions taken (or, in audit mode, logged) */
+};
+
 struct cgp_state {
         __u64 next_tag;         /* the last tag handed out (user space, under the lock) */
 };
@@ -339,6 +366,20 @@ CGP_ASSERT_OFFSET(cgp_slot, logged, 0);
 CGP_ASSERT_OFFSET(cgp_slot, suppressed, 8);
 CGP_ASSERT_OFFSET(cgp_slot, tat_ns, 16);
 CGP_ASSERT_LAST(cgp_slot, tat_ns);
+
+CGP_ASSERT_SIZE(cgp_event, 104);
+CGP_ASSERT_OFFSET(cgp_event, d, 0);
+CGP_ASSERT_OFFSET(cgp_event, slot, 88);
+CGP_ASSERT_OFFSET(cgp_event, pad, 92);
+CGP_ASSERT_OFFSET(cgp_event, suppressed, 96);
+CGP_ASSERT_LAST(cgp_event, suppressed);
+
+CGP_ASSERT_SIZE(cgp_stream, 32);
+CGP_ASSERT_OFFSET(cgp_stream, read, 0);
+CGP_ASSERT_OFFSET(cgp_stream, journaled, 8);
+CGP_ASSERT_OFFSET(cgp_stream, suppressed, 16);
+CGP_ASSERT_OFFSET(cgp_stream, actions, 24);
+CGP_ASSERT_LAST(cgp_stream, actions);
 
 CGP_ASSERT_SIZE(cgp_state, 8);
 CGP_ASSERT_OFFSET(cgp_state, next_tag, 0);

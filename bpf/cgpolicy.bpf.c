@@ -118,6 +118,27 @@ struct {
         __type(value, struct cgp_state);
 } cgp_state SEC(".maps");
 
+/* The denial stream (cgpolicy-abi.h): written only where a denial is recorded. */
+struct {
+        __uint(type, BPF_MAP_TYPE_RINGBUF);
+        __uint(max_entries, CGP_EVENTS_SIZE);
+} cgp_events SEC(".maps");
+
+struct {
+        __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+        __uint(max_entries, CGP_MAX_SLOTS);
+        __type(key, __u32);
+        __type(value, __u64);
+} cgp_events_lost SEC(".maps");
+
+/* Written by "cgpolicy monitor", read by status; the programs never touch it. */
+struct {
+        __uint(type, BPF_MAP_TYPE_ARRAY);
+        __uint(max_entries, CGP_MAX_SLOTS);
+        __type(key, __u32);
+        __type(value, struct cgp_stream);
+} cgp_streamed SEC(".maps");
+
 /* See cgpolicy-abi.h. */
 struct {
         __uint(type, BPF_MAP_TYPE_ARRAY);
@@ -262,6 +283,25 @@ struct cgp_what {
                                          * comm (not in egress, which may run in softirq) */
 };
 
+/* Sends a recorded denial to the ring buffer, or counts it as lost there. */
+static __always_inline void stream_denial(__u32 slot, const struct cgp_denial *d, __u64 suppressed) {
+        struct cgp_event *e;
+        __u64 *lost;
+
+        e = bpf_ringbuf_reserve(&cgp_events, sizeof(*e), 0);
+        if (!e) {
+                lost = bpf_map_lookup_elem(&cgp_events_lost, &slot);
+                if (lost)
+                        (*lost)++;
+                return;
+        }
+        __builtin_memcpy(&e->d, d, sizeof(*d));
+        e->slot = slot;
+        e->pad = 0;
+        e->suppressed = suppressed;
+        bpf_ringbuf_submit(e, 0);
+}
+
 /* Records a denial (or a would-be denial) in the slot's own part of the log, unless the slot
  * is over its rate: then it is only counted as suppressed. Only the slot's own cache lines
  * are written, so a unit denied in a loop slows no other unit. */
@@ -307,6 +347,8 @@ static __always_inline void log_denial(__u32 slot, const struct cgp_found *f, co
 
         key = slot * CGP_DENIALS_PER_SLOT + (__u32) (seq % CGP_DENIALS_PER_SLOT);
         bpf_map_update_elem(&cgp_denials, &key, &d, BPF_ANY);
+
+        stream_denial(slot, &d, s->suppressed);
 }
 
 /* The end of every program: count, log, and return 1 to let the call proceed or 0 to make it

@@ -37,6 +37,9 @@ const char *const map_names[_MAP_MAX] = {
         [MAP_PORT_EXACT] = "cgp_port_exact",
         [MAP_SLOTS]    = "cgp_slots",
         [MAP_FAST]     = "cgp_fast",
+        [MAP_EVENTS]   = "cgp_events",
+        [MAP_EVENTS_LOST] = "cgp_events_lost",
+        [MAP_STREAMED] = "cgp_streamed",
 };
 
 const char *pin_dir(void) {
@@ -356,7 +359,7 @@ void maps_close(Maps *m) {
         *m = (Maps) MAPS_NULL;
 }
 
-int maps_open(Maps *m, bool lock) {
+static int maps_open_full(Maps *m, bool lock, bool write) {
         const char *dir = pin_dir();
         struct bpf_map_info info;
         int r;
@@ -384,7 +387,7 @@ int maps_open(Maps *m, bool lock) {
 
                 if (asprintf(&p, "%s/maps/%s", dir, map_names[i]) < 0)
                         return log_oom();
-                m->fd[i] = map_pin_open(p, lock);
+                m->fd[i] = map_pin_open(p, write);
                 if (m->fd[i] < 0) {
                         if (errno == ENOENT)
                                 return log_error_errno(ENOENT, "%s is not pinned: the cgpolicy programs are not loaded "
@@ -402,6 +405,14 @@ int maps_open(Maps *m, bool lock) {
         if (m->n_cpus <= 0)
                 return log_error_errno(m->n_cpus < 0 ? m->n_cpus : -EIO, "Cannot get the number of CPUs: %m");
         return 0;
+}
+
+int maps_open(Maps *m, bool lock) {
+        return maps_open_full(m, lock, lock);
+}
+
+int maps_open_monitor(Maps *m) {
+        return maps_open_full(m, false, true);
 }
 
 int maps_get_cgroup(Maps *m, uint64_t cgroup_id, struct cgp_cgroup *ret) {
@@ -561,6 +572,11 @@ static int slot_reset(Maps *m, uint32_t slot) {
         s.tat_ns = 0;
         if (bpf_map_update_elem(m->fd[MAP_SLOTS], &slot, &s, BPF_ANY) < 0)
                 return -errno;
+        /* The stream's counts too (records of the previous user still in the ring buffer are
+         * counted for the new one: the monitor names the unit from the record's cgroup). */
+        if (bpf_map_update_elem(m->fd[MAP_EVENTS_LOST], &slot, zero, BPF_ANY) < 0 ||
+            bpf_map_update_elem(m->fd[MAP_STREAMED], &slot, &(struct cgp_stream) {}, BPF_ANY) < 0)
+                return -errno;
         return 0;
 }
 
@@ -632,6 +648,41 @@ int maps_read_slots(Maps *m, struct cgp_slot *ret) {
         for (__u32 i = 0; i < count; i++)
                 if (keys[i] != i)
                         return -EIO;
+        return 0;
+}
+
+int maps_read_events_lost(Maps *m, uint32_t slot, uint64_t *ret) {
+        _cleanup_free_ uint64_t *v = NULL;
+
+        assert(m);
+        assert(ret);
+
+        v = calloc((size_t) m->n_cpus, sizeof(uint64_t));
+        if (!v)
+                return -ENOMEM;
+        if (bpf_map_lookup_elem(m->fd[MAP_EVENTS_LOST], &slot, v) < 0)
+                return -errno;
+        *ret = 0;
+        for (int i = 0; i < m->n_cpus; i++)
+                *ret += v[i];
+        return 0;
+}
+
+int maps_read_streamed(Maps *m, uint32_t slot, struct cgp_stream *ret) {
+        assert(m);
+        assert(ret);
+
+        if (bpf_map_lookup_elem(m->fd[MAP_STREAMED], &slot, ret) < 0)
+                return -errno;
+        return 0;
+}
+
+int maps_write_streamed(Maps *m, uint32_t slot, const struct cgp_stream *v) {
+        assert(m);
+        assert(v);
+
+        if (bpf_map_update_elem(m->fd[MAP_STREAMED], &slot, v, BPF_ANY) < 0)
+                return -errno;
         return 0;
 }
 

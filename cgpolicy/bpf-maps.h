@@ -24,6 +24,9 @@ typedef enum MapIndex {
         MAP_PORT_EXACT,
         MAP_SLOTS,
         MAP_FAST,
+        MAP_EVENTS,             /* the denial stream (ring buffer) */
+        MAP_EVENTS_LOST,        /* records the ring buffer had no room for, by slot */
+        MAP_STREAMED,           /* what the monitor did with the records, by slot */
         _MAP_MAX,
 } MapIndex;
 
@@ -54,6 +57,9 @@ int bpf_load_and_pin(void);
  * read-write, with an exclusive flock on the pin directory until maps_close(): every writer
  * does. Without, read-only: CAP_DAC_READ_SEARCH is enough to read. */
 int maps_open(Maps *m, bool lock);
+/* Read-write without the lock: "cgpolicy monitor", which consumes the ring buffer and writes
+ * cgp_streamed only (no other writer of either). */
+int maps_open_monitor(Maps *m);
 /* Close what is open and make m MAPS_NULL again; for _cleanup_(maps_close). */
 void maps_close(Maps *m);
 
@@ -103,6 +109,12 @@ int maps_read_counter(Maps *m, uint32_t slot, int dir, struct cgp_counter *ret);
 /* The denial-log state of a slot, or of all CGP_MAX_SLOTS slots (ret[slot]). */
 int maps_read_slot(Maps *m, uint32_t slot, struct cgp_slot *ret);
 int maps_read_slots(Maps *m, struct cgp_slot *ret);
+
+/* Records of a slot the ring buffer had no room for (the sum over the CPUs). */
+int maps_read_events_lost(Maps *m, uint32_t slot, uint64_t *ret);
+/* What the monitor did with a slot's records; written by the monitor only. */
+int maps_read_streamed(Maps *m, uint32_t slot, struct cgp_stream *ret);
+int maps_write_streamed(Maps *m, uint32_t slot, const struct cgp_stream *v);
 
 /* Iterate the cgroups map: calls cb for each entry, stops on a negative return. */
 int maps_foreach_cgroup(Maps *m, int (*cb)(uint64_t id, const struct cgp_cgroup *v, void *userdata), void *userdata);

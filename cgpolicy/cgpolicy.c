@@ -25,6 +25,7 @@
 #include "exec-escape.h"
 #include "log.h"
 #include "macro.h"
+#include "monitor.h"
 #include "policy-args.h"
 #include "policy-compile.h"
 #include "policy.h"
@@ -72,6 +73,7 @@ static int help(void) {
                "  load                          Load and pin the BPF programs and maps (idempotent)\n"
                "  apply [--unit=NAME|--slice=NAME] [--mode=enforce|audit]\n"
                "        [--socket-allow=KIND]...\n"
+               "        [--on-denial=ACTION] [--on-denial-threshold=N/INTERVAL]\n"
                "        [--bind-allow=RULE]... [--bind-deny=RULE]...\n"
                "        [--connect-allow=RULE]... [--connect-deny=RULE]...\n"
                "                                Put a policy in force for the own cgroup or a slice\n"
@@ -84,6 +86,8 @@ static int help(void) {
                "  status [UNIT] [--json|--prometheus[=FILE]]\n"
                "                                Show policed units, rules and counters\n"
                "  denials [--follow]            Show recent denied (and audited) requests\n"
+               "  monitor                       Write denials to the journal, act on X-CgPolicyOnDenial=\n"
+               "                                (cgpolicy-monitor.service)\n"
                "  check FILE...                 Validate X-CgPolicy keys of unit files\n"
                "  reload [UNIT...] [--follow]   Put the keys systemd has loaded in force for running units\n"
                "  block UNIT                    Refuse every new bind/connect/sendmsg of a unit (runtime)\n"
@@ -484,6 +488,10 @@ static int verb_denials(void *userdata) {
                         return log_error_errno(r, "Cannot read the denial log: %m");
         }
         return 0;
+}
+
+static int verb_monitor(void *userdata) {
+        return monitor_run();
 }
 
 static int parse_check(int argc, char **argv, void *userdata) {
@@ -928,6 +936,7 @@ static const Verb verbs[] = {
         { "status",  1, VERB_ANY, NULL,                      parse_status,  verb_status },
         { "denials", 1, VERB_ANY, NULL,                      parse_denials, verb_denials },
         { "check",   2, VERB_ANY, "needs at least one file", parse_check,   verb_check },
+        { "monitor", 1, 1,        "takes no arguments",      NULL,          verb_monitor },
         { "reload",  1, VERB_ANY, NULL,                      parse_unit_verb, verb_reload },
         { "block",   2, VERB_ANY, "takes one unit",          parse_unit_verb, verb_block },
         { "unblock", 2, VERB_ANY, "takes one unit",          parse_unit_verb, verb_block },

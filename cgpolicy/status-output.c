@@ -152,6 +152,11 @@ static int status_print_text(FILE *f, const Status *s) {
                 if (x->suppressed > 0)
                         fprintf(f, "%10s: %llu denials not recorded (rate limit)\n", "log",
                                 (unsigned long long) x->suppressed);
+                if (x->stream.read + x->stream_lost + x->stream.actions > 0)
+                        fprintf(f, "%10s: %llu journaled, %llu suppressed (monitor's rate limit), %llu lost "
+                                "(ring buffer full), %llu actions on denial\n", "journal",
+                                (unsigned long long) x->stream.journaled, (unsigned long long) x->stream.suppressed,
+                                (unsigned long long) x->stream_lost, (unsigned long long) x->stream.actions);
         }
         if (s->n == 0) {
                 if (s->filter)
@@ -159,6 +164,11 @@ static int status_print_text(FILE *f, const Status *s) {
                 else
                         fputs("No policed units.\n", f);
         }
+        if (!s->filter && s->denials_logged > 0)
+                fprintf(f, "\nDenial records: %llu written, %llu read by cgpolicy-monitor (%llu journaled, %llu "
+                        "suppressed), %llu lost (ring buffer full).\n", (unsigned long long) s->denials_logged,
+                        (unsigned long long) s->stream.read, (unsigned long long) s->stream.journaled,
+                        (unsigned long long) s->stream.suppressed, (unsigned long long) s->stream_lost);
         if (!s->filter && s->orphaned_entries > 0)
                 fprintf(f, "\n%u map entries belong to no policed cgroup (left by an interrupted apply or release; "
                         "no cgroup will ever use them): 'cgpolicy gc' removes them.\n", s->orphaned_entries);
@@ -183,11 +193,19 @@ static void json_dir_counters(FILE *f, const char *name, const struct cgp_counte
         fputc('}', f);
 }
 
+static void json_stream(FILE *f, const struct cgp_stream *st, uint64_t lost) {
+        fprintf(f, "\"stream\":{\"read\":%llu,\"journaled\":%llu,\"suppressed\":%llu,\"lost\":%llu,\"actions\":%llu}",
+                (unsigned long long) st->read, (unsigned long long) st->journaled,
+                (unsigned long long) st->suppressed, (unsigned long long) lost, (unsigned long long) st->actions);
+}
+
 static int status_print_json(FILE *f, const Status *s) {
         fprintf(f, "{\"schema_version\":%d,\"denials_logged\":%llu,\"denials_suppressed\":%llu,"
                 "\"orphaned_entries\":%u,", STATUS_JSON_SCHEMA_VERSION,
                 (unsigned long long) s->denials_logged, (unsigned long long) s->denials_suppressed,
                 s->orphaned_entries);
+        json_stream(f, &s->stream, s->stream_lost);
+        fputc(',', f);
         json_dir_counters(f, "no_policy_denied", s->no_policy, offsetof(struct cgp_counter, denied));
         fputs(",\"units\":[", f);
         for (size_t k = 0; k < s->n; k++) {
@@ -226,8 +244,9 @@ static int status_print_json(FILE *f, const Status *s) {
                 json_dir_counters(f, "denied", x->cnt, offsetof(struct cgp_counter, denied));
                 fputc(',', f);
                 json_dir_counters(f, "audited", x->cnt, offsetof(struct cgp_counter, audited));
-                fprintf(f, ",\"suppressed\":%llu,\"blocked\":%s,\"keys_removed\":%s,\"drift\":%s}",
-                        (unsigned long long) x->suppressed, x->blocked ? "true" : "false",
+                fprintf(f, ",\"suppressed\":%llu,", (unsigned long long) x->suppressed);
+                json_stream(f, &x->stream, x->stream_lost);
+                fprintf(f, ",\"blocked\":%s,\"keys_removed\":%s,\"drift\":%s}", x->blocked ? "true" : "false",
                         x->keys_removed && !x->blocked ? "true" : "false", x->drift ? "true" : "false");
         }
         fputs(s->n > 0 ? "\n]}\n" : "]}\n", f);
@@ -362,6 +381,44 @@ static int status_print_prometheus(FILE *f, const Status *s) {
                 prom_entry_labels(f, &s->entries[i]);
                 fprintf(f, "} %llu\n", (unsigned long long) s->entries[i].suppressed);
         }
+
+        fputs("# HELP cgpolicy_denials_streamed_total Denial records of a policed unit by what became of "
+              "them in the denial stream: journaled (written to the journal by cgpolicy-monitor), suppressed "
+              "(over the monitor's rate for the unit, counted in a journal line), lost (the ring buffer had "
+              "no room).\n"
+              "# TYPE cgpolicy_denials_streamed_total counter\n", f);
+        for (size_t i = 0; i < s->n; i++) {
+                const StatusEntry *x = &s->entries[i];
+                const struct { const char *outcome; uint64_t value; } v[] = {
+                        { "journaled", x->stream.journaled },
+                        { "suppressed", x->stream.suppressed },
+                        { "lost", x->stream_lost },
+                };
+
+                if (skip[i])
+                        continue;
+                for (size_t k = 0; k < ELEMENTSOF(v); k++) {
+                        fputs("cgpolicy_denials_streamed_total", f);
+                        prom_entry_labels(f, x);
+                        fprintf(f, ",outcome=\"%s\"} %llu\n", v[k].outcome, (unsigned long long) v[k].value);
+                }
+        }
+
+        fputs("# HELP cgpolicy_on_denial_actions_total X-CgPolicyOnDenial= actions cgpolicy-monitor took "
+              "(or logged, in audit mode) for a policed unit.\n"
+              "# TYPE cgpolicy_on_denial_actions_total counter\n", f);
+        for (size_t i = 0; i < s->n; i++) {
+                if (skip[i])
+                        continue;
+                fputs("cgpolicy_on_denial_actions_total", f);
+                prom_entry_labels(f, &s->entries[i]);
+                fprintf(f, "} %llu\n", (unsigned long long) s->entries[i].stream.actions);
+        }
+
+        fputs("# HELP cgpolicy_denials_stream_lost_total Denial records the ring buffer had no room for, "
+              "all units and requests without a policy.\n"
+              "# TYPE cgpolicy_denials_stream_lost_total counter\n", f);
+        fprintf(f, "cgpolicy_denials_stream_lost_total %llu\n", (unsigned long long) s->stream_lost);
 
         fputs("# HELP cgpolicy_denials_logged_total Denials (and would-be denials in audit mode) "
               "written to the recent-denials log since the maps were created.\n"

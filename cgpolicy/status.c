@@ -65,6 +65,8 @@ static int status_collect_one(uint64_t id, const struct cgp_cgroup *v, void *use
                 (void) maps_read_counter(c->m, v->slot, d, &x->cnt[d]);
         if (maps_read_slot(c->m, v->slot, &slot) >= 0)
                 x->suppressed = slot.suppressed;
+        (void) maps_read_streamed(c->m, v->slot, &x->stream);
+        (void) maps_read_events_lost(c->m, v->slot, &x->stream_lost);
         return 0;
 }
 
@@ -91,8 +93,23 @@ int status_collect(Maps *m, const char *filter, Status *ret) {
         if (r < 0)
                 return log_error_errno(r, "Cannot read the denial log state: %m");
         for (uint32_t i = 0; i < CGP_MAX_SLOTS; i++) {
+                struct cgp_stream st;
+                uint64_t lost;
+
                 s.denials_logged += slots[i].logged;
                 s.denials_suppressed += slots[i].suppressed;
+                if (slots[i].logged == 0)
+                        continue;       /* nothing recorded: nothing streamed or lost */
+                r = maps_read_streamed(m, i, &st);
+                if (r >= 0)
+                        r = maps_read_events_lost(m, i, &lost);
+                if (r < 0)
+                        return log_error_errno(r, "Cannot read the denial stream's counts: %m");
+                s.stream.read += st.read;
+                s.stream.journaled += st.journaled;
+                s.stream.suppressed += st.suppressed;
+                s.stream.actions += st.actions;
+                s.stream_lost += lost;
         }
         r = maps_count_orphans(m, &s.orphaned_entries);
         if (r < 0)

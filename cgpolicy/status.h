@@ -20,6 +20,8 @@ typedef struct StatusEntry {
         Policy rules;
         struct cgp_counter cnt[CGP_COUNTER_DIRS];      /* bind, connect, socket creation */
         uint64_t suppressed;    /* denials not recorded in the log: over the rate */
+        struct cgp_stream stream;       /* what cgpolicy monitor did with its records */
+        uint64_t stream_lost;   /* records the ring buffer had no room for */
         bool blocked;           /* "cgpolicy block": a deny-all policy in force */
         bool keys_removed;      /* reloaded without keys: everything allowed until it stops */
         bool drift;             /* systemd's helper line differs from the policy in force (only
@@ -34,6 +36,8 @@ typedef struct Status {
         uint64_t denials_logged;        /* records written to the denial log, all slots */
         uint64_t denials_suppressed;    /* denials not recorded (over the rate), all slots */
         unsigned orphaned_entries;      /* map entries of tags no cgroup refers to */
+        struct cgp_stream stream;       /* the denial stream, all slots */
+        uint64_t stream_lost;           /* records the ring buffer had no room for, all slots */
 } Status;
 
 /* Collect the policed cgroups of m into *ret, only those of unit filter when it is not NULL,

@@ -175,6 +175,20 @@ static void print_seal(FILE *out, const char *path, const UnitPolicy *u) {
         }
 }
 
+/* What cgpolicy-monitor.service does with the unit when it is denied too often. */
+static void print_on_denial(FILE *out, const char *path, const UnitPolicy *u) {
+        const Policy *p = &u->policy;
+        _cleanup_free_ char *t = NULL;
+
+        if (!policy_has_network(p) || p->error || p->on_denial == POLICY_ON_DENIAL_NONE)
+                return;
+        if (policy_on_denial_threshold_to_string(p->on_denial_max, p->on_denial_interval_usec, &t) < 0)
+                return;
+        fprintf(out, "%s: on denial: %s when denied more than %s (by cgpolicy-monitor.service)%s\n", path,
+                policy_on_denial_to_string(p->on_denial), t,
+                p->mode == POLICY_MODE_AUDIT ? "; audit mode: logged, not taken" : "");
+}
+
 int check_unit_files(char * const *paths, size_t n, FILE *out) {
         int ret = 0;
         bool bad = false;
@@ -196,8 +210,10 @@ int check_unit_files(char * const *paths, size_t n, FILE *out) {
                                 ret = r;
                 } else if (u.n_errors > 0)
                         bad = true;
-                else
+                else {
                         print_seal(out, paths[i], &u);
+                        print_on_denial(out, paths[i], &u);
+                }
                 unit_policy_done(&u);
         }
 

@@ -15,6 +15,7 @@ static const char *const own_units[] = {
         "cgpolicy-gc.timer",
         "cgpolicy-metrics.service",
         "cgpolicy-metrics.timer",
+        "cgpolicy-monitor.service",
         "cgpolicy-reload.service",
 };
 

@@ -61,6 +61,25 @@ int policy_to_args(const Policy *p, char ***ret) {
                                 return r;
                 }
 
+        /* What cgpolicy-monitor.service does with a unit denied too often (it reads these from
+         * the runtime record apply writes); the threshold only when it is not the default. */
+        if (p->on_denial != POLICY_ON_DENIAL_NONE) {
+                r = strv_push(&l, &n, concat("--on-denial=", policy_on_denial_to_string(p->on_denial)));
+                if (r < 0)
+                        return r;
+        }
+        if (p->on_denial_max != POLICY_ON_DENIAL_MAX_DEFAULT ||
+            p->on_denial_interval_usec != POLICY_ON_DENIAL_INTERVAL_DEFAULT) {
+                _cleanup_free_ char *t = NULL;
+
+                r = policy_on_denial_threshold_to_string(p->on_denial_max, p->on_denial_interval_usec, &t);
+                if (r < 0)
+                        return r;
+                r = strv_push(&l, &n, concat("--on-denial-threshold=", t));
+                if (r < 0)
+                        return r;
+        }
+
         for (size_t o = 0; o < ELEMENTSOF(options); o++) {
                 const PolicyRuleList *list = &p->rules[options[o].d][options[o].a];
 
@@ -118,6 +137,32 @@ int policy_arg_parse(Policy *p, const char *arg, char **ret_reason) {
                         return -EINVAL;
                 }
                 p->socket_allow |= (unsigned) r;
+                return 1;
+        }
+
+        if ((v = startswith(arg, "--on-denial="))) {
+                r = policy_on_denial_from_string(v);
+                if (r < 0) {
+                        if (ret_reason && asprintf(ret_reason, "%s: 'none', 'freeze', 'stop' or 'kill' is expected",
+                                                   arg) < 0)
+                                return -ENOMEM;
+                        return -EINVAL;
+                }
+                p->on_denial = r;
+                return 1;
+        }
+
+        if ((v = startswith(arg, "--on-denial-threshold="))) {
+                _cleanup_free_ char *why = NULL;
+
+                r = policy_parse_on_denial_threshold(v, &p->on_denial_max, &p->on_denial_interval_usec, &why);
+                if (r < 0) {
+                        if (!why)
+                                return -ENOMEM;
+                        if (ret_reason && asprintf(ret_reason, "%s: %s", arg, why) < 0)
+                                return -ENOMEM;
+                        return -EINVAL;
+                }
                 return 1;
         }
 

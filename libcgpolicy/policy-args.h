@@ -14,6 +14,8 @@
  *       - p->error set: exactly one element, "--error=MESSAGE";
  *       - else "--mode=audit" first when in audit mode, then "--socket-allow=KIND" for each
  *         kind of p->socket_allow in the order ping, raw, udplite, sctp, other (never "any"),
+ *         then "--on-denial=ACTION" unless none, "--on-denial-threshold=N/INTERVAL" unless
+ *         the default (canonical: policy_on_denial_threshold_to_string()),
  *         then "--bind-allow=RULE"…,
  *         "--bind-deny=RULE"…, "--connect-allow=RULE"…, "--connect-deny=RULE"…, each list in
  *         assignment order, each rule in its canonical spelling (policy_rule_to_string()).
@@ -24,6 +26,7 @@
  *   int policy_arg_parse(Policy *p, const char *arg, char **ret_reason);
  *       One argument: "--mode=enforce|audit", "--error=MESSAGE", "--socket-allow=KIND" (a kind
  *       of policy_socket_kind_from_string(), "any" included; repeated options add up),
+ *       "--on-denial=none|freeze|stop|kill", "--on-denial-threshold=N/INTERVAL",
  *       "--bind-allow=RULE",
  *       "--bind-deny=RULE", "--connect-allow=RULE", "--connect-deny=RULE". Returns 1 when
  *       arg was one of those and was applied to p, 0 when arg is not a policy option (p is

@@ -41,6 +41,11 @@
  *   adds none of the line's kinds); "any" is every kind. X-CgPolicySeal= is a single value
  *   like X-CgPolicyMode= (the last one wins, empty goes back to the default). Both are
  *   network keys: a bad value makes the unit fail closed.
+ * - X-CgPolicyOnDenial= (none, freeze, stop, kill) and X-CgPolicyOnDenialThreshold=N/INTERVAL
+ *   are single values (the last one wins, empty goes back to the default: none, 100/10s). They
+ *   are network keys too: a bad value fails closed, as a policy that should stop a misbehaving
+ *   service and cannot must not let it run unwatched. INTERVAL takes an integer with ms, s, sec,
+ *   m, min, h or hr (none: seconds), 100ms..24h; N 1..1000000.
  */
 
 static const char * const direction_table[_POLICY_DIRECTION_MAX] = {
@@ -120,10 +125,33 @@ int policy_parse_boolean(const char *s) {
         return -EINVAL;
 }
 
+static const char * const on_denial_table[_POLICY_ON_DENIAL_MAX] = {
+        [POLICY_ON_DENIAL_NONE] = "none",
+        [POLICY_ON_DENIAL_FREEZE] = "freeze",
+        [POLICY_ON_DENIAL_STOP] = "stop",
+        [POLICY_ON_DENIAL_KILL] = "kill",
+};
+
+const char *policy_on_denial_to_string(PolicyOnDenial a) {
+        return a >= 0 && a < _POLICY_ON_DENIAL_MAX ? on_denial_table[a] : NULL;
+}
+
+int policy_on_denial_from_string(const char *s) {
+        for (int i = 0; s && i < _POLICY_ON_DENIAL_MAX; i++)
+                if (streq(s, on_denial_table[i]))
+                        return i;
+        return -EINVAL;
+}
+
 void policy_init(Policy *p) {
         assert(p);
 
-        *p = (Policy) { .mode = POLICY_MODE_ENFORCE, .seal = -1 };
+        *p = (Policy) {
+                .mode = POLICY_MODE_ENFORCE,
+                .seal = -1,
+                .on_denial_max = POLICY_ON_DENIAL_MAX_DEFAULT,
+                .on_denial_interval_usec = POLICY_ON_DENIAL_INTERVAL_DEFAULT,
+        };
 }
 
 void policy_done(Policy *p) {
@@ -501,6 +529,72 @@ bool policy_allows(const Policy *p, PolicyDirection d, int family, int protocol,
         return true;
 }
 
+int policy_parse_on_denial_threshold(const char *s, unsigned *ret_max, uint64_t *ret_interval_usec,
+                                     char **ret_reason) {
+        static const struct {
+                const char *suffix;
+                uint64_t usec;
+        } units[] = {
+                { "",    1000000ULL },
+                { "ms",  1000ULL },
+                { "s",   1000000ULL },
+                { "sec", 1000000ULL },
+                { "m",   60000000ULL },
+                { "min", 60000000ULL },
+                { "h",   3600000000ULL },
+                { "hr",  3600000000ULL },
+        };
+        unsigned long long n, span;
+        const char *slash;
+        char *end;
+
+        assert(s);
+        assert(ret_max);
+        assert(ret_interval_usec);
+
+        if (ret_reason)
+                *ret_reason = NULL;
+
+        slash = strchr(s, '/');
+        if (!slash || slash == s || !isdigit((unsigned char) s[0]))
+                return reason(ret_reason, "'%s' is not N/INTERVAL (e.g. 100/10s)", s);
+        errno = 0;
+        n = strtoull(s, &end, 10);
+        if (end != slash || errno != 0 || n < 1 || n > POLICY_ON_DENIAL_MAX_LIMIT)
+                return reason(ret_reason, "'%.*s' is not a number of denials in 1..%u",
+                              (int) (slash - s), s, POLICY_ON_DENIAL_MAX_LIMIT);
+        if (!isdigit((unsigned char) slash[1]))
+                return reason(ret_reason, "'%s' is not an interval (e.g. 10s, 500ms, 1min)", slash + 1);
+        errno = 0;
+        span = strtoull(slash + 1, &end, 10);
+        if (errno != 0)
+                return reason(ret_reason, "'%s' is not an interval (e.g. 10s, 500ms, 1min)", slash + 1);
+        for (size_t i = 0; i < ELEMENTSOF(units); i++) {
+                if (!streq(end, units[i].suffix))
+                        continue;
+                if (span > POLICY_ON_DENIAL_INTERVAL_MAX / units[i].usec ||
+                    span * units[i].usec < POLICY_ON_DENIAL_INTERVAL_MIN)
+                        return reason(ret_reason, "interval '%s' is out of range 100ms..24h", slash + 1);
+                *ret_max = (unsigned) n;
+                *ret_interval_usec = span * units[i].usec;
+                return 0;
+        }
+        return reason(ret_reason, "'%s' is not an interval (e.g. 10s, 500ms, 1min): the unit must be "
+                      "ms, s, sec, m, min, h or hr", slash + 1);
+}
+
+int policy_on_denial_threshold_to_string(unsigned max, uint64_t interval_usec, char **ret) {
+        int r;
+
+        assert(ret);
+
+        if (interval_usec % 1000000ULL == 0)
+                r = asprintf(ret, "%u/%llus", max, (unsigned long long) (interval_usec / 1000000ULL));
+        else
+                r = asprintf(ret, "%u/%llums", max, (unsigned long long) (interval_usec / 1000ULL));
+        return r < 0 ? -ENOMEM : 0;
+}
+
 bool policy_key_is_ours(const char *key) {
         return key && startswith(key, "X-CgPolicy");
 }
@@ -541,7 +635,9 @@ bool policy_is_empty(const Policy *p) {
         assert(p);
 
         return !policy_has_network(p) && !p->cpu_quota && !p->memory_max && !p->error && !p->mode_set &&
-                p->socket_allow == 0 && p->seal < 0;
+                p->socket_allow == 0 && p->seal < 0 && p->on_denial == POLICY_ON_DENIAL_NONE &&
+                p->on_denial_max == POLICY_ON_DENIAL_MAX_DEFAULT &&
+                p->on_denial_interval_usec == POLICY_ON_DENIAL_INTERVAL_DEFAULT;
 }
 
 int policy_add_rule(Policy *p, PolicyDirection d, PolicyAction a, const PolicyRule *r) {
@@ -933,6 +1029,36 @@ int policy_assign_full(Policy *p, const PolicySource *src, const char *value, bo
                 return 0;
         }
 
+        if (streq(key, "X-CgPolicyOnDenial")) {
+                if (!*value) {
+                        p->on_denial = POLICY_ON_DENIAL_NONE;
+                        return 0;
+                }
+                r = policy_on_denial_from_string(value);
+                if (r < 0)
+                        return policy_set_error(p, src, "invalid action '%s': 'none', 'freeze', 'stop' or 'kill' "
+                                                "is expected", value);
+                p->on_denial = r;
+                return 0;
+        }
+
+        if (streq(key, "X-CgPolicyOnDenialThreshold")) {
+                _cleanup_free_ char *why = NULL;
+
+                if (!*value) {
+                        p->on_denial_max = POLICY_ON_DENIAL_MAX_DEFAULT;
+                        p->on_denial_interval_usec = POLICY_ON_DENIAL_INTERVAL_DEFAULT;
+                        return 0;
+                }
+                r = policy_parse_on_denial_threshold(value, &p->on_denial_max, &p->on_denial_interval_usec, &why);
+                if (r < 0) {
+                        if (!why)
+                                return log_oom();
+                        return policy_set_error(p, src, "%s", why);
+                }
+                return 0;
+        }
+
         if (streq(key, "X-CgPolicyCPUQuota") || streq(key, "X-CgPolicyMemoryMax")) {
                 bool cpu = streq(key, "X-CgPolicyCPUQuota");
                 char **field = cpu ? &p->cpu_quota : &p->memory_max;
@@ -961,7 +1087,7 @@ int policy_assign_full(Policy *p, const PolicySource *src, const char *value, bo
         return policy_set_error(p, src, "unknown key (known: X-CgPolicyCPUQuota, X-CgPolicyMemoryMax, "
                                 "X-CgPolicyBindAllow, X-CgPolicyBindDeny, X-CgPolicyConnectAllow, "
                                 "X-CgPolicyConnectDeny, X-CgPolicyMode, X-CgPolicySocketAllow, "
-                                "X-CgPolicySeal)");
+                                "X-CgPolicySeal, X-CgPolicyOnDenial, X-CgPolicyOnDenialThreshold)");
 }
 
 int policy_assign(Policy *p, const PolicySource *src, const char *value) {
@@ -996,6 +1122,8 @@ bool policy_equal(const Policy *a, const Policy *b) {
                                         return false;
                 }
         return a->mode == b->mode && a->socket_allow == b->socket_allow && a->seal == b->seal &&
+                a->on_denial == b->on_denial && a->on_denial_max == b->on_denial_max &&
+                a->on_denial_interval_usec == b->on_denial_interval_usec &&
                 str_equal(a->cpu_quota, b->cpu_quota) &&
                 str_equal(a->memory_max, b->memory_max) && str_equal(a->error, b->error);
 }

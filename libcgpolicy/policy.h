@@ -31,6 +31,22 @@ typedef enum PolicyMode {
         _POLICY_MODE_MAX,
 } PolicyMode;
 
+/* X-CgPolicyOnDenial=: what cgpolicy-monitor.service does with a unit denied more than
+ * on_denial_max times within on_denial_interval_usec (X-CgPolicyOnDenialThreshold=). */
+typedef enum PolicyOnDenial {
+        POLICY_ON_DENIAL_NONE,
+        POLICY_ON_DENIAL_FREEZE,
+        POLICY_ON_DENIAL_STOP,
+        POLICY_ON_DENIAL_KILL,
+        _POLICY_ON_DENIAL_MAX,
+} PolicyOnDenial;
+
+#define POLICY_ON_DENIAL_MAX_DEFAULT            100u
+#define POLICY_ON_DENIAL_INTERVAL_DEFAULT       (10ULL * 1000 * 1000)   /* µs: 10s */
+#define POLICY_ON_DENIAL_MAX_LIMIT              1000000u
+#define POLICY_ON_DENIAL_INTERVAL_MIN           (100ULL * 1000)         /* 100ms */
+#define POLICY_ON_DENIAL_INTERVAL_MAX           (24ULL * 3600 * 1000 * 1000)    /* 24h */
+
 /* Kinds of AF_INET/AF_INET6 sockets that the bind/connect/sendmsg hooks cannot judge, or not
  * completely: the programs refuse to create them unless X-CgPolicySocketAllow= names them.
  * TCP, MPTCP and UDP sockets are not kinds: they are always created, and judged by the rules.
@@ -90,6 +106,11 @@ typedef struct Policy {
          * "cgpolicy apply": the seal is made of systemd settings in the generated drop-in. */
         int seal;
 
+        /* X-CgPolicyOnDenial= and X-CgPolicyOnDenialThreshold=N/INTERVAL (defaults above). */
+        PolicyOnDenial on_denial;
+        unsigned on_denial_max;
+        uint64_t on_denial_interval_usec;
+
         /* The first error in a network/mode key or an unknown X-CgPolicy key, formatted
          * "FILE:LINE: KEY: what is wrong". Set means: the unit must not start. */
         char *error;
@@ -143,6 +164,15 @@ const char *policy_direction_to_string(PolicyDirection d);   /* "bind", "connect
 const char *policy_action_to_string(PolicyAction a);         /* "allow", "deny" */
 const char *policy_mode_to_string(PolicyMode m);             /* "enforce", "audit" */
 int policy_mode_from_string(const char *s);
+const char *policy_on_denial_to_string(PolicyOnDenial a);   /* "none", "freeze", "stop", "kill" */
+int policy_on_denial_from_string(const char *s);
+/* "N/INTERVAL": N in 1..POLICY_ON_DENIAL_MAX_LIMIT, INTERVAL an integer with the unit ms, s, sec,
+ * m, min, h or hr (none: seconds), POLICY_ON_DENIAL_INTERVAL_MIN..MAX. Errors as
+ * policy_rule_from_string(). */
+int policy_parse_on_denial_threshold(const char *s, unsigned *ret_max, uint64_t *ret_interval_usec,
+                                     char **ret_reason);
+/* The canonical spelling: "100/10s", "5/500ms". */
+int policy_on_denial_threshold_to_string(unsigned max, uint64_t interval_usec, char **ret);
 /* "ping", "raw", "udplite", "sctp", "other" for a single kind, else NULL. */
 const char *policy_socket_kind_to_string(PolicySocketKind k);
 /* A kind's name, or "any" (POLICY_SOCKET_ALL); -EINVAL for anything else. */

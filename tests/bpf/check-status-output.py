@@ -29,6 +29,12 @@ SCHEMA = [
     ("denials_logged", "integer"),
     ("denials_suppressed", "integer"),
     ("orphaned_entries", "integer"),
+    ("stream", "object"),
+    ("stream.read", "integer"),
+    ("stream.journaled", "integer"),
+    ("stream.suppressed", "integer"),
+    ("stream.lost", "integer"),
+    ("stream.actions", "integer"),
     ("no_policy_denied", "object"),
     ("no_policy_denied.bind", "integer"),
     ("no_policy_denied.connect", "integer"),
@@ -57,6 +63,12 @@ SCHEMA = [
     ("units[].audited.connect", "integer"),
     ("units[].audited.socket", "integer"),
     ("units[].suppressed", "integer"),
+    ("units[].stream", "object"),
+    ("units[].stream.read", "integer"),
+    ("units[].stream.journaled", "integer"),
+    ("units[].stream.suppressed", "integer"),
+    ("units[].stream.lost", "integer"),
+    ("units[].stream.actions", "integer"),
     ("units[].blocked", "boolean"),
     ("units[].keys_removed", "boolean"),
     ("units[].drift", "boolean"),
@@ -74,6 +86,9 @@ METRICS = {
     "cgpolicy_no_policy_denied_total": ("counter", ("direction",)),
     "cgpolicy_denials_suppressed_total": ("counter", ("unit", "cgroup")),
     "cgpolicy_denials_logged_total": ("counter", ()),
+    "cgpolicy_denials_streamed_total": ("counter", ("unit", "cgroup", "outcome")),
+    "cgpolicy_on_denial_actions_total": ("counter", ("unit", "cgroup")),
+    "cgpolicy_denials_stream_lost_total": ("counter", ()),
     "cgpolicy_orphaned_entries": ("gauge", ()),
     "cgpolicy_unit_blocked": ("gauge", ("unit", "cgroup")),
     "cgpolicy_unit_drift": ("gauge", ("unit", "cgroup")),
@@ -275,6 +290,19 @@ def check_prom(text, doc, problems):
     v = one("cgpolicy_orphaned_entries")
     if v is not None and v != doc["orphaned_entries"]:
         problems.append(f"cgpolicy_orphaned_entries is {v}, JSON orphaned_entries is {doc['orphaned_entries']}")
+    v = one("cgpolicy_denials_stream_lost_total")
+    if v is not None and v != doc["stream"]["lost"]:
+        problems.append(f"cgpolicy_denials_stream_lost_total is {v}, JSON stream.lost is {doc['stream']['lost']}")
+    for (unit, cgroup), entries in sorted(series.items()):
+        for outcome in ("journaled", "suppressed", "lost"):
+            v = one("cgpolicy_denials_streamed_total", unit=unit, cgroup=cgroup, outcome=outcome)
+            if v is not None and not any(v == e["stream"][outcome] for e in entries):
+                problems.append(f"{unit} ({cgroup}): cgpolicy_denials_streamed_total{{outcome={outcome}}} is {v}, "
+                                f"the JSON {[e['stream'][outcome] for e in entries]}")
+        v = one("cgpolicy_on_denial_actions_total", unit=unit, cgroup=cgroup)
+        if v is not None and not any(v == e["stream"]["actions"] for e in entries):
+            problems.append(f"{unit} ({cgroup}): cgpolicy_on_denial_actions_total is {v}, the JSON "
+                            f"{[e['stream']['actions'] for e in entries]}")
     for (unit, cgroup), entries in sorted(series.items()):
         v = one("cgpolicy_denials_suppressed_total", unit=unit, cgroup=cgroup)
         if v is not None and not any(v == e["suppressed"] for e in entries):

@@ -302,6 +302,17 @@ static Sink *sink_open(int type, int protocol, const char *addr, unsigned port) 
         return s;
 }
 
+static void sink_free(Sink *s) {
+        if (!s)
+                return;
+        safe_close(s->fd);
+        free(s);
+}
+
+static void sink_freep(Sink **s) {
+        sink_free(*s);
+}
+
 /* Take one arrival (a connection or a datagram) if there is one. */
 static bool sink_take(Sink *s) {
         char buf[2048];
@@ -571,7 +582,7 @@ static void test_udplite(void) {
         _cleanup_free_ char *plain = policed("udplite-default", "--bind-deny=udp:48200", "--connect-deny=udp:48201"),
                             *lite = policed("udplite-allow", "--bind-deny=udp:48200", "--connect-deny=udp:48201",
                                             "--socket-allow=udplite");
-        Sink *no4 = sink_open(SOCK_DGRAM, IPPROTO_UDPLITE, "127.0.0.1", P2_SEND),
+        _cleanup_(sink_freep) Sink *no4 = sink_open(SOCK_DGRAM, IPPROTO_UDPLITE, "127.0.0.1", P2_SEND),
              *no6 = sink_open(SOCK_DGRAM, IPPROTO_UDPLITE, "::1", P2_SEND),
              *ok4 = sink_open(SOCK_DGRAM, IPPROTO_UDPLITE, "127.0.0.1", P2_OK);
 
@@ -618,8 +629,17 @@ static void unspec_requests(const char *what, const char *cg, int want, const Un
         }
 }
 
+static void unspec_sinks_done(UnspecSinks *k) {
+        sink_free(k->tcp4);
+        sink_free(k->tcp6);
+        sink_free(k->udp4);
+        sink_free(k->udp6);
+        sink_free(k->tcp4_2);
+        sink_free(k->udp4_2);
+}
+
 static void test_unspecified(void) {
-        UnspecSinks k = {
+        _cleanup_(unspec_sinks_done) UnspecSinks k = {
                 .tcp4 = sink_open(SOCK_STREAM, 0, "127.0.0.1", P3),
                 .tcp6 = sink_open(SOCK_STREAM, 0, "::1", P3),
                 .udp4 = sink_open(SOCK_DGRAM, 0, "127.0.0.1", P3),
@@ -884,7 +904,7 @@ static void test_stale(void) {
         _cleanup_free_ char *json = NULL, *json2 = NULL, *released = NULL, *keep = NULL, *fresh = NULL;
         _cleanup_free_ Leftovers *l = calloc(1, sizeof(Leftovers));
         _cleanup_close_ int cgroups = -EBADF;
-        Sink *a4 = sink_open(SOCK_STREAM, 0, "127.0.0.1", P5_RELEASED),
+        _cleanup_(sink_freep) Sink *a4 = sink_open(SOCK_STREAM, 0, "127.0.0.1", P5_RELEASED),
              *b4 = sink_open(SOCK_STREAM, 0, "127.0.0.1", P5_LEFTOVER),
              *b6 = sink_open(SOCK_STREAM, 0, "::1", P5_LEFTOVER);
         unsigned long long orphans = 0;
@@ -950,7 +970,7 @@ static void test_below_slice(void) {
         _cleanup_free_ char *root_env = xasprintf("CGPOLICY_CGROUP_ROOT=%s", env.cg_path),
                             *slice = xasprintf("%s/seal6.slice", env.cg), *unit = NULL;
         const char *s = "#6 unit with bind programs and no policy, in a slice with a connect-only policy";
-        Sink *okc = sink_open(SOCK_STREAM, 0, "127.0.0.1", P6_OK);
+        _cleanup_(sink_freep) Sink *okc = sink_open(SOCK_STREAM, 0, "127.0.0.1", P6_OK);
         int r;
 
         r = run_cgpolicy(&(Cmd) { .env = root_env }, "apply", "--slice=seal6.slice", "--connect-deny=any",
@@ -1200,7 +1220,7 @@ static void test_pins(void) {
         const TestCred *creds[] = { &ROOT_NOCAPS, &ROOT_DAEMON };
         unsigned before[CGP_HOOKS_MAX] = {}, h_i = 0, changed = 0;
         mode_t modes[MAX_PINS + 1] = {};
-        Sink *sink = sink_open(SOCK_STREAM, 0, "127.0.0.1", P9);
+        _cleanup_(sink_freep) Sink *sink = sink_open(SOCK_STREAM, 0, "127.0.0.1", P9);
         struct stat st = {};
 
         if (!a)
@@ -1301,7 +1321,7 @@ static void test_pins(void) {
 static void test_helper_unprivileged(void) {
         _cleanup_free_ char *cg = policed("victim9", "--connect-deny=any");
         const TestCred *creds[] = { &ROOT_NOCAPS, &ROOT_DAEMON };
-        Sink *sink = sink_open(SOCK_STREAM, 0, "127.0.0.1", P9 + 1);
+        _cleanup_(sink_freep) Sink *sink = sink_open(SOCK_STREAM, 0, "127.0.0.1", P9 + 1);
 
         for (size_t c = 0; c < ELEMENTSOF(creds); c++) {
                 _cleanup_free_ char *st0 = status_of("victim9.service"), *st1 = NULL, *st2 = NULL, *st3 = NULL,
@@ -1366,7 +1386,7 @@ static void test_move_out(void) {
                             *procs = xasprintf("%s/cgroup.procs", free_cg);
         const char *s = "#10 kernel level (the seal's ProtectControlGroups= stops it under systemd: VM suite)";
         MoveArgs a = { procs, "/free10" };
-        Sink *sink = sink_open(SOCK_STREAM, 0, "127.0.0.1", P10);
+        _cleanup_(sink_freep) Sink *sink = sink_open(SOCK_STREAM, 0, "127.0.0.1", P10);
 
         sink_drain(sink);
         if (!attack(cg, &ROOT_NOCAPS, act_move, &a)) {
@@ -1628,7 +1648,7 @@ static void test_source_routes(void) {
         struct in6_addr segment;
         struct sockaddr_in plain4 = { .sin_family = AF_INET, .sin_port = htons(P11) };
         struct sockaddr_in6 plain6 = { .sin6_family = AF_INET6, .sin6_port = htons(P11) };
-        Sink *final4 = sink_open(SOCK_DGRAM, 0, "127.0.0.3", P11), *hop4 = sink_open(SOCK_DGRAM, 0, "127.0.0.2", P11),
+        _cleanup_(sink_freep) Sink *final4 = sink_open(SOCK_DGRAM, 0, "127.0.0.3", P11), *hop4 = sink_open(SOCK_DGRAM, 0, "127.0.0.2", P11),
              *final6 = sink_open(SOCK_DGRAM, 0, "::1", P11), *pk = sink_open(SOCK_DGRAM, 0, "::1", P11_PACKET);
         static const struct {
                 SrrMode mode;
@@ -1841,7 +1861,7 @@ static void act_uring(Shared *res, const void *arg) {
 
 static void test_more(void) {
         _cleanup_free_ char *cg = policed("more", "--connect-deny=any", "--connect-allow=127.0.0.1:49200");
-        Sink *yes = sink_open(SOCK_DGRAM, 0, "127.0.0.1", PX_OK), *no = sink_open(SOCK_DGRAM, 0, "127.0.0.1", PX_NO),
+        _cleanup_(sink_freep) Sink *yes = sink_open(SOCK_DGRAM, 0, "127.0.0.1", PX_OK), *no = sink_open(SOCK_DGRAM, 0, "127.0.0.1", PX_NO),
              *tno = sink_open(SOCK_STREAM, 0, "127.0.0.1", PX_NO);
         static const UringArgs u_connect = { IORING_OP_CONNECT, PX_NO }, u_send = { IORING_OP_SENDMSG, PX_NO },
                                u_send_ok = { IORING_OP_SENDMSG, PX_OK };

@@ -23,6 +23,8 @@ printf '[Service]\nX-CgPolicyBindDeny=any\nX-CgPolicyMode=audit\n' > "$tmp/audit
 printf '[Slice]\nX-CgPolicyConnectDeny=any\n' > "$tmp/batch.slice"
 printf '[Service]\nX-CgPolicyMemoryMax=1G\n' > "$tmp/resources.service"
 printf '[Service]\nX-CgPolicyConnectDeny=any\nX-CgPolicySeal=perhaps\n' > "$tmp/bad.service"
+printf '[Service]\nX-CgPolicyConnectDeny=any\nX-CgPolicyOnDenial=freeze\n' > "$tmp/freeze.service"
+printf '[Service]\nX-CgPolicyConnectDeny=any\nX-CgPolicyMode=audit\nX-CgPolicyOnDenial=stop\nX-CgPolicyOnDenialThreshold=3/1min\n' > "$tmp/stop.service"
 
 "$cgpolicy" check "$tmp/sealed.service" "$tmp/optout.service" "$tmp/audit.service" "$tmp/batch.slice" \
         "$tmp/resources.service" > "$tmp/out" 2> "$tmp/err"
@@ -33,8 +35,8 @@ sed 's/^/# /' "$tmp/out"
 
 # The forms of the page, FILE replaced by the path.
 forms=$(sed -n '/^\*check\* _FILE_/,/^\*[a-z]/p' "$page" | sed -n 's/^\t*FILE: //p')
-[ "$(printf '%s\n' "$forms" | grep -c .)" = 4 ]
-ok $? "cgpolicy(8) documents four forms of the line"
+[ "$(printf '%s\n' "$forms" | grep -c .)" = 6 ]
+ok $? "cgpolicy(8) documents six forms of the line"
 for f in sealed optout audit; do
         line=$(grep "^$tmp/$f.service: " "$tmp/out" | sed "s|^$tmp/$f.service: ||")
         printf '%s\n' "$forms" | grep -qxF -- "$line"
@@ -50,6 +52,14 @@ grep -qxF "$tmp/optout.service: not sealed (X-CgPolicySeal=no)" "$tmp/out" &&
 ok $? "optout.service and audit.service are not sealed, with the reason"
 ! grep -q "resources.service" "$tmp/out" && [ "$(wc -l < "$tmp/out")" = 4 ]
 ok $? "no line for a file without network rules, one line for each other file"
+
+"$cgpolicy" check "$tmp/freeze.service" "$tmp/stop.service" > "$tmp/out" 2> "$tmp/err"
+ok $? "check passes the files with X-CgPolicyOnDenial="
+for f in freeze stop; do
+        line=$(grep "^$tmp/$f.service: on denial: " "$tmp/out" | sed "s|^$tmp/$f.service: ||")
+        printf '%s\n' "$forms" | grep -qxF -- "$line"
+        ok $? "$f.service: '$line' is a form cgpolicy(8) documents"
+done
 
 "$cgpolicy" check "$tmp/bad.service" > "$tmp/out" 2> "$tmp/err"
 rc=$?

@@ -19,7 +19,7 @@
 # qemu, and a trap kills it and removes every file, whatever happens.
 #
 # Environment: CGPOLICY_E2E_LOCK=FILE waits for a lock on FILE first (one suite at a time on a
-# shared machine; the caches are built before, outside it); CGPOLICY_E2E_VM_TIMEOUT (s, default 1200: Debian 13's kernel runs under one
+# shared machine; the caches are built before, outside it); CGPOLICY_E2E_VM_TIMEOUT (s, default 1500: Debian 13's kernel runs under one
 # TCG thread, see lib/vm.sh) for the VM;
 # CGPOLICY_E2E_SCENARIOS="boot show …" runs only those (guest/run-scenarios.sh);
 # CGPOLICY_E2E_LATENCY=1 also measures start latency in the VM (guest/latency.sh);
@@ -35,7 +35,7 @@ release=${2:-bookworm}
 [ -n "$build" ] && [ -d "$build" ] || { echo "usage: $0 BUILD_DIR [RELEASE]" >&2; exit 2; }
 e2e_debian_version "$release" >/dev/null || { echo "usage: $0 BUILD_DIR [$(e2e_debian_releases | tr ' ' '|')]" >&2; exit 2; }
 build=$(cd "$build" && pwd)
-vm_timeout=${CGPOLICY_E2E_VM_TIMEOUT:-1200}
+vm_timeout=${CGPOLICY_E2E_VM_TIMEOUT:-1500}
 
 e2e_require_root_and_tools qemu-system-x86_64 mkfs.ext4 debootstrap meson python3 timeout flock \
         dpkg-buildpackage chroot unshare

@@ -7,6 +7,8 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 static unsigned tap_n, tap_failed;
 
@@ -26,15 +28,30 @@ static bool ok(bool cond, const char *format, ...) {
         return cond;
 }
 
+/* A diagnostic: every line of it a TAP comment, so that a multi-line text (a command's output)
+ * cannot be taken for a test line. */
 __attribute__((format(printf, 1, 2), unused))
 static void diag(const char *format, ...) {
+        char *text = NULL;
         va_list ap;
+        int r;
 
-        printf("# ");
         va_start(ap, format);
-        vprintf(format, ap);
+        r = vasprintf(&text, format, ap);
         va_end(ap);
-        printf("\n");
+        if (r < 0) {
+                printf("# (out of memory)\n");
+                return;
+        }
+        for (const char *l = text;;) {
+                size_t n = strcspn(l, "\n");
+
+                printf("# %.*s\n", (int) n, l);
+                if (!l[n] || !l[n + 1])
+                        break;
+                l += n + 1;
+        }
+        free(text);
 }
 
 __attribute__((unused))

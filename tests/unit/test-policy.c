@@ -221,7 +221,8 @@ static void test_assign(void) {
         ok(ASSIGN("X-CgPolicyBindAlow", "any") == -EINVAL &&
            streq(p.error, "/x/foo.service:7: X-CgPolicyBindAlow: unknown key (known: X-CgPolicyCPUQuota, "
                  "X-CgPolicyMemoryMax, X-CgPolicyBindAllow, X-CgPolicyBindDeny, X-CgPolicyConnectAllow, "
-                 "X-CgPolicyConnectDeny, X-CgPolicyMode, X-CgPolicySocketAllow, X-CgPolicySeal)"),
+                 "X-CgPolicyConnectDeny, X-CgPolicyMode, X-CgPolicySocketAllow, X-CgPolicySeal, "
+                 "X-CgPolicyOnDenial, X-CgPolicyOnDenialThreshold)"),
            "unknown key: '%s'", p.error);
         policy_done(&p);
 
@@ -321,6 +322,114 @@ static void test_socket_and_seal(void) {
         ASSIGN("X-CgPolicySeal", "no");
         ok(!policy_is_empty(&p), "a policy with only X-CgPolicySeal= is not empty");
         policy_done(&p);
+#undef ASSIGN
+}
+
+/* X-CgPolicyOnDenial= and X-CgPolicyOnDenialThreshold=. */
+static void test_on_denial(void) {
+        Policy p, q;
+        _cleanup_strv_free_ char **args = NULL;
+        _cleanup_free_ char *why = NULL;
+        static const struct {
+                const char *in;
+                unsigned max;
+                uint64_t usec;
+                const char *canonical;
+        } good[] = {
+                { "100/10s",   100, 10000000ULL, "100/10s" },
+                { "1/1",       1,   1000000ULL,  "1/1s" },
+                { "5/500ms",   5,   500000ULL,   "5/500ms" },
+                { "20/100ms",  20,  100000ULL,   "20/100ms" },
+                { "7/2sec",    7,   2000000ULL,  "7/2s" },
+                { "3/1min",    3,   60000000ULL, "3/60s" },
+                { "3/2m",      3,   120000000ULL, "3/120s" },
+                { "1000000/24h", 1000000, 86400000000ULL, "1000000/86400s" },
+                { "9/1hr",     9,   3600000000ULL, "9/3600s" },
+        };
+        static const struct {
+                const char *in, *error;
+        } bad[] = {
+                { "100",        "'100' is not N/INTERVAL (e.g. 100/10s)" },
+                { "/10s",       "'/10s' is not N/INTERVAL (e.g. 100/10s)" },
+                { "0/10s",      "'0' is not a number of denials in 1..1000000" },
+                { "1000001/10s", "'1000001' is not a number of denials in 1..1000000" },
+                { "-1/10s",     "'-1/10s' is not N/INTERVAL (e.g. 100/10s)" },
+                { "10/",        "'' is not an interval (e.g. 10s, 500ms, 1min)" },
+                { "10/10 s",    "'10 s' is not an interval (e.g. 10s, 500ms, 1min): the unit must be ms, s, sec, m, "
+                                "min, h or hr" },
+                { "10/2d",      "'2d' is not an interval (e.g. 10s, 500ms, 1min): the unit must be ms, s, sec, m, "
+                                "min, h or hr" },
+                { "10/99ms",    "interval '99ms' is out of range 100ms..24h" },
+                { "10/25h",     "interval '25h' is out of range 100ms..24h" },
+                { "10/0",       "interval '0' is out of range 100ms..24h" },
+                { "10/99999999999999999999h", "'99999999999999999999h' is not an interval (e.g. 10s, 500ms, 1min)" },
+        };
+
+#define ASSIGN(k, v) policy_assign(&p, &(PolicySource) { "/x/api.service", 4, k }, v)
+        policy_init(&p);
+        ok(p.on_denial == POLICY_ON_DENIAL_NONE && p.on_denial_max == 100 && p.on_denial_interval_usec == 10000000ULL,
+           "on denial: default none, 100/10s");
+        for (int i = 0; i < _POLICY_ON_DENIAL_MAX; i++)
+                ok(ASSIGN("X-CgPolicyOnDenial", policy_on_denial_to_string(i)) == 0 && (int) p.on_denial == i && !p.error,
+                   "X-CgPolicyOnDenial=%s", policy_on_denial_to_string(i));
+        ok(ASSIGN("X-CgPolicyOnDenial", "") == 0 && p.on_denial == POLICY_ON_DENIAL_NONE,
+           "an empty X-CgPolicyOnDenial= goes back to none");
+        ok(ASSIGN("X-CgPolicyOnDenial", "Freeze") == -EINVAL && p.on_denial == POLICY_ON_DENIAL_NONE && p.error &&
+           streq(p.error, "/x/api.service:4: X-CgPolicyOnDenial: invalid action 'Freeze': 'none', 'freeze', 'stop' "
+                 "or 'kill' is expected"), "a bad action fails closed: '%s'", p.error);
+        policy_done(&p);
+
+        for (size_t i = 0; i < ELEMENTSOF(good); i++) {
+                _cleanup_free_ char *t = NULL;
+
+                policy_init(&p);
+                ok(ASSIGN("X-CgPolicyOnDenialThreshold", good[i].in) == 0 && !p.error &&
+                   p.on_denial_max == good[i].max && p.on_denial_interval_usec == good[i].usec &&
+                   policy_on_denial_threshold_to_string(p.on_denial_max, p.on_denial_interval_usec, &t) == 0 &&
+                   streq(t, good[i].canonical), "threshold '%s' is %s", good[i].in, good[i].canonical);
+                policy_done(&p);
+        }
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                _cleanup_free_ char *want = NULL;
+
+                policy_init(&p);
+                ok(asprintf(&want, "/x/api.service:4: X-CgPolicyOnDenialThreshold: %s", bad[i].error) > 0 &&
+                   ASSIGN("X-CgPolicyOnDenialThreshold", bad[i].in) == -EINVAL && p.error && streq(p.error, want) &&
+                   p.on_denial_max == 100 && p.on_denial_interval_usec == 10000000ULL,
+                   "threshold '%s' fails closed: '%s'", bad[i].in, p.error);
+                policy_done(&p);
+        }
+
+        policy_init(&p);
+        ok(ASSIGN("X-CgPolicyOnDenialThreshold", "5/1s") == 0 && ASSIGN("X-CgPolicyOnDenialThreshold", "") == 0 &&
+           p.on_denial_max == 100 && p.on_denial_interval_usec == 10000000ULL && policy_is_empty(&p),
+           "an empty threshold goes back to the default");
+
+        /* Passed to apply, read back from the runtime record: the same policy. */
+        ASSIGN("X-CgPolicyConnectDeny", "any");
+        ASSIGN("X-CgPolicyOnDenial", "kill");
+        ASSIGN("X-CgPolicyOnDenialThreshold", "20/500ms");
+        ok(policy_to_args(&p, &args) == 0 && strv_length(args) == 3 && streq(args[0], "--on-denial=kill") &&
+           streq(args[1], "--on-denial-threshold=20/500ms") && streq(args[2], "--connect-deny=any"),
+           "on denial → args");
+        ok(policy_from_args(args, strv_length(args), &q, &why) == 0 && policy_equal(&p, &q), "args → the same policy");
+        q.on_denial_max = 21;
+        ok(!policy_equal(&p, &q), "policy_equal() compares the threshold");
+        policy_done(&q);
+        args = strv_free(args);
+        p.on_denial = POLICY_ON_DENIAL_NONE;
+        p.on_denial_max = 100;
+        p.on_denial_interval_usec = 10000000ULL;
+        ok(policy_to_args(&p, &args) == 0 && strv_length(args) == 1, "none and the default threshold are not passed");
+        policy_done(&p);
+
+        ok(policy_from_args((char *[]) { (char *) "--on-denial=reboot" }, 1, &q, &why) == -EINVAL && why &&
+           streq(why, "--on-denial=reboot: 'none', 'freeze', 'stop' or 'kill' is expected"),
+           "bad --on-denial=: '%s'", why ?: "(null)");
+        why = mfree(why);
+        ok(policy_from_args((char *[]) { (char *) "--on-denial-threshold=5" }, 1, &q, &why) == -EINVAL && why &&
+           streq(why, "--on-denial-threshold=5: '5' is not N/INTERVAL (e.g. 100/10s)"),
+           "bad --on-denial-threshold=: '%s'", why ?: "(null)");
 #undef ASSIGN
 }
 
@@ -518,7 +627,8 @@ static int check_output(char **paths, size_t n, char **ret) {
 
 static void test_check(void) {
         char dir[] = "/tmp/test-policy-XXXXXX";
-        char good[64], bad[64], res[64], missing[64], optout[64], audit[64], slice[64], conf[64], onlyres[64];
+        char good[64], bad[64], res[64], missing[64], optout[64], audit[64], slice[64], conf[64], onlyres[64],
+                freeze[64], auditstop[64];
         _cleanup_free_ char *out = NULL, *want = NULL;
 
         if (!mkdtemp(dir)) {
@@ -534,6 +644,8 @@ static void test_check(void) {
         snprintf(slice, sizeof slice, "%s/batch.slice", dir);
         snprintf(conf, sizeof conf, "%s/x.conf", dir);
         snprintf(onlyres, sizeof onlyres, "%s/onlyres.service", dir);
+        snprintf(freeze, sizeof freeze, "%s/freeze.service", dir);
+        snprintf(auditstop, sizeof auditstop, "%s/auditstop.service", dir);
 
         put_file(good, "[Service]\nX-CgPolicyBindAllow=tcp:80\nX-CgPolicyMemoryMax=1G\n");
         put_file(bad, "[Service]\nX-CgPolicyBindAllow=tcp:80\nX-CgPolicyBindAlow=tcp:81\n");
@@ -543,6 +655,9 @@ static void test_check(void) {
         put_file(slice, "[Slice]\nX-CgPolicyConnectDeny=any\n");
         put_file(conf, "[Slice]\nX-CgPolicyConnectDeny=any\n");
         put_file(onlyres, "[Service]\nX-CgPolicyMemoryMax=1G\nX-CgPolicySeal=yes\n");
+        put_file(freeze, "[Service]\nX-CgPolicyConnectDeny=any\nX-CgPolicySeal=no\nX-CgPolicyOnDenial=freeze\n");
+        put_file(auditstop, "[Service]\nX-CgPolicyConnectDeny=any\nX-CgPolicyMode=audit\nX-CgPolicyOnDenial=stop\n"
+                 "X-CgPolicyOnDenialThreshold=3/1min\n");
 
         ok(check_output((char *[]) { good }, 1, &out) == 0, "check: good file passes");
         ok(asprintf(&want, "%s: sealed: ProtectControlGroups=yes InaccessiblePaths=-" CGPOLICY_BPFFS_MOUNT " "
@@ -563,6 +678,18 @@ static void test_check(void) {
         out = mfree(out);
         want = mfree(want);
 
+        ok(check_output((char *[]) { freeze, auditstop }, 2, &out) == 0, "check: on-denial files pass");
+        ok(asprintf(&want, "%s: not sealed (X-CgPolicySeal=no)\n"
+                    "%s: on denial: freeze when denied more than 100/10s (by cgpolicy-monitor.service)\n"
+                    "%s: not sealed (audit mode)\n"
+                    "%s: on denial: stop when denied more than 3/60s (by cgpolicy-monitor.service); audit mode: "
+                    "logged, not taken\n", freeze, freeze, auditstop, auditstop) > 0 && streq(out, want),
+           "check: shows the action on denial and its threshold");
+        if (!streq(out, want))
+                diag("got: %s", out);
+        out = mfree(out);
+        want = mfree(want);
+
         ok(check_output((char *[]) { good, bad }, 2, &out) == -EINVAL && startswith(out, good) && !strstr(out, bad),
            "check: unknown key fails, and the failing file gets no seal line");
         out = mfree(out);
@@ -578,6 +705,8 @@ static void test_check(void) {
         unlink(slice);
         unlink(conf);
         unlink(onlyres);
+        unlink(freeze);
+        unlink(auditstop);
         rmdir(dir);
 }
 
@@ -847,6 +976,7 @@ int main(void) {
         test_matches();
         test_assign();
         test_socket_and_seal();
+        test_on_denial();
         test_resource_messages();
         test_unit_file();
         test_unit_policy_errors();

@@ -88,6 +88,11 @@ static int do_req(Op op, unsigned port) {
         else
                 k = bind(fd, (struct sockaddr *) &a, sizeof a);
         k = k < 0 ? errno : 0;
+        /* Closed with a reset: thousands of connections must not leave their ephemeral ports in
+         * TIME_WAIT, where a later bind() of another test (ports 47080-47600 are in the ephemeral
+         * range) would get EADDRINUSE. */
+        (void) setsockopt(fd, SOL_SOCKET, SO_LINGER, &(struct linger) { .l_onoff = 1, .l_linger = 0 },
+                          sizeof(struct linger));
         close(fd);
         return k;
 }

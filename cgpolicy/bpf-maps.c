@@ -347,6 +347,10 @@ int bpf_load_and_pin(void) {
 void maps_close(Maps *m) {
         assert(m);
 
+        /* Nothing is left behind: retired policies go now (a grace period first). */
+        if (m->n_retired > 0)
+                (void) maps_reclaim(m);
+        free(m->retired);
         if (m->fast)
                 (void) munmap(m->fast, sizeof(struct cgp_fast_set));
         for (size_t i = 0; i < _MAP_MAX; i++)
@@ -713,6 +717,106 @@ int maps_set_cgroup(Maps *m, uint64_t cgroup_id, const struct cgp_cgroup *v) {
         if (bpf_map_update_elem(m->fd[MAP_CGROUPS], &cgroup_id, v, BPF_ANY) < 0)
                 return -errno;
         return 0;
+}
+
+/* Waiting for the programs: they run under rcu_read_lock() (non-sleepable programs: every one of
+ * ours), so an RCU grace period after a change of cgp_cgroups is the moment from which no program
+ * still holds what it read before. User space cannot call synchronize_rcu() itself, but the kernel
+ * does it for it: an update of an element of a map-in-map (BPF_MAP_TYPE_ARRAY_OF_MAPS or
+ * HASH_OF_MAPS) from the bpf() syscall ends with maybe_wait_bpf_programs() (kernel/bpf/syscall.c,
+ * map_update_elem(), in 6.1 as in 6.12: "Wait for any running BPF programs to complete so that
+ * userspace, when we return to it, knows that all programs that could be running use the new map
+ * value"), which calls synchronize_rcu(); in later kernels only when the update succeeded, so it
+ * must succeed. The array of maps and its inner array
+ * are made for the call and not pinned: nobody else uses them. Should the kernel refuse to create
+ * them, a fixed sleep is the fallback: our programs run for microseconds (a bounded number of
+ * lookups, no loops beyond CGP_MAX_CGROUP_DEPTH), 50 ms is many times that even when a program was
+ * preempted (PREEMPT_RCU). */
+#define PROGRAMS_GRACE_SLEEP_USEC (50 * 1000)
+
+int maps_wait_programs(void) {
+        LIBBPF_OPTS(bpf_map_create_opts, opts);
+        _cleanup_close_ int inner = -EBADF, outer = -EBADF;
+        uint32_t zero = 0;
+        int fd;
+
+        inner = bpf_map_create(BPF_MAP_TYPE_ARRAY, "cgp_wait_inner", sizeof(uint32_t), sizeof(uint32_t), 1, NULL);
+        if (inner >= 0) {
+                opts.inner_map_fd = inner;
+                outer = bpf_map_create(BPF_MAP_TYPE_ARRAY_OF_MAPS, "cgp_wait", sizeof(uint32_t), sizeof(uint32_t), 1, &opts);
+        }
+        fd = inner;
+        if (outer >= 0 && bpf_map_update_elem(outer, &zero, &fd, BPF_ANY) == 0)
+                return 0;
+
+        log_debug_errno(errno, "Cannot wait for the programs with a map-in-map update (%m), sleeping instead.");
+        (void) usleep(PROGRAMS_GRACE_SLEEP_USEC);
+        return 1;
+}
+
+int maps_retire_policy(Maps *m, uint32_t tag) {
+        uint32_t *l;
+
+        assert(m);
+
+        l = reallocarray(m->retired, m->n_retired + 1, sizeof(uint32_t));
+        if (!l)
+                return -ENOMEM;
+        m->retired = l;
+        l[m->n_retired++] = tag;
+        return 0;
+}
+
+int maps_reclaim(Maps *m) {
+        int r, ret = 0;
+
+        assert(m);
+
+        if (m->n_retired == 0)
+                return 0;
+        (void) maps_wait_programs();
+        for (size_t i = 0; i < m->n_retired; i++) {
+                r = maps_delete_policy(m, m->retired[i]);
+                if (r < 0) {
+                        log_warning_errno(r, "Cannot remove a previous policy (cgpolicy gc will): %m");
+                        if (ret == 0)
+                                ret = r;
+                }
+        }
+        m->n_retired = 0;
+        return ret;
+}
+
+void maps_reclaim_in_background(Maps *m) {
+        pid_t pid;
+
+        assert(m);
+
+        if (m->n_retired == 0)
+                return;
+        pid = fork();
+        if (pid < 0) {
+                (void) maps_reclaim(m);
+                return;
+        }
+        if (pid > 0) {
+                /* The child reclaims; it holds the lock (the same open file) until it is done. */
+                m->n_retired = 0;
+                return;
+        }
+        /* The child: nothing of its output reaches whoever waits for the command's. */
+        {
+                int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+                if (null >= 0) {
+                        (void) dup2(null, STDIN_FILENO);
+                        (void) dup2(null, STDOUT_FILENO);
+                        (void) dup2(null, STDERR_FILENO);
+                        if (null > STDERR_FILENO)
+                                close(null);
+                }
+        }
+        _exit(maps_reclaim(m) < 0 ? EXIT_FAILURE : EXIT_SUCCESS);
 }
 
 int maps_delete_cgroup(Maps *m, uint64_t cgroup_id) {

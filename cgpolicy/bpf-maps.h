@@ -36,6 +36,9 @@ typedef struct Maps {
         uint32_t cgroups_map_id;
         int n_cpus;
         struct cgp_fast_set *fast;      /* cgp_fast mapped (writers: under the lock), or NULL */
+        uint32_t *retired;              /* tags no cgroup refers to any more, whose entries a
+                                         * program may still be reading: maps_reclaim() */
+        size_t n_retired;
 } Maps;
 
 /* Nothing open: every fd is -EBADF, whatever the number of maps. Declare a Maps as
@@ -85,6 +88,21 @@ int maps_fast_add(Maps *m, uint64_t cgroup_id, uint32_t slot, const CompiledPoli
 int maps_fast_gc(Maps *m);
 /* Remove every trie entry of a tag. */
 int maps_delete_policy(Maps *m, uint32_t tag);
+
+/* Return only when every program that was running at the call has finished: a program that read
+ * a cgroup's entry (or a fast-set word) before it was changed no longer uses it, so the entries of
+ * the previous tag can be removed, and every request judged from now on is judged by the new one.
+ * See the comment in bpf-maps.c. Returns 0, or 1 when it fell back to a fixed grace sleep. */
+int maps_wait_programs(void);
+
+/* A tag that no cgroup refers to any more (its cgroup was switched to another): its entries are
+ * removed by maps_reclaim(), after maps_wait_programs(), one wait for every tag retired since;
+ * maps_close() reclaims what is left. maps_reclaim_in_background() does it in a child process that
+ * keeps the lock until it is done (the command returns at once; the next writer waits for it),
+ * or itself if it cannot fork. */
+int maps_retire_policy(Maps *m, uint32_t tag);
+int maps_reclaim(Maps *m);
+void maps_reclaim_in_background(Maps *m);
 
 /* Sum of the per-CPU counters of (slot, dir), dir one of CGP_DIR_* or CGP_DIR_SOCKET. */
 int maps_read_counter(Maps *m, uint32_t slot, int dir, struct cgp_counter *ret);

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,7 +33,10 @@
 #include "runtime.h"
 #include "status-output.h"
 #include "status.h"
+#include "strv.h"
+#include "switch.h"
 #include "target.h"
+#include "unit-bus.h"
 #include "unit-path.h"
 #include "verbs.h"
 
@@ -50,10 +54,16 @@ typedef struct Args {
         bool follow;                    /* denials: --follow */
         char **files;                   /* check: FILE... */
         size_t n_files;
+        char **units;                   /* reload, block, unblock: UNIT... (an array of argv's strings) */
+        size_t n_units;
+        const char *cgroup;             /* reload, block, unblock: --cgroup= (without systemd: tests) */
+        char **helper;                  /* reload --cgroup=: the helper line after "--", from "apply" */
+        size_t n_helper;
 } Args;
 
 static void args_done(Args *args) {
         policy_done(&args->policy);
+        args->units = mfree(args->units);     /* the strings are argv's */
 }
 
 static int help(void) {
@@ -78,7 +88,10 @@ static int help(void) {
                "  denials [--follow]            Show recent denied (and audited) requests\n"
                "  monitor                       Write denials to the journal, act on X-CgPolicyOnDenial=\n"
                "                                (cgpolicy-monitor.service)\n"
-               "  check FILE...                 Validate X-CgPolicy keys of unit files\n\n"
+               "  check FILE...                 Validate X-CgPolicy keys of unit files\n"
+               "  reload [UNIT...] [--follow]   Put the keys systemd has loaded in force for running units\n"
+               "  block UNIT                    Refuse every new bind/connect/sendmsg of a unit (runtime)\n"
+               "  unblock UNIT                  Restore the policy of a blocked unit\n\n"
                "Options:\n"
                "  -h --help                     Show this help\n"
                "     --version                  Show the version\n\n"
@@ -156,39 +169,12 @@ static int parse_apply(int argc, char **argv, void *userdata) {
         return parse_target_names(args);
 }
 
-/* The directions (CGP_DIRS()) a policy has rules for. */
-static unsigned policy_dirs(const Policy *p) {
-        unsigned dirs = 0;
-
-        for (int d = 0; d < _POLICY_DIRECTION_MAX; d++)
-                if (policy_has_direction(p, d))
-                        dirs |= CGP_DIRS(d == POLICY_BIND ? CGP_DIR_BIND : CGP_DIR_CONNECT);
-        return dirs;
-}
-
-/* A direction whose rules a new policy for a cgroup drops while the old one had them (or was
- * open already) is open: its programs stay attached to the cgroup until the unit stops, and with
- * no rules for it they allow what they judge, rather than deny it as for a cgroup where nothing
- * was ever applied (fail closed). */
-static uint32_t open_flags(const struct cgp_cgroup *old, uint32_t new_flags) {
-        uint32_t f = 0;
-
-        for (int d = 0; d < CGP_DIR_MAX; d++)
-                if (!(new_flags & CGP_F_HAS_DIR(d)) && (old->flags & (CGP_F_HAS_DIR(d) | CGP_F_OPEN(d))))
-                        f |= CGP_F_OPEN(d);
-        return f;
-}
-
 static int verb_apply(void *userdata) {
         const Args *args = userdata;
         const Policy *p = &args->policy;
         _cleanup_(target_done) Target t = {};
         _cleanup_(maps_close) Maps m = MAPS_NULL;
-        _cleanup_(compiled_policy_done) CompiledPolicy c = {};
-        struct cgp_cgroup old = {}, v;
-        uint32_t tag, slot;
-        unsigned dirs;
-        int r, had;
+        int r;
 
         if (p->error) {
                 log_error("%s", p->error);
@@ -207,74 +193,7 @@ static int verb_apply(void *userdata) {
         if (r < 0)
                 return r;
 
-        had = maps_get_cgroup(&m, t.id, &old);
-        if (had < 0)
-                return log_error_errno(had, "Cannot read the policy map: %m");
-
-        /* A new tag, whose entries nobody can have left behind, and the cgroup's slot (its
-         * counters go on) or a free one. */
-        r = maps_new_tag(&m, &tag);
-        if (r < 0)
-                return log_error_errno(r, "Cannot take a new policy tag: %m");
-        if (had > 0)
-                slot = old.slot;
-        else {
-                r = maps_alloc_slot(&m, &slot);
-                if (r < 0)
-                        return log_error_errno(r, "Cannot allocate a slot for the policy (at most %u policed cgroups): %m",
-                                               CGP_MAX_SLOTS - 1);
-        }
-
-        r = policy_compile(p, tag, &c);
-        if (r == -E2BIG)
-                return log_error_errno(r, "%s: the policy is too large for the maps.", t.unit);
-        if (r < 0)
-                return log_error_errno(r, "Cannot compile the policy: %m");
-
-        /* New entries first, then switch the cgroup over in one map update, then drop the old
-         * entries: the programs never see a half-written policy. */
-        v = (struct cgp_cgroup) {
-                .policy = tag,
-                .slot = slot,
-                .flags = c.flags | (had > 0 ? open_flags(&old, c.flags) : 0),
-                .sockets = c.sockets,
-        };
-        r = maps_write_policy(&m, &c);
-        if (r >= 0)
-                r = maps_fast_remove(&m, t.id);
-        if (r >= 0)
-                r = maps_set_cgroup(&m, t.id, &v);
-        if (r < 0) {
-                (void) maps_delete_policy(&m, tag);
-                return log_error_errno(r, "Cannot write the policy of %s into the maps: %m", t.unit);
-        }
-        r = maps_fast_add(&m, t.id, slot, &c);
-        if (r < 0)
-                log_warning_errno(r, "Cannot add the allows of %s to the fast set (they take the slow way): %m", t.unit);
-        if (had > 0) {
-                r = maps_delete_policy(&m, old.policy);
-                if (r < 0)
-                        log_warning_errno(r, "Cannot remove the previous policy of %s (cgpolicy gc will): %m", t.unit);
-        }
-
-        r = runtime_write(t.id, t.unit, t.cgroup, tag, p);
-        if (r < 0)
-                log_warning_errno(r, "Cannot record the policy of %s in %s (status will not show it): %m",
-                                  t.unit, runtime_dir());
-
-        /* The unit must not start unpoliced: our programs must be effective on its cgroup. They
-         * are attached here, not by systemd's BPFProgram= (systemd.cgpolicy(5), ATTACHMENT), and
-         * stay attached until the cgroup is removed. A slice's cgroup we just created is realized
-         * by systemd as it is. */
-        dirs = policy_dirs(p) | (p->seal == 1 && p->mode == POLICY_MODE_ENFORCE ? CGP_DIRS_SEALED : 0);
-        r = ensure_attached(&m, t.fs_path, dirs);
-        if (r < 0)
-                return log_error_errno(r, "%s: the cgpolicy programs are not attached to %s and cannot be attached; "
-                                       "refusing to start the unit unpoliced.", t.unit, t.cgroup);
-
-        log_debug("%s: policy %" PRIu32 " (slot %" PRIu32 ") in force for cgroup %s (id %" PRIu64 ", %zu+%zu+%zu map entries).",
-                  t.unit, tag, slot, t.cgroup, t.id, c.n_ports, c.n_addrs, c.n_portsets);
-        return 0;
+        return policy_switch(&m, &t, p);
 }
 
 static int release_one(Maps *m, uint64_t id, const char *what) {
@@ -291,6 +210,8 @@ static int release_one(Maps *m, uint64_t id, const char *what) {
                 r = maps_delete_cgroup(m, id);
                 if (r < 0)
                         return log_error_errno(r, "Cannot remove the policy of %s: %m", what);
+                /* A program that read the entry may still look up the rules (policy_switch()). */
+                (void) maps_wait_programs();
                 r = maps_delete_policy(m, v.policy);
                 if (r < 0)
                         return log_error_errno(r, "Cannot remove the rules of %s: %m", what);
@@ -471,6 +392,37 @@ static int parse_status(int argc, char **argv, void *userdata) {
         return 0;
 }
 
+static bool helper_differs(const UnitHelper *h);
+
+/* The drift marker: only when systemd answers; otherwise no marker and no error. */
+static void status_mark_drift(Status *s) {
+        sd_bus *bus = NULL;
+        int r;
+
+        if (bus_open_system(&bus) < 0)
+                return;
+        for (size_t i = 0; i < s->n; i++) {
+                StatusEntry *x = &s->entries[i];
+                _cleanup_(unit_helper_done) UnitHelper h = {};
+                _cleanup_free_ char *fs = NULL;
+                uint64_t id;
+
+                if (!x->unit)
+                        continue;
+                r = bus_unit_helper(bus, x->unit, false, &h);
+                if (r == -ETIMEDOUT)
+                        break;          /* systemd does not answer: no marker for the rest either */
+                if (r < 0)
+                        continue;
+                /* The running unit's own cgroup only (not a stale one of an earlier start). */
+                if (!h.loaded || !h.running || !h.cgroup || cg_fs_path(h.cgroup, &fs) < 0 ||
+                    cg_fs_get_id(fs, &id) < 0 || id != x->cgroup_id)
+                        continue;
+                x->drift = helper_differs(&h);
+        }
+        sd_bus_flush_close_unref(bus);
+}
+
 static int verb_status(void *userdata) {
         const Args *args = userdata;
         _cleanup_(maps_close) Maps m = MAPS_NULL;
@@ -483,6 +435,7 @@ static int verb_status(void *userdata) {
         r = status_collect(&m, args->filter, &s);
         if (r < 0)
                 return r;
+        status_mark_drift(&s);
 
         if (args->output) {
                 r = status_write_file(args->output, &s, args->format);
@@ -562,6 +515,418 @@ static int verb_check(void *userdata) {
         return r;
 }
 
+/* ---- reload, block, unblock ---- */
+
+/* reload [UNIT...] [--follow]; block UNIT; unblock UNIT. For tests without systemd, with one
+ * UNIT: --cgroup=PATH names its cgroup, and (reload) "-- apply ARGS..." its helper line (none:
+ * its keys were removed). */
+static int parse_unit_verb(int argc, char **argv, void *userdata) {
+        Args *args = userdata;
+        bool reload = streq(argv[0], "reload");
+        int i;
+
+        for (i = 1; i < argc; i++) {
+                const char *v;
+
+                if (streq(argv[i], "--")) {
+                        i++;
+                        break;
+                }
+                if (reload && streq(argv[i], "--follow"))
+                        args->follow = true;
+                else if ((v = startswith(argv[i], "--cgroup=")) && *v == '/')
+                        args->cgroup = v;
+                else if (argv[i][0] == '-')
+                        return log_error_errno(EINVAL, "Unknown option '%s' of '%s'.", argv[i], argv[0]);
+                else if (!unit_name_is_valid_full(argv[i], UNIT_NAME_PLAIN | UNIT_NAME_INSTANCE))
+                        return log_error_errno(EINVAL, "'%s' is not a valid unit name.", argv[i]);
+                else {
+                        char **l = reallocarray(args->units, args->n_units + 2, sizeof(char *));
+
+                        if (!l)
+                                return log_oom();
+                        args->units = l;
+                        l[args->n_units++] = argv[i];
+                        l[args->n_units] = NULL;
+                }
+        }
+        if (i < argc) {
+                if (!reload || !args->cgroup)
+                        return log_error_errno(EINVAL, "'%s': a helper line after '--' needs --cgroup=.", argv[0]);
+                if (!streq(argv[i], "apply"))
+                        return log_error_errno(EINVAL, "The helper line after '--' starts with 'apply'.");
+                args->helper = argv + i;
+                args->n_helper = (size_t) (argc - i);
+        }
+        if (!reload && args->n_units != 1)
+                return log_error_errno(EINVAL, "'%s' takes one unit.", argv[0]);
+        if (args->cgroup && args->n_units != 1)
+                return log_error_errno(EINVAL, "--cgroup= takes exactly one unit.");
+        if (args->follow && (args->n_units > 0 || args->cgroup))
+                return log_error_errno(EINVAL, "'reload --follow' takes no unit.");
+        return 0;
+}
+
+/* Put the helper line argv (from "apply" on; NULL: none, the keys were removed) of a running unit
+ * in force for its cgroup, parsed by the parser of apply itself. A line that does not parse, or
+ * says --error= (the generator found an invalid key), leaves the policy in force as it is. */
+static int reload_apply(Maps *m, const char *unit, const char *cgroup, char **argv) {
+        _cleanup_(args_done) Args a = {};
+        _cleanup_(target_done) Target t = {};
+        int r;
+
+        policy_init(&a.policy);
+        if (argv) {
+                r = parse_apply((int) strv_length(argv), argv, &a);
+                if (r >= 0 && a.policy.error) {
+                        log_error("%s", a.policy.error);
+                        r = -EBADMSG;
+                }
+                if (r < 0) {
+                        log_error("%s: its new keys are not valid: the policy in force is left as it is.", unit);
+                        return r == -ENOMEM ? r : -EBADMSG;
+                }
+        }
+
+        r = target_resolve_cgroup(unit, cgroup, &t);
+        if (r < 0)
+                return r;
+        r = policy_switch(m, &t, argv ? &a.policy : NULL);
+        if (r < 0)
+                return r;
+        log_info("%s: %s in force for %s.", unit,
+                 !argv ? "its keys were removed, everything allowed until it stops," : "its current policy", cgroup);
+        return 0;
+}
+
+/* Does the helper line differ from what the runtime record of the unit's cgroup says is in force
+ * (or is there a helper line for a cgroup with no record)? */
+static bool helper_differs(const UnitHelper *h) {
+        _cleanup_(runtime_entry_done) RuntimeEntry e = {};
+        _cleanup_(target_done) Target t = {};
+        _cleanup_(args_done) Args a = {};
+        _cleanup_strv_free_ char **canon = NULL;
+        size_t n_rec, n_canon;
+        uint64_t id;
+        int r, level;
+
+        if (!h->cgroup || cg_fs_path(h->cgroup, &t.fs_path) < 0 || cg_fs_get_id(t.fs_path, &id) < 0)
+                return false;
+        r = runtime_read(id, &e);
+        if (r < 0)
+                return h->argv != NULL;         /* newly policed */
+        if (!h->argv)
+                return strv_length(e.args) > 0;  /* keys removed */
+
+        policy_init(&a.policy);
+        level = log_get_max_level();
+        log_set_max_level(LOG_CRIT);            /* a bad line is a difference; reload says what is bad */
+        r = parse_apply((int) strv_length(h->argv), h->argv, &a);
+        log_set_max_level(level);
+        if (r < 0 || a.policy.error || policy_to_args(&a.policy, &canon) < 0)
+                return true;
+        n_rec = strv_length(e.args);
+        n_canon = strv_length(canon);
+        if (n_rec != n_canon)
+                return true;
+        for (size_t i = 0; i < n_rec; i++)
+                if (!streq(e.args[i], canon[i]))
+                        return true;
+        return false;
+}
+
+/* What reload puts in force, asked from systemd before the maps are locked: the D-Bus calls of
+ * many units must not hold up the "apply" of a unit that starts meanwhile. */
+typedef struct Pending {
+        char **units;
+        UnitHelper *helpers;
+        size_t n;
+} Pending;
+
+static void pending_done(Pending *p) {
+        for (size_t i = 0; i < p->n; i++)
+                unit_helper_done(&p->helpers[i]);
+        p->helpers = mfree(p->helpers);
+        p->units = strv_free(p->units);
+        p->n = 0;
+}
+
+static int pending_add(Pending *p, const char *unit, UnitHelper *h) {
+        UnitHelper *l = reallocarray(p->helpers, p->n + 1, sizeof(UnitHelper));
+        size_t n = p->n;
+
+        if (!l)
+                return log_oom();
+        p->helpers = l;
+        if (strv_extend(&p->units, &n, unit) < 0)
+                return log_oom();
+        l[p->n++] = *h;
+        *h = (UnitHelper) {};
+        return 0;
+}
+
+/* One unit named on the command line: a running service or slice. Returns 0 (added to p, or
+ * nothing to do) or a negative errno (logged). */
+static int reload_prepare(sd_bus *bus, const char *unit, Pending *p) {
+        _cleanup_(unit_helper_done) UnitHelper h = {};
+        int r;
+
+        r = bus_unit_helper(bus, unit, true, &h);
+        if (r == -EOPNOTSUPP)
+                return log_error_errno(r, "%s: only services and slices have policies.", unit);
+        if (r < 0)
+                return r;
+        if (!h.loaded)
+                return log_error_errno(ENOENT, "%s is not loaded.", unit);
+        if (!h.running || !h.cgroup) {
+                log_info("%s is not running: its next start puts its keys in force.", unit);
+                return 0;
+        }
+        if (h.need_daemon_reload)
+                log_warning("%s: its unit files changed since systemd loaded them; putting in force what systemd has "
+                            "loaded ('systemctl daemon-reload' loads the files).", unit);
+        return pending_add(p, unit, &h);
+}
+
+static int add_unit_of_record(uint64_t id, void *userdata) {
+        _cleanup_(runtime_entry_done) RuntimeEntry e = {};
+        char ***l = userdata;
+        size_t n = strv_length(*l);
+
+        if (runtime_read(id, &e) < 0 || !e.unit)
+                return 0;
+        STRV_FOREACH(u, *l)
+                if (streq(*u, e.unit))
+                        return 0;
+        return strv_extend(l, &n, e.unit);
+}
+
+/* Every running unit whose policy in force differs from its helper line: the policed ones (the
+ * runtime records), and the running services and slices that got keys while they ran. */
+static int reload_collect_changed(sd_bus *bus, Pending *p) {
+        _cleanup_strv_free_ char **units = NULL, **running = NULL;
+        size_t n;
+        int r;
+
+        r = runtime_foreach(add_unit_of_record, &units);
+        if (r < 0)
+                return r;
+        r = bus_list_running(bus, &running);
+        if (r < 0)
+                return r;
+        n = strv_length(units);
+        STRV_FOREACH(u, running) {
+                bool seen = false;
+
+                STRV_FOREACH(v, units)
+                        if (streq(*u, *v))
+                                seen = true;
+                if (!seen && strv_extend(&units, &n, *u) < 0)
+                        return log_oom();
+        }
+
+        STRV_FOREACH(u, units) {
+                _cleanup_(unit_helper_done) UnitHelper h = {};
+
+                if (bus_unit_helper(bus, *u, false, &h) < 0 || !h.loaded || !h.running || !h.cgroup)
+                        continue;
+                if (!helper_differs(&h))
+                        continue;
+                r = pending_add(p, *u, &h);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* Put what p holds in force, under the lock; every unit is tried. */
+static int reload_pending(const Pending *p) {
+        _cleanup_(maps_close) Maps m = MAPS_NULL;
+        int r, ret = 0;
+
+        if (p->n == 0)
+                return 0;
+        r = maps_open(&m, true);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < p->n; i++) {
+                r = reload_apply(&m, p->units[i], p->helpers[i].cgroup, p->helpers[i].argv);
+                if (r < 0 && ret == 0)
+                        ret = r;
+        }
+        maps_reclaim_in_background(&m);
+        return ret;
+}
+
+static int reload_changed(sd_bus *bus) {
+        _cleanup_(pending_done) Pending p = {};
+        int r;
+
+        r = reload_collect_changed(bus, &p);
+        if (r < 0)
+                return r;
+        log_debug("%zu unit%s to reload.", p.n, p.n == 1 ? "" : "s");
+        return reload_pending(&p);
+}
+
+static int on_reloading(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        int active = 1;
+
+        /* Reloading(true) at the start, Reloading(false) when the new configuration is loaded. */
+        if (sd_bus_message_read(msg, "b", &active) < 0 || active)
+                return 0;
+        (void) reload_changed(userdata);
+        return 0;
+}
+
+/* reload --follow: after every daemon-reload, reload the units whose helper line changed. */
+static int reload_follow(sd_bus *bus) {
+        sd_bus_slot *slot = NULL;
+        int r;
+
+        /* The children that remove previous policies (maps_reclaim_in_background()) are reaped
+         * by the kernel: this process never waits for them. */
+        (void) signal(SIGCHLD, SIG_IGN);
+
+        r = bus_watch_reloads(bus, on_reloading, bus, &slot);
+        if (r < 0)
+                return r;
+        /* What changed before we listened. */
+        (void) reload_changed(bus);
+        for (;;) {
+                r = sd_bus_process(bus, NULL);
+                if (r < 0)
+                        return log_error_errno(r, "Cannot read from the system bus: %m");
+                if (r > 0)
+                        continue;
+                r = sd_bus_wait(bus, UINT64_MAX);
+                if (r < 0 && r != -EINTR)
+                        return log_error_errno(r, "Cannot wait on the system bus: %m");
+        }
+}
+
+static int verb_reload(void *userdata) {
+        const Args *args = userdata;
+        _cleanup_(pending_done) Pending p = {};
+        sd_bus *bus = NULL;
+        int r, ret = 0;
+
+        r = require_policy_privileges("reload");
+        if (r < 0)
+                return r;
+
+        if (args->cgroup) {
+                _cleanup_(maps_close) Maps m = MAPS_NULL;
+
+                r = maps_open(&m, true);
+                if (r < 0)
+                        return r;
+                r = reload_apply(&m, args->units[0], args->cgroup, args->helper);
+                maps_reclaim_in_background(&m);
+                return r;
+        }
+
+        r = bus_open_system(&bus);
+        if (r < 0)
+                return log_error_errno(r, "Cannot connect to the system bus (systemd): %m");
+        if (args->follow) {
+                r = reload_follow(bus);
+                sd_bus_flush_close_unref(bus);
+                return r;
+        }
+
+        if (args->n_units == 0)
+                ret = reload_collect_changed(bus, &p);
+        else
+                for (size_t i = 0; i < args->n_units; i++) {
+                        r = reload_prepare(bus, args->units[i], &p);
+                        if (r < 0 && ret == 0)
+                                ret = r;        /* the others are reloaded all the same */
+                }
+        sd_bus_flush_close_unref(bus);
+        r = reload_pending(&p);
+        return ret < 0 ? ret : r;
+}
+
+/* The cgroup of the unit to block or unblock: --cgroup=, else systemd's ControlGroup=. */
+static int unit_cgroup(const Args *args, char **ret) {
+        _cleanup_(unit_helper_done) UnitHelper h = {};
+        sd_bus *bus = NULL;
+        int r;
+
+        if (args->cgroup) {
+                *ret = strdup(args->cgroup);
+                return *ret ? 0 : log_oom();
+        }
+        r = bus_open_system(&bus);
+        if (r < 0)
+                return log_error_errno(r, "Cannot connect to the system bus (systemd): %m");
+        r = bus_unit_helper(bus, args->units[0], true, &h);
+        sd_bus_flush_close_unref(bus);
+        if (r == -EOPNOTSUPP)
+                return log_error_errno(r, "%s: only services and slices have policies.", args->units[0]);
+        if (r < 0)
+                return r;
+        if (!h.loaded || !h.running || !h.cgroup)
+                return log_error_errno(ESRCH, "%s is not running.", args->units[0]);
+        *ret = TAKE_PTR(h.cgroup);
+        return 0;
+}
+
+/* block: the marker first (an apply of the unit from now on puts the block in force), then the
+ * deny-all policy for its running cgroup. unblock: the marker removed, then the policy of the
+ * runtime record (what apply or reload last put in force) back in force. */
+static int verb_block(void *userdata) {
+        const Args *args = userdata;
+        const char *unit = args->units[0];
+        bool block = streq(args->verb->name, "block");
+        _cleanup_(runtime_entry_done) RuntimeEntry e = {};
+        _cleanup_(maps_close) Maps m = MAPS_NULL;
+        _cleanup_(target_done) Target t = {};
+        _cleanup_(policy_done) Policy p = {};
+        _cleanup_free_ char *cgroup = NULL, *reason = NULL;
+        bool have_record;
+        int r;
+
+        policy_init(&p);
+        r = require_policy_privileges(args->verb->name);
+        if (r < 0)
+                return r;
+        r = unit_cgroup(args, &cgroup);
+        if (r < 0)
+                return r;
+        r = maps_open(&m, true);
+        if (r < 0)
+                return r;
+        r = target_resolve_cgroup(unit, cgroup, &t);
+        if (r < 0)
+                return r;
+
+        r = runtime_set_blocked(unit, block);
+        if (r < 0)
+                return log_error_errno(r, "Cannot %s %s in %s: %m", args->verb->name, unit, runtime_dir());
+
+        /* What the unit has in force when it is not blocked: its record's policy; none (keys
+         * removed, or never policed: everything allowed) without one. */
+        have_record = runtime_read(t.id, &e) >= 0 && strv_length(e.args) > 0;
+        if (have_record) {
+                policy_done(&p);
+                r = policy_from_args(e.args, strv_length(e.args), &p, &reason);
+                if (r < 0)
+                        return log_error_errno(r, "%s: the recorded policy does not parse (%s).", unit, reason ?: "?");
+        }
+        r = policy_switch(&m, &t, have_record ? &p : NULL);
+        if (r < 0)
+                return r;
+        maps_reclaim_in_background(&m);
+        if (block)
+                log_info("%s blocked: every new bind, connect and sendmsg is refused until 'cgpolicy unblock %s'.",
+                         unit, unit);
+        else
+                log_info("%s unblocked: its policy is in force again.", unit);
+        return 0;
+}
+
 static const Verb verbs[] = {
         { "load",    1, 1,        "takes no arguments",      NULL,          verb_load },
         { "apply",   1, VERB_ANY, NULL,                      parse_apply,   verb_apply },
@@ -572,6 +937,9 @@ static const Verb verbs[] = {
         { "denials", 1, VERB_ANY, NULL,                      parse_denials, verb_denials },
         { "check",   2, VERB_ANY, "needs at least one file", parse_check,   verb_check },
         { "monitor", 1, 1,        "takes no arguments",      NULL,          verb_monitor },
+        { "reload",  1, VERB_ANY, NULL,                      parse_unit_verb, verb_reload },
+        { "block",   2, VERB_ANY, "takes one unit",          parse_unit_verb, verb_block },
+        { "unblock", 2, VERB_ANY, "takes one unit",          parse_unit_verb, verb_block },
 };
 
 /* Options come before the verb and are matched whole, as cgpolicy(8) lists them. Returns 1 to

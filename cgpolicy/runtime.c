@@ -2,6 +2,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
@@ -31,17 +32,10 @@ void runtime_entry_done(RuntimeEntry *e) {
         e->args = strv_free(e->args);
 }
 
-int runtime_write(uint64_t cgroup_id, const char *unit, const char *cgroup, uint32_t policy, const Policy *p) {
-        _cleanup_free_ char *path = NULL, *tmp = NULL;
-        _cleanup_strv_free_ char **args = NULL;
-        _cleanup_fclose_ FILE *f = NULL;
+/* "cgpolicy load" made it; if it went missing, make it again, as private. */
+static int runtime_dir_ensure(void) {
         int r;
 
-        assert(unit);
-        assert(cgroup);
-        assert(p);
-
-        /* "cgpolicy load" made it; if it went missing, make it again, as private. */
         if (mkdir(runtime_dir(), 0) >= 0) {
                 uid_t owner;
 
@@ -53,6 +47,22 @@ int runtime_write(uint64_t cgroup_id, const char *unit, const char *cgroup, uint
                         return r;
         } else if (errno != EEXIST)
                 return -errno;
+        return 0;
+}
+
+int runtime_write(uint64_t cgroup_id, const char *unit, const char *cgroup, uint32_t policy, const Policy *p) {
+        _cleanup_free_ char *path = NULL, *tmp = NULL;
+        _cleanup_strv_free_ char **args = NULL;
+        _cleanup_fclose_ FILE *f = NULL;
+        int r;
+
+        assert(unit);
+        assert(cgroup);
+        assert(p);
+
+        r = runtime_dir_ensure();
+        if (r < 0)
+                return r;
         if (asprintf(&path, "%s/%" PRIu64, runtime_dir(), cgroup_id) < 0 ||
             asprintf(&tmp, "%s/.%" PRIu64 ".tmp", runtime_dir(), cgroup_id) < 0)
                 return -ENOMEM;
@@ -160,4 +170,46 @@ int runtime_foreach(int (*cb)(uint64_t id, void *userdata), void *userdata) {
                         return r;
         }
         return 0;
+}
+
+static int blocked_path(const char *unit, char **ret) {
+        /* A unit name has no "/" and is not "." or "..": one file name (checked by the callers,
+         * unit_name_is_valid_full()). */
+        if (!unit || !*unit || strchr(unit, '/') || streq(unit, ".") || streq(unit, ".."))
+                return -EINVAL;
+        if (asprintf(ret, "%s/blocked/%s", runtime_dir(), unit) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
+int runtime_set_blocked(const char *unit, bool blocked) {
+        _cleanup_free_ char *dir = NULL, *path = NULL;
+        int fd, r;
+
+        r = blocked_path(unit, &path);
+        if (r < 0)
+                return r;
+        if (!blocked)
+                return unlink(path) < 0 && errno != ENOENT ? -errno : 0;
+
+        r = runtime_dir_ensure();
+        if (r < 0)
+                return r;
+        if (asprintf(&dir, "%s/blocked", runtime_dir()) < 0)
+                return -ENOMEM;
+        if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+                return -errno;
+        fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0)
+                return -errno;
+        close(fd);
+        return 0;
+}
+
+bool runtime_is_blocked(const char *unit) {
+        _cleanup_free_ char *path = NULL;
+
+        if (blocked_path(unit, &path) < 0)
+                return false;
+        return access(path, F_OK) >= 0;
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "policy.h"
@@ -33,3 +34,9 @@ void runtime_remove(uint64_t cgroup_id);
 /* Calls cb for the cgroup id of every record; stops at the first negative return, which it
  * returns. A missing directory has no records. */
 int runtime_foreach(int (*cb)(uint64_t id, void *userdata), void *userdata);
+
+/* "cgpolicy block": a unit blocked by name, RUNTIME_DIR/blocked/UNIT. Runtime only, like
+ * "systemctl set-property --runtime": it lasts until "cgpolicy unblock" or the next boot, through
+ * reloads and restarts of the unit (every apply of a blocked unit puts the block in force). */
+int runtime_set_blocked(const char *unit, bool blocked);
+bool runtime_is_blocked(const char *unit);

@@ -103,6 +103,14 @@ static int status_print_text(FILE *f, const Status *s) {
                 fprintf(f, "%s\n", x->unit ? x->unit : "(unknown unit)");
                 fprintf(f, "    cgroup: %s (id %" PRIu64 ")\n", x->cgroup ? x->cgroup : "?", x->cgroup_id);
                 fprintf(f, "      mode: %s\n", entry_mode(x));
+                if (x->blocked)
+                        fprintf(f, "   blocked: yes, every new bind, connect and sendmsg is refused "
+                                "('cgpolicy unblock %s' restores the policy)\n", x->unit);
+                if (x->keys_removed && !x->blocked)
+                        fputs("     rules: none, keys removed (everything allowed until the unit stops)\n", f);
+                if (x->drift)
+                        fprintf(f, "     drift: the unit files differ from the policy in force ('cgpolicy reload %s')\n",
+                                x->unit);
                 for (int d = 0; d < _POLICY_DIRECTION_MAX; d++) {
                         if (!x->have_rules || !policy_has_direction(&x->rules, d))
                                 continue;
@@ -238,7 +246,8 @@ static int status_print_json(FILE *f, const Status *s) {
                 json_dir_counters(f, "audited", x->cnt, offsetof(struct cgp_counter, audited));
                 fprintf(f, ",\"suppressed\":%llu,", (unsigned long long) x->suppressed);
                 json_stream(f, &x->stream, x->stream_lost);
-                fputc('}', f);
+                fprintf(f, ",\"blocked\":%s,\"keys_removed\":%s,\"drift\":%s}", x->blocked ? "true" : "false",
+                        x->keys_removed && !x->blocked ? "true" : "false", x->drift ? "true" : "false");
         }
         fputs(s->n > 0 ? "\n]}\n" : "]}\n", f);
         return 0;
@@ -306,6 +315,27 @@ static int status_print_prometheus(FILE *f, const Status *s) {
                 fputs("cgpolicy_unit_info", f);
                 prom_entry_labels(f, &s->entries[i]);
                 fprintf(f, ",mode=\"%s\"} 1\n", entry_mode(&s->entries[i]));
+        }
+
+        fputs("# HELP cgpolicy_unit_blocked 1 while the unit is blocked by cgpolicy block, else 0.\n"
+              "# TYPE cgpolicy_unit_blocked gauge\n", f);
+        for (size_t i = 0; i < s->n; i++) {
+                if (skip[i])
+                        continue;
+                fputs("cgpolicy_unit_blocked", f);
+                prom_entry_labels(f, &s->entries[i]);
+                fprintf(f, "} %d\n", s->entries[i].blocked);
+        }
+
+        fputs("# HELP cgpolicy_unit_drift 1 when the unit files (as systemd has loaded them) differ from the "
+              "policy in force: cgpolicy reload puts them in force; 0 otherwise or when systemd cannot tell.\n"
+              "# TYPE cgpolicy_unit_drift gauge\n", f);
+        for (size_t i = 0; i < s->n; i++) {
+                if (skip[i])
+                        continue;
+                fputs("cgpolicy_unit_drift", f);
+                prom_entry_labels(f, &s->entries[i]);
+                fprintf(f, "} %d\n", s->entries[i].drift);
         }
 
         fputs("# HELP cgpolicy_requests_total Requests judged by the policy of a policed unit, by direction "

@@ -33,8 +33,9 @@ static int status_collect_one(uint64_t id, const struct cgp_cgroup *v, void *use
         _cleanup_(runtime_entry_done) RuntimeEntry e = {};
         struct cgp_slot slot;
         StatusEntry *l, *x;
+        bool have_record;
 
-        (void) runtime_read(id, &e);
+        have_record = runtime_read(id, &e) >= 0;
         if (s->filter && (!e.unit || !streq(e.unit, s->filter)))
                 return 0;
 
@@ -48,7 +49,11 @@ static int status_collect_one(uint64_t id, const struct cgp_cgroup *v, void *use
                 .unit = TAKE_PTR(e.unit),
                 .cgroup = TAKE_PTR(e.cgroup),
                 .audit = v->flags & CGP_F_AUDIT,
+                /* A record without policy arguments: the allow-everything entry of a reload
+                 * without keys (policy_switch()). */
+                .keys_removed = have_record && strv_length(e.args) == 0,
         };
+        x->blocked = x->unit && runtime_is_blocked(x->unit);
         policy_init(&x->rules);
         if (e.args) {
                 _cleanup_free_ char *reason = NULL;

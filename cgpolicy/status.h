@@ -22,6 +22,10 @@ typedef struct StatusEntry {
         uint64_t suppressed;    /* denials not recorded in the log: over the rate */
         struct cgp_stream stream;       /* what cgpolicy monitor did with its records */
         uint64_t stream_lost;   /* records the ring buffer had no room for */
+        bool blocked;           /* "cgpolicy block": a deny-all policy in force */
+        bool keys_removed;      /* reloaded without keys: everything allowed until it stops */
+        bool drift;             /* systemd's helper line differs from the policy in force (only
+                                 * when systemd could tell: status_mark_drift()) */
 } StatusEntry;
 
 typedef struct Status {

@@ -70,3 +70,27 @@ int target_resolve(const char *unit, const char *slice, bool create, Target *ret
         t = (Target) {};
         return 1;
 }
+
+int target_resolve_cgroup(const char *unit, const char *cgroup, Target *ret) {
+        _cleanup_(target_done) Target t = {};
+        int r;
+
+        assert(unit);
+        assert(cgroup);
+        assert(ret);
+
+        t.unit = strdup(unit);
+        t.cgroup = strdup(cgroup);
+        if (!t.unit || !t.cgroup)
+                return log_oom();
+        r = cg_fs_path(t.cgroup, &t.fs_path);
+        if (r < 0)
+                return log_error_errno(r, "Cannot find cgroup %s of %s in the cgroup2 mount: %m", cgroup, unit);
+        r = cg_fs_get_id(t.fs_path, &t.id);
+        if (r < 0)
+                return log_error_errno(r, "Cannot get the id of cgroup %s of %s: %m", t.fs_path, unit);
+
+        *ret = t;
+        t = (Target) {};
+        return 1;
+}

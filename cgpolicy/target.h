@@ -23,3 +23,7 @@ void target_done(Target *t);
  * (t->created). Returns 1 and *ret (to free with target_done()), 0 without create when the
  * slice's cgroup does not exist, or a negative errno (logged). */
 int target_resolve(const char *unit, const char *slice, bool create, Target *ret);
+
+/* The target of "reload", "block" and "unblock": the cgroup (a path, as systemd's ControlGroup=
+ * says it) of a running unit. Returns 1 and *ret, or a negative errno (logged). */
+int target_resolve_cgroup(const char *unit, const char *cgroup, Target *ret);

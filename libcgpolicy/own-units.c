@@ -16,6 +16,7 @@ static const char *const own_units[] = {
         "cgpolicy-metrics.service",
         "cgpolicy-metrics.timer",
         "cgpolicy-monitor.service",
+        "cgpolicy-reload.service",
 };
 
 /* "foo@bar.service" of the template "foo@.service". */

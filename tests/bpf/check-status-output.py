@@ -69,6 +69,9 @@ SCHEMA = [
     ("units[].stream.suppressed", "integer"),
     ("units[].stream.lost", "integer"),
     ("units[].stream.actions", "integer"),
+    ("units[].blocked", "boolean"),
+    ("units[].keys_removed", "boolean"),
+    ("units[].drift", "boolean"),
 ]
 
 DIRECTIONS = ("bind", "connect", "socket")
@@ -87,6 +90,8 @@ METRICS = {
     "cgpolicy_on_denial_actions_total": ("counter", ("unit", "cgroup")),
     "cgpolicy_denials_stream_lost_total": ("counter", ()),
     "cgpolicy_orphaned_entries": ("gauge", ()),
+    "cgpolicy_unit_blocked": ("gauge", ("unit", "cgroup")),
+    "cgpolicy_unit_drift": ("gauge", ("unit", "cgroup")),
 }
 
 
@@ -96,6 +101,8 @@ def type_ok(value, typ):
         return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**64
     if typ == "string":
         return isinstance(value, str)
+    if typ == "boolean":
+        return isinstance(value, bool)
     if typ == "object":
         return isinstance(value, dict)
     if typ == "array of objects":
@@ -301,6 +308,11 @@ def check_prom(text, doc, problems):
         if v is not None and not any(v == e["suppressed"] for e in entries):
             problems.append(f"{unit} ({cgroup}): cgpolicy_denials_suppressed_total is {v}, the JSON "
                             f"{[e['suppressed'] for e in entries]}")
+        for metric, field in (("cgpolicy_unit_blocked", "blocked"), ("cgpolicy_unit_drift", "drift")):
+            v = one(metric, unit=unit, cgroup=cgroup)
+            if v is not None and not any(v == int(e[field]) for e in entries):
+                problems.append(f"{unit} ({cgroup}): {metric} is {v}, the JSON {field} "
+                                f"{[e[field] for e in entries]}")
 
 
 def main(argv):

@@ -393,6 +393,136 @@ sc_live() {
 }
 
 # ---------------------------------------------------------------------------------------
+# Live policy changes without a restart (issue 11): edit the drop-in, daemon-reload, then
+# "cgpolicy reload UNIT" while a client in the unit loops over an address allowed before and
+# after (never refused), one the edit removes (refused from the moment reload returns) and one
+# it adds (allowed from then); the drift marker before the reload; invalid new keys keep the
+# policy in force; a 10,000-rule reload; keys removed.
+reload_results() {      # reload_results LOG T_DONE: the client's attempts judged against T_DONE
+        python3 - "$1" "$2" <<'PY'
+import sys
+t_done = int(sys.argv[2])
+keep = keep_bad = rem = rem_bad = add = add_bad = 0
+for line in open(sys.argv[1]):
+    try:
+        start, port, res = line.split()
+    except ValueError:
+        continue
+    start = int(start)
+    if port == "443":
+        keep += 1
+        keep_bad += res != "OK"
+    elif start > t_done and port == "8443":
+        rem += 1
+        rem_bad += res != "EPERM"
+    elif start > t_done and port == "9000":
+        add += 1
+        add_bad += res != "OK"
+print(keep, keep_bad, rem, rem_bad, add, add_bad)
+PY
+}
+
+sc_reload() {
+        local conf=/etc/systemd/system/e2e-reload.service.d/policy.conf log=/run/cgpolicy-e2e/reload.log
+        local inv pid t0 t1 st out rc res i dir
+        check "e2e-reload.service starts" start_server e2e-reload.service e2e-reload
+        inv=$(show e2e-reload.service InvocationID)
+        expect e2e-reload connect tcp 127.0.0.1 443 OK
+        expect e2e-reload connect tcp 127.0.0.1 8443 OK
+        expect e2e-reload connect tcp 127.0.0.1 9000 EPERM
+
+        # The edit, loaded by systemd but not in force yet: status marks it.
+        printf '[Service]\nX-CgPolicyConnectDeny=any\nX-CgPolicyConnectAllow=tcp:443 tcp:9000\n' >"$conf"
+        check "daemon-reload after editing the keys" systemctl daemon-reload
+        expect e2e-reload connect tcp 127.0.0.1 9000 EPERM
+        st=$(cgpolicy status e2e-reload.service 2>&1)
+        check_contains "status marks the drift, with the command that fixes it" "cgpolicy reload e2e-reload.service" "$st"
+        check_contains "status --json: drift is true" '"drift":true' "$(cgpolicy status --json e2e-reload.service 2>&1)"
+
+        # The reload under traffic, from a client inside the unit's cgroup.
+        dir=$(cgroup_dir e2e-reload.service)
+        sh -c 'echo $$ >"$1/cgroup.procs" && exec /usr/lib/cgpolicy-e2e/reload-client.py "$2" 443 8443 9000' \
+                sh "$dir" "$log" &
+        pid=$!
+        sleep 1
+        t0=$(date +%s%N)
+        out=$(cgpolicy reload e2e-reload.service 2>&1)
+        rc=$?
+        t1=$(date +%s%N)
+        sleep 1
+        kill "$pid"
+        wait "$pid" 2>/dev/null
+        check_eq "cgpolicy reload e2e-reload.service under traffic exits 0 ($(( (t1 - t0) / 1000000 )) ms)" 0 "$rc"
+        [ "$rc" = 0 ] || diag "$out"
+        read -r -a res <<<"$(reload_results "$log" "$t1")"
+        if [ "${res[0]:-0}" -gt 20 ] && [ "${res[1]}" = 0 ]; then ok "reload: tcp:443, allowed before and after, never refused (${res[0]} attempts)"
+        else not_ok "reload: tcp:443, allowed before and after, never refused" "attempts/refused: ${res[*]:0:2}" "$(grep -v ' 443 OK$' "$log" | grep ' 443 ' | head)"; fi
+        if [ "${res[2]:-0}" -gt 3 ] && [ "${res[3]}" = 0 ]; then ok "reload: tcp:8443, removed, refused from the moment reload returned (${res[2]} attempts)"
+        else not_ok "reload: tcp:8443, removed, refused from the moment reload returned" "attempts/not refused: ${res[*]:2:2}"; fi
+        if [ "${res[4]:-0}" -gt 3 ] && [ "${res[5]}" = 0 ]; then ok "reload: tcp:9000, added, allowed from the moment reload returned (${res[4]} attempts)"
+        else not_ok "reload: tcp:9000, added, allowed from the moment reload returned" "attempts/refused: ${res[*]:4:2}"; fi
+        check_eq "e2e-reload.service was not restarted (same InvocationID)" "$inv" "$(show e2e-reload.service InvocationID)"
+        expect e2e-reload connect tcp 127.0.0.1 9000 OK
+        expect e2e-reload connect tcp 127.0.0.1 8443 EPERM
+        check_not_contains "status: no drift after the reload" "drift:" "$(cgpolicy status e2e-reload.service 2>&1)"
+
+        # Invalid new keys: the policy in force stays, the message names file, line and key.
+        printf '[Service]\nX-CgPolicyConnectDeny=any\nX-CgPolicyConnectAlow=tcp:8443\n' >"$conf"
+        systemctl daemon-reload
+        out=$(cgpolicy reload e2e-reload.service 2>&1)
+        check_eq "reload of invalid keys exits 1" 1 "$?"
+        check_contains "reload of invalid keys prints FILE:LINE: KEY:" "$conf:3: X-CgPolicyConnectAlow" "$out"
+        expect e2e-reload connect tcp 127.0.0.1 9000 OK
+        expect e2e-reload connect tcp 127.0.0.1 8443 EPERM
+
+        # 10,000 rules.
+        {
+                printf '[Service]\nX-CgPolicyConnectDeny=any\nX-CgPolicyConnectAllow=tcp:8443\n'
+                for i in $(seq 0 9998); do
+                        printf 'X-CgPolicyConnectAllow=10.%d.%d.1:%d\n' $((i / 250)) $((i % 250)) $((1000 + i))
+                done
+        } >"$conf"
+        check "daemon-reload with 10,000 rules" systemctl daemon-reload
+        t0=$(date +%s%N)
+        out=$(cgpolicy reload e2e-reload.service 2>&1)
+        rc=$?
+        t1=$(date +%s%N)
+        check_eq "reload of 10,000 rules exits 0 ($(( (t1 - t0) / 1000000 )) ms)" 0 "$rc"
+        [ "$rc" = 0 ] || diag "$out"
+        expect e2e-reload connect tcp 127.0.0.1 8443 OK
+        expect e2e-reload connect tcp 127.0.0.1 9000 EPERM
+
+        # Keys removed: reload without units finds the changed unit; everything is allowed
+        # until it stops.
+        rm -f "$conf"
+        systemctl daemon-reload
+        check "cgpolicy reload (every changed unit) after the keys were removed" cgpolicy reload
+        expect e2e-reload connect tcp 127.0.0.1 9000 OK
+        expect e2e-reload connect tcp 127.0.0.1 8443 OK
+        check_contains "status shows the keys as removed" "keys removed" "$(cgpolicy status e2e-reload.service 2>&1)"
+
+        # The opt-in follower: a daemon-reload alone puts new keys in force.
+        check "systemctl start cgpolicy-reload.service" systemctl start cgpolicy-reload.service
+        printf '[Service]\nX-CgPolicyConnectDeny=any\nX-CgPolicyConnectAllow=tcp:443\n' >"$conf"
+        systemctl daemon-reload
+        for i in $(seq 50); do
+                [ "$("$probe" ctl e2e-reload connect tcp 127.0.0.1 9000)" = EPERM ] && break
+                sleep 0.2
+        done
+        expect e2e-reload connect tcp 127.0.0.1 9000 EPERM
+        expect e2e-reload connect tcp 127.0.0.1 443 OK
+        check_contains "cgpolicy-reload.service logged the reload" "e2e-reload.service" "$(journal_of cgpolicy-reload.service)"
+        systemctl stop cgpolicy-reload.service
+        check_eq "cgpolicy-reload.service is off by default (no [Install]: static, wanted by nothing)" static \
+                "$(systemctl is-enabled cgpolicy-reload.service 2>&1)"
+
+        check "systemctl stop e2e-reload.service" systemctl stop e2e-reload.service
+        check_eq "e2e-reload.service stopped cleanly (release)" success "$(show e2e-reload.service Result)"
+        printf '[Service]\nX-CgPolicyConnectDeny=any\nX-CgPolicyConnectAllow=tcp:443 tcp:8443\n' >"$conf"
+        systemctl daemon-reload
+}
+
+# ---------------------------------------------------------------------------------------
 # Restarting the loader while services talk changes nothing for them.
 sc_loader_restart() {
         local before after log=/run/cgpolicy-e2e/traffic.log pid bad inv_before
@@ -767,6 +897,26 @@ sc_daemons() {
         check_eq "the running nginx still serves after the reload that added its policy (200)" 200 \
                 "$(http_status http://127.0.0.1/)"
         expect_in nginx.service connect tcp 127.0.0.1 9000 OK
+        # "cgpolicy reload" puts it in force for the running nginx, under load: not one
+        # request fails.
+        local load=/run/cgpolicy-e2e/nginx-load.log lpid
+        python3 - "$load" <<'PY' &
+import sys, time, urllib.request
+end = time.time() + 4
+with open(sys.argv[1], "w") as f:
+    while time.time() < end:
+        try:
+            f.write(f"{urllib.request.urlopen('http://127.0.0.1/', timeout=5).status}\n")
+        except Exception as e:
+            f.write(f"ERR {e}\n")
+PY
+        lpid=$!
+        sleep 1.5
+        check "cgpolicy reload nginx.service (its first policy, while it serves)" cgpolicy reload nginx.service
+        wait "$lpid"
+        check_eq "every request to nginx during the reload got 200 ($(wc -l <"$load") requests)" "" "$(grep -v '^200$' "$load")"
+        expect_in nginx.service connect tcp 127.0.0.1 9000 EPERM
+        expect_in nginx.service sendto udp 127.0.0.1 53 OK
         check "systemctl stop nginx && systemctl start nginx" sh -c 'systemctl stop nginx && systemctl start nginx'
         check "systemctl start redis-server" systemctl start redis-server.service
         for d in nginx redis-server; do
@@ -800,6 +950,20 @@ sc_daemons() {
         expect_in redis-server.service connect tcp 127.0.0.1 9000 EPERM
         expect_in redis-server.service sendto udp 127.0.0.1 53 EPERM
         expect_in redis-server.service bind tcp ::1 6380 EPERM
+
+        # Incident response: block the serving nginx, then unblock it (runtime only).
+        check "cgpolicy block nginx.service" cgpolicy block nginx.service
+        expect_in nginx.service sendto udp 127.0.0.1 53 EPERM
+        expect_in nginx.service bind tcp 127.0.0.1 80 EPERM      # allowed, in use: EADDRINUSE unblocked
+        check_eq "blocked nginx still answers on its listening socket (200)" 200 "$(http_status http://127.0.0.1/)"
+        check_eq "blocked nginx cannot reach any upstream (502)" 502 "$(http_status http://127.0.0.1/ proxy.e2e)"
+        check_contains "cgpolicy status shows nginx.service as blocked" "blocked: yes" "$(cgpolicy status nginx.service 2>&1)"
+        check_contains "status --json: blocked is true" '"blocked":true' "$(cgpolicy status --json nginx.service 2>&1)"
+        check "cgpolicy unblock nginx.service" cgpolicy unblock nginx.service
+        expect_in nginx.service sendto udp 127.0.0.1 53 OK
+        expect_in nginx.service bind tcp 127.0.0.1 80 EADDRINUSE
+        check_not_contains "cgpolicy status no longer shows the block" "blocked: yes" "$(cgpolicy status nginx.service 2>&1)"
+        check_eq "nginx serves after unblock (200)" 200 "$(http_status http://127.0.0.1/)"
 
         local st
         st=$(cgpolicy status 2>&1)
@@ -889,9 +1053,9 @@ sc_smoke() {
 if [ $# -gt 0 ]; then
         scenarios=("$@")
 elif [ "$mode" = vm ]; then
-        scenarios=(boot package show resources network_core restart attach_once socketbind prestart bad monitor monitor_restart monitor_actions daemons status upgrade remove)
+        scenarios=(boot package show resources network_core restart attach_once socketbind prestart bad reload monitor monitor_restart monitor_actions daemons status upgrade remove)
 else
-        scenarios=(boot show network restart attach_once prestart bad template slice live loader_restart audit monitor monitor_restart monitor_actions daemons status stop)
+        scenarios=(boot show network restart attach_once prestart bad template slice live reload loader_restart audit monitor monitor_restart monitor_actions daemons status stop)
 fi
 
 ran() { [[ " ${scenarios[*]} " == *" $1 "* ]]; }      # ran SCENARIO: is it in this run?

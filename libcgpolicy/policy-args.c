@@ -99,6 +99,15 @@ int policy_to_args(const Policy *p, char ***ret) {
         return 0;
 }
 
+/* A bad argument: "ARG: WHY" into *ret_reason (when asked), -EINVAL; -ENOMEM without why. */
+static int arg_invalid(const char *arg, const char *why, char **ret_reason) {
+        if (!why)
+                return -ENOMEM;
+        if (ret_reason && asprintf(ret_reason, "%s: %s", arg, why) < 0)
+                return -ENOMEM;
+        return -EINVAL;
+}
+
 int policy_arg_parse(Policy *p, const char *arg, char **ret_reason) {
         const char *v;
         int r;
@@ -156,13 +165,8 @@ int policy_arg_parse(Policy *p, const char *arg, char **ret_reason) {
                 _cleanup_free_ char *why = NULL;
 
                 r = policy_parse_on_denial_threshold(v, &p->on_denial_max, &p->on_denial_interval_usec, &why);
-                if (r < 0) {
-                        if (!why)
-                                return -ENOMEM;
-                        if (ret_reason && asprintf(ret_reason, "%s: %s", arg, why) < 0)
-                                return -ENOMEM;
-                        return -EINVAL;
-                }
+                if (r < 0)
+                        return arg_invalid(arg, why, ret_reason);
                 return 1;
         }
 
@@ -185,13 +189,8 @@ int policy_arg_parse(Policy *p, const char *arg, char **ret_reason) {
                         continue;
 
                 r = policy_rule_from_string(v, &rule, &why);
-                if (r < 0) {
-                        if (!why)
-                                return -ENOMEM;
-                        if (ret_reason && asprintf(ret_reason, "%s: %s", arg, why) < 0)
-                                return -ENOMEM;
-                        return -EINVAL;
-                }
+                if (r < 0)
+                        return arg_invalid(arg, why, ret_reason);
                 r = policy_add_rule(p, options[o].d, options[o].a, &rule);
                 if (r < 0)
                         return r;

@@ -950,21 +950,9 @@ int main(int argc, char **argv) {
         cgpolicy = argv[1];
         check_script = argv[2];
         promtool = argv[3];
-
-        if (geteuid() != 0) {
-                if (!getenv("CI")) {
-                        printf("1..0 # SKIP needs root\n");
-                        return 77;
-                }
-                printf("not ok 1 - needs root, and $CI is set\n1..1\n");
-                return 1;
-        }
-
-        r = test_env_setup(&env, "cgpolicy-test");
-        if (r < 0) {
-                printf("not ok 1 - set up the test's cgroup, bpffs and runtime directory: %s\n1..1\n", strerror(-r));
-                return 1;
-        }
+        r = test_start(&env, "cgpolicy-test");
+        if (r != 0)
+                return r;
         diag("cgroup %s, bpffs %s", env.cg, env.bpffs);
 
         /* A network namespace of the test's own (lo up): its fixed ports never meet those of

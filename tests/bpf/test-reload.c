@@ -371,19 +371,9 @@ int main(int argc, char **argv) {
                 return 2;
         }
         cgpolicy = argv[1];
-        if (geteuid() != 0) {
-                if (!getenv("CI")) {
-                        printf("1..0 # SKIP needs root\n");
-                        return 77;
-                }
-                printf("not ok 1 - needs root, and $CI is set\n1..1\n");
-                return 1;
-        }
-        r = test_env_setup(&env, "cgpolicy-reload");
-        if (r < 0) {
-                printf("not ok 1 - set up the test's cgroup, bpffs and runtime directory: %s\n1..1\n", strerror(-r));
-                return 1;
-        }
+        r = test_start(&env, "cgpolicy-reload");
+        if (r != 0)
+                return r;
         srv = server_start(socks, ELEMENTSOF(socks));
         if (srv < 0) {
                 printf("not ok 1 - start the loopback server\n1..1\n");

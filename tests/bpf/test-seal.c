@@ -1940,14 +1940,9 @@ int main(int argc, char **argv) {
         }
         cgpolicy = argv[1];
 
-        if (geteuid() != 0) {
-                if (!getenv("CI")) {
-                        printf("1..0 # SKIP needs root\n");
-                        return 77;
-                }
-                printf("not ok 1 - needs root, and $CI is set\n1..1\n");
-                return 1;
-        }
+        r = test_require_root();
+        if (r != 0)
+                return r;
 
         shared = mmap(NULL, sizeof(Shared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
         if (shared == MAP_FAILED) {

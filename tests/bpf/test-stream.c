@@ -353,21 +353,9 @@ int main(int argc, char **argv) {
                 return 2;
         }
         cgpolicy = argv[1];
-
-        if (geteuid() != 0) {
-                if (!getenv("CI")) {
-                        printf("1..0 # SKIP needs root\n");
-                        return 77;
-                }
-                printf("not ok 1 - needs root, and $CI is set\n1..1\n");
-                return 1;
-        }
-
-        k = test_env_setup(&env, "cgpolicy-stream");
-        if (k < 0) {
-                printf("not ok 1 - set up the test's cgroup, bpffs and runtime directory: %s\n1..1\n", strerror(-k));
-                return 1;
-        }
+        k = test_start(&env, "cgpolicy-stream");
+        if (k != 0)
+                return k;
         ok(run_cgpolicy(NULL, NULL, "load", NULL) == 0, "cgpolicy load into a private bpffs");
 
         fd = test_pin_get(&env, "maps/cgp_events");

@@ -361,6 +361,30 @@ static int setup_failed(int r, const char *what) {
         return r;
 }
 
+int test_require_root(void) {
+        if (geteuid() == 0)
+                return 0;
+        if (!getenv("CI")) {
+                printf("1..0 # SKIP needs root\n");
+                return 77;
+        }
+        printf("not ok 1 - needs root, and $CI is set\n1..1\n");
+        return 1;
+}
+
+int test_start(TestEnv *e, const char *prefix) {
+        int r = test_require_root();
+
+        if (r != 0)
+                return r;
+        r = test_env_setup(e, prefix);
+        if (r < 0) {
+                printf("not ok 1 - set up the test's cgroup, bpffs and runtime directory: %s\n1..1\n", strerror(-r));
+                return 1;
+        }
+        return 0;
+}
+
 int test_env_setup(TestEnv *e, const char *prefix) {
         struct sigaction sa = { .sa_handler = on_signal };      /* no SA_RESTART: EINTR */
         _cleanup_free_ char *bpffs = NULL, *rundir = NULL, *cg = NULL;

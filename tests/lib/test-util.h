@@ -42,6 +42,14 @@ typedef struct TestEnv {
  * negative errno with what failed on stderr. */
 int test_env_setup(TestEnv *e, const char *prefix);
 
+/* The start of a TAP test that needs root: 0 as root; else "1..0 # SKIP" and 77, or under $CI
+ * (where a missing privilege is a failure) "not ok" and 1: the status main() returns. */
+int test_require_root(void);
+
+/* test_require_root(), then test_env_setup() with a TAP failure when it fails: 0, or the status
+ * main() returns. */
+int test_start(TestEnv *e, const char *prefix);
+
 /* Kill and reap pid at exit. */
 void test_env_add_child(TestEnv *e, pid_t pid);
 

@@ -575,7 +575,10 @@ static int learn_start_stop(const LearnArgs *a) {
                 return r;
         maps_reclaim_in_background(&m);
 
-        if (start)
+        if (start && runtime_is_blocked(a->unit))
+                log_notice("%s is blocked: the block stays in force; it learns once 'cgpolicy unblock %s' ends it.",
+                           a->unit, a->unit);
+        else if (start)
                 log_info("%s is learning: nothing is refused, every request is recorded until 'cgpolicy learn %s --stop'.",
                          a->unit, a->unit);
         else {

@@ -764,8 +764,10 @@ static int candidate_describe(const Proposal *p, const LearnOptions *o, Candidat
                 sep = "; ";
         }
         if (c->ports_collapsed) {
-                text_add(&t, "%s%zu ports seen: replies of a UDP server to its clients' ephemeral ports",
-                         sep, candidate_distinct_ports(p, c));
+                size_t ports = candidate_distinct_ports(p, c);
+
+                text_add(&t, "%s%zu %s seen, taken as replies of a UDP server to its clients' ephemeral ports",
+                         sep, ports, ports == 1 ? "port" : "ports");
                 sep = "; ";
         }
         if (n_addrs > 1 && (r->prefixlen != address_size(r->family) * 8 || !r->has_address) && c->dir == LEARN_CONNECT) {
@@ -877,12 +879,15 @@ static int finish_write(FILE *f) {
 
 static void write_header(FILE *f, const char *unit, const Proposal *p, const LearnOptions *o, const char *verb) {
         fprintf(f, "# %s for %s by \"cgpolicy learn\", from what the unit did in learn mode.\n", verb, unit);
-        fprintf(f, "# Review it, then install it as /etc/systemd/system/%s.d/cgpolicy.conf,\n", unit);
-        fprintf(f, "# run \"systemctl daemon-reload\" and restart the unit.\n");
-        fprintf(f, "# Learned: %" PRIu64 " requests in %zu distinct records", p->requests, p->n_recs);
+        fprintf(f, "# Review it, install it as /etc/systemd/system/%s.d/cgpolicy.conf,\n", unit);
+        fprintf(f, "# then run \"systemctl daemon-reload\" and \"cgpolicy reload %s\" (or restart it).\n", unit);
+        fprintf(f, "# Learned: %" PRIu64 " requests", p->requests);
         if (p->requests > 0) {
-                fprintf(f, ", ");
-                write_usage(f, p->requests, p->first, p->last);
+                char a[32], b[32];
+
+                format_time(p->first, a);
+                format_time(p->last, b);
+                fprintf(f, ", from %s to %s", a, b);
         }
         fprintf(f, ".\n");
         if (p->ephemeral_binds > 0)
@@ -1139,7 +1144,7 @@ static int diff_rule_list(FILE *f, const Proposal *p, const Policy *current, Lea
                         fprintf(f, "+ %s=%s  # %s: ", key, c->text, c->covers);
                         write_usage(f, c->count, c->first, c->last);
                         if (refused > 0)
-                                fprintf(f, "; %" PRIu64 " refused now", refused);
+                                fprintf(f, "; %" PRIu64 " refused by the current policy", refused);
                         fputc('\n', f);
                         counts->added++;
                 } else {
@@ -1228,7 +1233,7 @@ int learn_propose_diff(const char *unit, const LearnRecord *r, size_t n, const L
                         fprintf(f, "+ X-CgPolicySocketAllow=%s  # %s: ", c->text, c->covers);
                         write_usage(f, c->count, c->first, c->last);
                         if (refused > 0)
-                                fprintf(f, "; %" PRIu64 " refused now", refused);
+                                fprintf(f, "; %" PRIu64 " refused by the current policy", refused);
                         fputc('\n', f);
                         counts.added++;
                 }

@@ -148,8 +148,8 @@ int learn_propose_json(const char *unit, const LearnRecord *r, size_t n, const L
 
 /* The proposal against o->current (NULL: an empty policy): one line per key assignment,
  *   "  KEY=RULE"  kept: the current policy has the same rule (canonical spelling),
- *   "+ KEY=RULE"  to add, with what it covers, and "refused now" when the current policy
- *                 refuses a learned request it covers (policy_allows()),
+ *   "+ KEY=RULE"  to add, with what it covers, and "N refused by the current policy" when it
+ *                 refuses learned requests the rule covers (policy_allows(); socket kinds),
  *   "- KEY=RULE"  a current rule the proposal does not have: "nothing learned used it", or
  *                 for an allow rule that learned requests matched, how many (the proposal
  *                 covers them with other rules),

@@ -52,6 +52,12 @@ static const char *const key_table[_LEARN_DIRECTION_MAX][_POLICY_ACTION_MAX] = {
         [LEARN_SOCKET]  = { [POLICY_ALLOW] = "X-CgPolicySocketAllow" },
 };
 
+/* qsort() with n == 0 and base NULL is undefined (the C standard wants a valid pointer). */
+static void qsort_safe(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *)) {
+        if (n > 1)
+                qsort(base, n, size, cmp);
+}
+
 static void proposal_done(Proposal *p) {
         free(p->recs);
         for (size_t i = 0; i < p->n_c; i++) {
@@ -183,7 +189,7 @@ static int proposal_add_records(Proposal *p, const LearnRecord *r, size_t n) {
                 p->recs[p->n_recs++] = x;
         }
 
-        qsort(p->recs, p->n_recs, sizeof(LearnRecord), record_cmp);
+        qsort_safe(p->recs, p->n_recs, sizeof(LearnRecord), record_cmp);
 
         /* Merge equal keys. */
         m = 0;
@@ -293,7 +299,7 @@ static int candidate_cmp(const void *x, const void *y) {
 static int proposal_dedup(Proposal *p) {
         int r;
 
-        qsort(p->c, p->n_c, sizeof(Candidate), candidate_cmp);
+        qsort_safe(p->c, p->n_c, sizeof(Candidate), candidate_cmp);
         for (size_t i = 1, last = 0; i < p->n_c; i++) {
                 if (candidate_cmp(&p->c[last], &p->c[i]) != 0) {
                         last = i;
@@ -461,7 +467,7 @@ static int proposal_group_prefixes(Proposal *p, unsigned threshold) {
         if (threshold == 0)
                 return 0;
 
-        qsort(p->c, p->n_c, sizeof(Candidate), group_key_cmp);
+        qsort_safe(p->c, p->n_c, sizeof(Candidate), group_key_cmp);
         for (size_t i = 0; i < p->n_c;) {
                 size_t j = i + 1;
 
@@ -590,7 +596,7 @@ static int proposal_drop_covered(Proposal *p) {
                         }
         }
         proposal_compact(p);
-        qsort(p->c, p->n_c, sizeof(Candidate), candidate_cmp);
+        qsort_safe(p->c, p->n_c, sizeof(Candidate), candidate_cmp);
         return 0;
 }
 
@@ -636,7 +642,7 @@ static int candidate_addresses(const Proposal *p, const Candidate *c, const Lear
                 return -ENOMEM;
         for (size_t i = 0; i < c->n_recs; i++)
                 l[i] = &p->recs[c->recs[i]];
-        qsort(l, c->n_recs, sizeof(LearnRecord *), addr_cmp);
+        qsort_safe(l, c->n_recs, sizeof(LearnRecord *), addr_cmp);
         for (size_t i = 0; i < c->n_recs; i++)
                 if (m == 0 || addr_cmp(&l[m - 1], &l[i]) != 0)
                         l[m++] = l[i];

@@ -84,6 +84,10 @@ static unsigned effective_threshold(const LearnOptions *o) {
 static bool unit_name_ok(const char *unit, bool *ret_slice) {
         if (!unit || !*unit || strlen(unit) > 255 || string_has_cc(unit) || strchr(unit, '/'))
                 return false;
+        /* Unit names are ASCII: the JSON output then needs no UTF-8 check. */
+        for (const char *c = unit; *c; c++)
+                if ((unsigned char) *c >= 0x80)
+                        return false;
         if (endswith(unit, ".slice") && strlen(unit) > strlen(".slice")) {
                 *ret_slice = true;
                 return true;

@@ -105,7 +105,7 @@ typedef struct LearnOptions {
  * (YYYY-MM-DDTHH:MM:SSZ), so that the output does not depend on $TZ.
  *
  * unit must be a service or slice name ("foo.service", "foo@.service", "foo@a.service",
- * "foo.slice") without control characters or '/': -EINVAL otherwise. A slice gets [Slice],
+ * "foo.slice"), ASCII without control characters or '/': -EINVAL otherwise. A slice gets [Slice],
  * everything else [Service]. Records with an unknown direction, a bind/connect record with
  * another family than AF_INET/AF_INET6, or a socket record without a PolicySocketKind bit
  * give -EINVAL. o may be NULL (default threshold, no resolvers, no current policy).

@@ -500,7 +500,7 @@ static void test_bad_input(void) {
         LearnRecord r[] = { rec(LEARN_CONNECT, IPPROTO_TCP, "10.0.0.1", 443, 1) };
         _cleanup_free_ char *text = NULL;
         static const char *const bad_units[] = {
-                "", "foo", "foo.socket", ".service", "a/b.service", "a\nb.service", "a\tb.slice",
+                "", "foo", "foo.socket", ".service", "a/b.service", "a\nb.service", "a\tb.slice", "\xff.service",
         };
 
         for (size_t i = 0; i < ELEMENTSOF(bad_units); i++) {

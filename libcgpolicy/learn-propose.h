@@ -114,10 +114,9 @@ typedef struct LearnOptions {
 /* The proposed drop-in for unit (the name written in its header comment and path hint), made
  * from the n records r (already filtered to that unit, or to the instances of that template):
  * the deny-by-default keys and allow rules covering every record, each rule commented with what
- * it covers and how often it was used. Written to f. */
-int learn_propose_dropin(const char *unit, const LearnRecord *r, size_t n, const LearnOptions *o, FILE *f);
-
-/* The drop-in (see GROUPING for the rules):
+ * it covers and how often it was used. Written to f.
+ *
+ * The drop-in (see GROUPING for the rules):
  *
  *   # header: the unit, the path to install it as (/etc/systemd/system/UNIT.d/cgpolicy.conf),
  *   #         what was learned (requests, first, last), binds to port 0 left out, evictions
@@ -126,7 +125,7 @@ int learn_propose_dropin(const char *unit, const LearnRecord *r, size_t n, const
  *   X-CgPolicyBindAllow=              (each list reset: the drop-in is the whole policy,
  *   X-CgPolicyBindDeny=                whatever the unit's files said before)
  *   X-CgPolicyBindDeny=any
- *   # bind tcp on every address, port 8080 (IPv4 and IPv6): 3 times, first ..., last ...
+ *   # bind tcp on every address, port 8080 (seen over IPv4 and IPv6): 3 times, first ..., last ...
  *   X-CgPolicyBindAllow=tcp:8080
  *   ... the same for Connect, then X-CgPolicySocketAllow= (reset) and one line per kind.
  *
@@ -134,6 +133,7 @@ int learn_propose_dropin(const char *unit, const LearnRecord *r, size_t n, const
  * "the host's resolver" for port 53 of an address in o->resolvers, the addresses or ports a
  * grouped rule was made from), how often it was used (the sum of the counts), the first and
  * last time, and "refused by the policy in force" when a record covered was marked denied. */
+int learn_propose_dropin(const char *unit, const LearnRecord *r, size_t n, const LearnOptions *o, FILE *f);
 
 /* The same proposal as one JSON object, for tools:
  *   {"unit": "foo.service", "path": "/etc/systemd/system/foo.service.d/cgpolicy.conf",

@@ -23,6 +23,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "fileio.h"
 #include "learn-propose.h"
 #include "log.h"
@@ -296,6 +297,24 @@ static bool check_proposal(const char *what, const char *unit, const LearnRecord
                         good = false;
                 }
         ok(good, "%s: the proposal allows each of the %zu records", what, n);
+
+        /* Where it is to be installed, read as the generator reads unit files: the keys in the
+         * unit type's own section, no error. */
+        _cleanup_free_ char *path = NULL;
+        UnitPolicy u;
+        FILE *f;
+
+        if (asprintf(&path, "/etc/systemd/system/%s.d/cgpolicy.conf", unit) < 0)
+                abort();
+        unit_policy_init(&u, unit_kind_from_path(path));
+        f = fmemopen(text, strlen(text), "r");
+        if (!f)
+                abort();
+        k = unit_policy_load_file(&u, path, f);
+        fclose(f);
+        ok(k == 0 && u.n_errors == 0 && !u.policy.error && policy_equal(&u.policy, &p),
+           "%s: the unit-file reader reads the same policy from %s", what, path);
+        unit_policy_done(&u);
 
         k = propose_to_string(learn_propose_json, unit, r, n, o, &json);
         if (!ok(k == 0 && json_valid(json), "%s: the JSON is valid", what))

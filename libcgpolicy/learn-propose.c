@@ -765,7 +765,7 @@ static int candidate_describe(const Proposal *p, const LearnOptions *o, Candidat
                 text_add(&t, "%sseen over %s", sep, v4 && v6 ? "IPv4 and IPv6" : v4 ? "IPv4" : "IPv6");
                 sep = "; ";
         }
-        if (loopback && n_addrs > 0) {
+        if (loopback && n_addrs > 0 && r->has_address) {
                 text_add(&t, "%sloopback", sep);
                 sep = "; ";
         }

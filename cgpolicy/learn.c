@@ -642,9 +642,64 @@ static void print_records(const LearnSet *s, FILE *f) {
         }
 }
 
+/* The policy the unit files give unit now (its fragment and drop-ins, read with the one parser
+ * as "cgpolicy check" and the generator read them), for --diff. A template's: its own files. */
+static int unit_current_policy(const char *unit, Policy *ret) {
+        _cleanup_strv_free_ char **path = NULL;
+        _cleanup_free_ const char **dropins = NULL;
+        UnitTree *tree = NULL;
+        UnitPolicy u;
+        const char *fragment = NULL;
+        size_t n_dropins = 0;
+        bool masked = false;
+        int r;
+
+        r = unit_search_path(&path);
+        if (r < 0)
+                return log_error_errno(r, "Cannot build the unit search path: %m");
+        r = unit_tree_scan(path, &tree);
+        if (r < 0)
+                return log_error_errno(r, "Cannot read the unit directories: %m");
+        unit_policy_init(&u, endswith(unit, ".slice") ? UNIT_KIND_SLICE : UNIT_KIND_SERVICE);
+        r = unit_tree_fragment(tree, unit, &fragment, &masked);
+        if (r >= 0)
+                r = unit_tree_dropins(tree, unit, &dropins, &n_dropins);
+        if (r < 0) {
+                log_error_errno(r, "Cannot find the files of %s: %m", unit);
+                goto finish;
+        }
+        if (masked)
+                log_warning("%s is masked: its current policy is taken as empty.", unit);
+        else {
+                if (fragment) {
+                        r = unit_policy_load_file(&u, fragment, NULL);
+                        if (r < 0)
+                                log_warning_errno(r, "Cannot read %s, ignoring: %m", fragment);
+                }
+                for (size_t i = 0; i < n_dropins; i++) {
+                        r = unit_policy_load_file(&u, dropins[i], NULL);
+                        if (r < 0)
+                                log_warning_errno(r, "Cannot read %s, ignoring: %m", dropins[i]);
+                }
+        }
+        if (u.policy.error)
+                log_warning("The current policy of %s has an error (the unit would not start): %s", unit, u.policy.error);
+        *ret = u.policy;
+        policy_init(&u.policy);
+        r = 0;
+finish:
+        unit_policy_done(&u);
+        unit_tree_free(tree);
+        return r;
+}
+
 int learn_run(const LearnArgs *a) {
         _cleanup_(maps_close) Maps m = MAPS_NULL;
         _cleanup_(learn_set_done) LearnSet s = {};
+        _cleanup_(policy_done) Policy current = {};
+        _cleanup_free_ LearnAddress *resolvers = NULL;
+        size_t n_resolvers = 0;
+        LearnOptions o;
         int r;
 
         assert(a);
@@ -678,6 +733,35 @@ int learn_run(const LearnArgs *a) {
                 printf("%zu records, %" PRIu64 " evicted.\n", s.n, s.stats.evicted);
                 return fflush(stdout) == 0 ? 0 : log_error_errno(errno, "Cannot write: %m");
         default:
-                return log_error_errno(EOPNOTSUPP, "No proposer yet.");
+                break;
         }
+
+        policy_init(&current);
+        r = learn_read_resolvers("/etc/resolv.conf", &resolvers, &n_resolvers);
+        if (r < 0)
+                log_warning_errno(r, "Cannot read /etc/resolv.conf, the host's resolvers are not named: %m");
+        o = (LearnOptions) {
+                .prefix_threshold = a->prefix_threshold,
+                .resolvers = resolvers,
+                .n_resolvers = n_resolvers,
+                .evictions = s.stats.evicted,
+        };
+        if (a->action == LEARN_ACTION_DIFF) {
+                r = unit_current_policy(a->unit, &current);
+                if (r < 0)
+                        return r;
+                o.current = &current;
+        }
+
+        if (a->action == LEARN_ACTION_JSON)
+                r = learn_propose_json(a->unit, s.records, s.n, &o, stdout);
+        else if (a->action == LEARN_ACTION_DIFF)
+                r = learn_propose_diff(a->unit, s.records, s.n, &o, stdout);
+        else
+                r = learn_propose_dropin(a->unit, s.records, s.n, &o, stdout);
+        if (r == -ENOMEM)
+                return log_oom();
+        if (r < 0)
+                return log_error_errno(r, "Cannot write the proposal for %s: %m", a->unit);
+        return fflush(stdout) == 0 ? 0 : log_error_errno(errno, "Cannot write: %m");
 }

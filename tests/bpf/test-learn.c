@@ -443,6 +443,92 @@ static void test_template_and_reset(void) {
            "learn --prefix-threshold=x is a usage error (exit 2)");
 }
 
+/* The proposal of lw.service, put in force for a new unit as "cgpolicy apply" options (the
+ * generator passes the same, from the drop-in's keys): each "X-CgPolicyKindAction=RULE" line one
+ * option, empty assignments (the resets at the top of each list) none. */
+static int proposal_to_args(const char *proposal, const char *unit, char ***ret) {
+        static const struct {
+                const char *key, *option;
+        } keys[] = {
+                { "X-CgPolicyMode=",         "--mode=" },
+                { "X-CgPolicyBindAllow=",    "--bind-allow=" },
+                { "X-CgPolicyBindDeny=",     "--bind-deny=" },
+                { "X-CgPolicyConnectAllow=", "--connect-allow=" },
+                { "X-CgPolicyConnectDeny=",  "--connect-deny=" },
+                { "X-CgPolicySocketAllow=",  "--socket-allow=" },
+        };
+        _cleanup_free_ char *copy = strdup(proposal);
+        char **a = calloc(256, sizeof(char *)), *line, *save = NULL;
+        size_t n = 0;
+
+        if (!copy || !a)
+                die("out of memory");
+        a[n++] = strdup("apply");
+        a[n++] = xasprintf("--unit=%s", unit);
+        for (line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+                bool known = line[0] == '#' || line[0] == '[' || line[0] == 0;
+
+                for (size_t k = 0; k < ELEMENTSOF(keys); k++) {
+                        const char *v = startswith(line, keys[k].key);
+
+                        if (!v)
+                                continue;
+                        known = true;
+                        if (*v && n < 254)
+                                a[n++] = xasprintf("%s%s", keys[k].option, v);
+                }
+                if (!known) {
+                        diag("unexpected line in the proposal: %s", line);
+                        return -EBADMSG;
+                }
+        }
+        *ret = a;
+        return (int) n;
+}
+
+static void test_proposal(const char *lw_cg) {
+        _cleanup_free_ char *proposal = NULL, *cg = test_env_cgroup(&env, "lp"), *js = NULL;
+        char **args = NULL;
+        int n, errs[ELEMENTSOF(lw_requests)];
+
+        ok(run(NULL, &proposal, "learn", "lw.service", NULL) == 0 && proposal && strstr(proposal, "X-CgPolicyMode=enforce"),
+           "learn lw.service: a proposal in enforce mode");
+        diag("%s", proposal ?: "");
+        {
+                _cleanup_free_ char *j = NULL, *d = NULL;
+
+                ok(run(NULL, &j, "learn", "lw.service", "--json", NULL) == 0 && j && strstr(j, "lw.service") &&
+                   strstr(j, "tcp:127.0.0.1:47320"), "learn --json: the same proposal for tools");
+                /* lw.service has no unit file: its current policy is empty, every rule is new. */
+                ok(run(NULL, &d, "learn", "lw.service", "--diff", NULL) == 0 && d &&
+                   strstr(d, "+ X-CgPolicyConnectAllow=tcp:127.0.0.1:47320"),
+                   "learn --diff: against the unit files' policy (none), the allow rules are added");
+                if (d)
+                        diag("%s", d);
+        }
+        n = proposal ? proposal_to_args(proposal, "lp.service", &args) : -EINVAL;
+        ok(n > 2, "the proposal's keys as apply options (%d)", n);
+        if (n <= 2)
+                return;
+        ok(run_v(cg, NULL, (const char *const *) args) == 0, "lp.service: apply the proposal of lw.service (enforce)");
+        ok(workload(cg, lw_requests, ELEMENTSOF(lw_requests), errs) == 0,
+           "under the proposal the same workload has no failure");
+        ok(run(NULL, &js, "status", "lp.service", "--json", NULL) == 0 && js && strstr(js, "\"mode\":\"enforce\"") &&
+           strstr(js, "\"denied\":{\"bind\":0,\"connect\":0,\"socket\":0}"),
+           "under the proposal: zero denials counted");
+        ok(one(cg, OP_CONNECT, "127.0.0.1", PORT_OUTSIDE - 1) == EPERM,
+           "under the proposal: a connect the unit never made gets EPERM");
+        ok(one(cg, OP_BIND, "127.0.0.1", PORT_BIND4 + 2) == EPERM,
+           "under the proposal: a bind the unit never made gets EPERM");
+        ok(one(cg, OP_SENDTO, "::1", PORT_UDP) == EPERM,
+           "under the proposal: a sendto over IPv6 the unit only made over IPv4 gets EPERM");
+        ok(one(lw_cg, OP_CONNECT, "127.0.0.1", PORT_OUTSIDE - 1) == ECONNREFUSED,
+           "meanwhile the learning unit is refused nothing");
+        for (int i = 0; args[i]; i++)
+                free(args[i]);
+        free(args);
+}
+
 int main(int argc, char **argv) {
         static const ServerSocket socks[] = {
                 { SOCK_STREAM, "127.0.0.1", PORT_TCP4 },
@@ -486,6 +572,9 @@ int main(int argc, char **argv) {
         test_enforce_while_learning(cg);
         test_flood();
         test_persistence(cg);
+        free(cg);
+        cg = test_env_cgroup(&env, "lw2");
+        test_proposal(cg);
         test_template_and_reset();
 
         return tap_done();

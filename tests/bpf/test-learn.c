@@ -443,6 +443,25 @@ static void test_template_and_reset(void) {
            "learn --prefix-threshold=x is a usage error (exit 2)");
 }
 
+/* A slice learns what the processes in it do that no policy of their own decides; its records
+ * are the slice's. */
+static void test_slice(void) {
+        _cleanup_free_ char *svc = NULL;
+
+        ok(run(NULL, NULL, "apply", "--slice=lrn.slice", "--mode=learn", NULL) == 0,
+           "apply --slice=lrn.slice --mode=learn");
+        svc = test_env_cgroup(&env, "lrn.slice/app.service");
+        ok(one(svc, OP_CONNECT, "::1", PORT_TCP6) == 0 && one(svc, OP_SENDTO, "127.0.0.1", PORT_UDP) == 0,
+           "a service in the learning slice connects and sends");
+        expect_records("slice", "lrn.slice",
+                       "lrn.slice connect ipv4 udp 127.0.0.1 47310 1 no\n"
+                       "lrn.slice connect ipv6 tcp ::1 47321 1 no\n");
+        ok(run(NULL, NULL, "release", "--slice=lrn.slice", NULL) == 0, "release --slice=lrn.slice");
+        expect_records("slice released", "lrn.slice",
+                       "lrn.slice connect ipv4 udp 127.0.0.1 47310 1 no\n"
+                       "lrn.slice connect ipv6 tcp ::1 47321 1 no\n");
+}
+
 /* The proposal of lw.service, put in force for a new unit as "cgpolicy apply" options (the
  * generator passes the same, from the drop-in's keys): each "X-CgPolicyKindAction=RULE" line one
  * option, empty assignments (the resets at the top of each list) none. */
@@ -560,6 +579,9 @@ int main(int argc, char **argv) {
         }
         test_env_add_child(&env, srv);
 
+        /* --slice= looks for slices below the test's cgroup. */
+        if (setenv("CGPOLICY_CGROUP_ROOT", env.cg_path, 1) < 0)
+                die("setenv: %m");
         ok(run(NULL, NULL, "load", NULL) == 0, "cgpolicy load into a private bpffs");
         pin = xasprintf("%s/socket_listen", env.pin_dir);
         have_listen = access(pin, F_OK) >= 0;
@@ -576,6 +598,7 @@ int main(int argc, char **argv) {
         cg = test_env_cgroup(&env, "lw2");
         test_proposal(cg);
         test_template_and_reset();
+        test_slice();
 
         return tap_done();
 }

@@ -22,6 +22,8 @@
  *       execve() would then leave a root process, from its effective and permitted sets). The
  *       seal's mounts (ProtectControlGroups=, InaccessiblePaths=) cost nothing per call and are
  *       not reproduced.
+ *   (i) learn mode: (b) applied with --mode=learn: nothing refused, every request de-duplicated
+ *       into the unit's records (one LRU hash lookup and atomic adds per request, no fast set).
  * A network namespace per variant keeps the nftables table of (d) and (e) out of the paths of
  * the others: netfilter hooks are per namespace, and a table in a shared namespace would run its
  * "socket cgroupv2" match for every packet of every variant.
@@ -87,6 +89,7 @@ enum {
         V_TRIVIAL,
         V_UNSEALED,
         V_SEALED,
+        V_LEARN,
         _V_MAX,
 };
 
@@ -99,12 +102,13 @@ static const char *const variant_name[_V_MAX] = {
         [V_TRIVIAL] = "(f) a trivial BPF program (return 1) on the hooks of (b)",
         [V_UNSEALED] = "(g) unsealed, as before the seal: (b) on the six sock_addr hooks only",
         [V_SEALED] = "(h) sealed: (b) with --seal, the seal's capabilities dropped",
+        [V_LEARN]  = "(i) learn mode: (b) with --mode=learn, every request recorded",
 };
 
 /* Variants whose policy refuses nothing. */
-#define VARIANT_ALLOWS_ALL(v) ((v) == V_NONE || (v) == V_TRIVIAL)
+#define VARIANT_ALLOWS_ALL(v) ((v) == V_NONE || (v) == V_TRIVIAL || (v) == V_LEARN)
 
-static const char *const variant_cg[_V_MAX] = { "a", "b", "c", "d", "e", "f", "g", "h" };
+static const char *const variant_cg[_V_MAX] = { "a", "b", "c", "d", "e", "f", "g", "h", "i" };
 
 /* A worker: a process in one cgroup and one network namespace that runs batches on request.
  * A request is a byte on cmd ('t' TCP socket()+connect()+close(), 'u' UDP sendto(), or a
@@ -269,6 +273,8 @@ static int apply_in(const Bench *b, const char *cg, const char *unit, void (*rul
         strv_add(&s, "--unit=%s", unit);
         if (streq(unit, "h.service"))
                 strv_add(&s, "--seal");
+        if (streq(unit, "i.service"))
+                strv_add(&s, "--mode=learn");
         rules(&s);
         r = run_in(s.v, cg, ret_ns, ret_exec_ns);
         strv_done(&s);
@@ -940,14 +946,16 @@ int main(int argc, char **argv) {
         if ((r = test_attach(&b.env, cg[V_CGP10], CGP_DIRS_ALL)) < 0 ||
             (r = test_attach(&b.env, cg[V_CGP10K], CGP_DIRS_ALL)) < 0 ||
             (r = test_attach(&b.env, cg[V_SEALED], CGP_DIRS_ALL)) < 0 ||
-            (r = test_attach(&b.env, cg[V_UNSEALED], CGP_DIRS_ALL)) < 0)
+            (r = test_attach(&b.env, cg[V_UNSEALED], CGP_DIRS_ALL)) < 0 ||
+            (r = test_attach(&b.env, cg[V_LEARN], CGP_DIRS_ALL)) < 0)
                 die("attaching the programs failed: %s", strerror(-r));
         if ((r = attach_trivial(cg[V_TRIVIAL], trivial_fd)) < 0)
                 die("loading or attaching the trivial program failed: %s", strerror(-r));
         if (apply_in(&b, cg[V_CGP10], "b.service", rules10, NULL, NULL) != 0 ||
             apply_in(&b, cg[V_CGP10K], "c.service", rules10000, NULL, NULL) != 0 ||
             apply_in(&b, cg[V_UNSEALED], "g.service", rules10, NULL, NULL) != 0 ||
-            apply_in(&b, cg[V_SEALED], "h.service", rules10, NULL, NULL) != 0)
+            apply_in(&b, cg[V_SEALED], "h.service", rules10, NULL, NULL) != 0 ||
+            apply_in(&b, cg[V_LEARN], "i.service", rules10, NULL, NULL) != 0)
                 die("cgpolicy apply failed");
         /* (g): only the six sock_addr programs, as before issue 10. "cgpolicy apply" attaches the
          * hooks a unit needs now that are not in force (and says so): take the others away after
@@ -992,6 +1000,15 @@ int main(int argc, char **argv) {
                         die("variant %s: the worker has %d of the seal's %d capabilities, expected %d",
                             variant_cg[v], e, n_caps, want);
         }
+        /* (i) learns: its sendto() to port 9 (a would-be denial) is recorded. */
+        {
+                char *a[] = { (char *) b.cgpolicy, (char *) "learn", (char *) "i.service", (char *) "--records", NULL };
+                static char out[65536];
+                RunOptions o = { .output = out, .output_size = sizeof out };
+
+                if (test_run(a, &o) != 0 || !strstr(out, "connect ipv4 udp 127.0.0.1 9 1 yes"))
+                        die("variant i: its sendto(127.0.0.1:9) is not among its records: %s", out);
+        }
 
         for (size_t v = 0; v < _V_MAX; v++) {
                 tcp[v] = calloc(rounds, sizeof(double));
@@ -1017,7 +1034,7 @@ int main(int argc, char **argv) {
         /* The programs' own run time per call, from the kernel's BPF statistics, enabled only
          * for this phase (they cost a little themselves) and only while we hold the fd. */
         {
-                static const size_t with_prog[] = { V_CGP10, V_CGP10K, V_TRIVIAL };
+                static const size_t with_prog[] = { V_CGP10, V_CGP10K, V_TRIVIAL, V_LEARN };
                 _cleanup_close_ int stats = bpf_enable_stats(BPF_STATS_RUN_TIME);
 
                 for (size_t j = 0; stats >= 0 && j < ELEMENTSOF(with_prog); j++) {
@@ -1133,6 +1150,8 @@ int main(int argc, char **argv) {
                         { "(e)/(a)", V_NFT10K, V_NONE, "" },
                         { "(f)/(a)", V_TRIVIAL, V_NONE, "" },
                         { "(g)/(a)", V_UNSEALED, V_NONE, "" },
+                        { "(i)/(b)", V_LEARN, V_CGP10, "(learn against enforce: recording every request; bounded)" },
+                        { "(i)/(a)", V_LEARN, V_NONE, "" },
                 };
                 for (size_t i = 0; i < ELEMENTSOF(ratios); i++) {
                         size_t x = ratios[i].x, y = ratios[i].y;
@@ -1156,8 +1175,9 @@ int main(int argc, char **argv) {
 
         printf("\nprogram run time per run (BPF statistics, 20 more TCP and UDP batches each), ns (runs):");
         {
-                static const size_t with_prog[] = { V_CGP10, V_CGP10K, V_TRIVIAL };
-                static const char *const with_prog_name[] = { "10 rules", "10,000 rules", "trivial program" };
+                static const size_t with_prog[] = { V_CGP10, V_CGP10K, V_TRIVIAL, V_LEARN };
+                static const char *const with_prog_name[] = { "10 rules", "10,000 rules", "trivial program",
+                                                              "learn mode" };
 
                 for (size_t j = 0; j < ELEMENTSOF(with_prog); j++) {
                         printf("%s %s", j ? ";" : "", with_prog_name[j]);

@@ -38,7 +38,7 @@
 #endif
 
 #define CGP_MAGIC               0x63677031706f6c79ULL   /* "cgp1poly" */
-#define CGP_LAYOUT_VERSION      2u
+#define CGP_LAYOUT_VERSION      3u
 
 /* Capacities. LPM tries are allocated on demand (BPF_F_NO_PREALLOC), these are upper bounds. */
 #define CGP_MAX_SLOTS           4096u       /* slots 1..CGP_MAX_SLOTS-1; 0 = no policy */
@@ -87,6 +87,8 @@
 #define CGP_F_ADDRS(dir)        (0x40u << (dir))  /* cgp_addrs has entries for dir */
 #define CGP_F_HAS_DIR(dir)      (CGP_F_PORTS(dir) | CGP_F_ADDRS(dir))
 #define CGP_F_OPEN(dir)         (0x100u << (dir)) /* no rules for dir, allowed all the same */
+#define CGP_F_LEARN             0x1000u     /* learning: decides every direction, refuses nothing,
+                                             * records every distinct request (cgp_learn) */
 
 /* Kinds of socket that the bind/connect/sendmsg programs cannot judge (struct
  * cgp_cgroup.sockets: those the policy allows to be created). TCP and MPTCP stream sockets and
@@ -234,6 +236,61 @@ struct cgp_stream {
 
 struct cgp_state {
         __u64 next_tag;         /* the last tag handed out (user space, under the lock) */
+};
+
+/* Learning (X-CgPolicyMode=learn, "cgpolicy learn UNIT --start"). A learning cgroup's entry has
+ * CGP_F_LEARN (and CGP_F_SOCKETS): it decides every direction and socket creation, nothing is
+ * refused, and the cgroup gets no fast-set words, so that every request reaches conclude(),
+ * which records it. Records belong to a learning identity ("learner", 1..CGP_MAX_LEARNERS-1),
+ * which user space allocates per unit NAME under the lock and keeps in cgp_learn_names, so that
+ * a restarted unit (a new cgroup, a new tag, maybe a new slot) and a "cgpolicy load" again (the
+ * maps are reused) go on adding to the same records:
+ *
+ *   cgp_learn_names (hash)         unit name (NUL-padded) → struct cgp_learner
+ *   cgp_learn_slots (array)        slot → learner, written before the cgroup's entry points at
+ *                                  the slot with CGP_F_LEARN
+ *   cgp_learn (hash of maps)       learner → its records: an LRU hash created by user space,
+ *                                  struct cgp_learn_key → struct cgp_learn_value, at most
+ *                                  CGP_LEARN_RECORDS; a unit that makes more distinct requests
+ *                                  evicts its own least recently used records, no other's
+ *   cgp_learn_inserts (array)      learner → records inserted; minus the records present: the
+ *                                  evictions
+ *
+ * A record is de-duplicated in the kernel: the first request of a key inserts it (count 1,
+ * first = last = now), every later one adds to count (and denied) and sets last. Times are
+ * CLOCK_BOOTTIME. Requests are counted as in audit mode (allowed, or audited when the policy in
+ * force would have refused them); would-be denials go to the denial log only when the unit is
+ * in audit mode too (CGP_F_AUDIT: "cgpolicy learn --start" of an audit unit). */
+#define CGP_MAX_LEARNERS        1024u
+#define CGP_LEARN_RECORDS       4096u       /* per learner */
+#define CGP_LEARN_NAME_MAX      256u        /* a unit name with its NUL (systemd: UNIT_NAME_MAX) */
+
+struct cgp_learn_name {
+        char name[CGP_LEARN_NAME_MAX];  /* NUL-padded */
+};
+
+struct cgp_learner {
+        __u32 id;
+        __u32 pad;
+};
+
+struct cgp_learn_key {
+        __u8 dir;               /* CGP_DIR_BIND (bind(), and listen() on a port the kernel
+                                 * chooses: port 0), CGP_DIR_CONNECT, CGP_DIR_SOCKET */
+        __u8 family;            /* after v4-mapped normalization */
+        __u8 proto;             /* CGP_PROTO_* */
+        __u8 kind;              /* CGP_DIR_SOCKET: the CGP_SOCK_* kind, else 0 */
+        __u16 port;             /* host byte order; bind: 0 for an ephemeral port */
+        __u8 pad[2];
+        __u8 addr[16];          /* as judged (connect: an unspecified one as reached; bind: the
+                                 * local address); zero for CGP_DIR_SOCKET */
+};
+
+struct cgp_learn_value {
+        __u64 count;
+        __u64 denied;           /* of which the policy in force would have refused */
+        __u64 first_ns;         /* CLOCK_BOOTTIME */
+        __u64 last_ns;
 };
 
 /* The fast set (cgp_fast, one mmap-able array element): a request that the policy of the task's
@@ -384,6 +441,30 @@ CGP_ASSERT_LAST(cgp_stream, actions);
 CGP_ASSERT_SIZE(cgp_state, 8);
 CGP_ASSERT_OFFSET(cgp_state, next_tag, 0);
 CGP_ASSERT_LAST(cgp_state, next_tag);
+
+CGP_ASSERT_SIZE(cgp_learn_name, CGP_LEARN_NAME_MAX);
+
+CGP_ASSERT_SIZE(cgp_learner, 8);
+CGP_ASSERT_OFFSET(cgp_learner, id, 0);
+CGP_ASSERT_OFFSET(cgp_learner, pad, 4);
+CGP_ASSERT_LAST(cgp_learner, pad);
+
+CGP_ASSERT_SIZE(cgp_learn_key, 24);
+CGP_ASSERT_OFFSET(cgp_learn_key, dir, 0);
+CGP_ASSERT_OFFSET(cgp_learn_key, family, 1);
+CGP_ASSERT_OFFSET(cgp_learn_key, proto, 2);
+CGP_ASSERT_OFFSET(cgp_learn_key, kind, 3);
+CGP_ASSERT_OFFSET(cgp_learn_key, port, 4);
+CGP_ASSERT_OFFSET(cgp_learn_key, pad, 6);
+CGP_ASSERT_OFFSET(cgp_learn_key, addr, 8);
+CGP_ASSERT_LAST(cgp_learn_key, addr);
+
+CGP_ASSERT_SIZE(cgp_learn_value, 32);
+CGP_ASSERT_OFFSET(cgp_learn_value, count, 0);
+CGP_ASSERT_OFFSET(cgp_learn_value, denied, 8);
+CGP_ASSERT_OFFSET(cgp_learn_value, first_ns, 16);
+CGP_ASSERT_OFFSET(cgp_learn_value, last_ns, 24);
+CGP_ASSERT_LAST(cgp_learn_value, last_ns);
 
 CGP_ASSERT_SIZE(cgp_fast_set, 8 * CGP_FAST_WORDS);
 _Static_assert(CGP_MAX_SLOTS <= 0x1000, "a slot must fit the 12 bits of a fast-set word");

@@ -148,6 +148,45 @@ struct {
         __type(value, struct cgp_fast_set);
 } cgp_fast SEC(".maps");
 
+/* Learning (cgpolicy-abi.h): the records of each learner, in an LRU hash of its own that user
+ * space creates (this one is only the template of the inner maps). */
+struct cgp_learn_records {
+        __uint(type, BPF_MAP_TYPE_LRU_HASH);
+        __uint(max_entries, CGP_LEARN_RECORDS);
+        __uint(key_size, sizeof(struct cgp_learn_key));         /* sizes, not types: the BTF of */
+        __uint(value_size, sizeof(struct cgp_learn_value));     /* an inner map's is not emitted */
+};
+
+struct {
+        __uint(type, BPF_MAP_TYPE_HASH_OF_MAPS);
+        __uint(max_entries, CGP_MAX_LEARNERS);
+        __type(key, __u32);
+        __array(values, struct cgp_learn_records);
+} cgp_learn SEC(".maps");
+
+struct {
+        __uint(type, BPF_MAP_TYPE_ARRAY);
+        __uint(max_entries, CGP_MAX_SLOTS);
+        __type(key, __u32);
+        __type(value, __u32);
+} cgp_learn_slots SEC(".maps");
+
+struct {
+        __uint(type, BPF_MAP_TYPE_ARRAY);
+        __uint(max_entries, CGP_MAX_LEARNERS);
+        __type(key, __u32);
+        __type(value, __u64);
+} cgp_learn_inserts SEC(".maps");
+
+/* Written by user space only (under the lock): the learner of each unit name. */
+struct {
+        __uint(type, BPF_MAP_TYPE_HASH);
+        __uint(max_entries, CGP_MAX_LEARNERS);
+        __uint(map_flags, BPF_F_NO_PREALLOC);
+        __type(key, struct cgp_learn_name);
+        __type(value, struct cgp_learner);
+} cgp_learn_names SEC(".maps");
+
 /* Set by the loader when the running kernel offers bpf_get_current_pid_tgid() and
  * bpf_get_current_comm() to sock_addr programs; when 0 the verifier removes those calls as
  * dead code and denial records carry no pid/comm. */
@@ -351,11 +390,78 @@ static __always_inline void log_denial(__u32 slot, const struct cgp_found *f, co
         stream_denial(slot, &d, s->suppressed);
 }
 
+/* Records a request of a learning slot in its learner's records (cgpolicy-abi.h): one more hit
+ * of its key, or a new record. */
+static __always_inline void learn_record(__u32 slot, const struct cgp_request *req, __u8 kind, bool denied) {
+        struct cgp_learn_value *v, nv = {};
+        struct cgp_learn_key k = {};
+        __u32 *learner;
+        __u64 *inserts, now;
+        void *records;
+
+        learner = bpf_map_lookup_elem(&cgp_learn_slots, &slot);
+        if (!learner || *learner == 0)
+                return;
+        records = bpf_map_lookup_elem(&cgp_learn, learner);
+        if (!records)
+                return;
+
+        k.dir = req->dir;
+        k.family = req->family;
+        k.proto = req->proto;
+        k.kind = kind;
+        k.port = req->port;
+        __builtin_memcpy(k.addr, req->addr, 16);
+        now = bpf_ktime_get_boot_ns();
+
+        v = bpf_map_lookup_elem(records, &k);
+        if (!v) {
+                nv.count = 1;
+                nv.denied = denied;
+                nv.first_ns = now;
+                nv.last_ns = now;
+                if (bpf_map_update_elem(records, &k, &nv, BPF_NOEXIST) == 0) {
+                        inserts = bpf_map_lookup_elem(&cgp_learn_inserts, learner);
+                        if (inserts)
+                                __sync_fetch_and_add(inserts, 1);
+                        return;
+                }
+                /* Inserted by another CPU meanwhile: add to that one. */
+                v = bpf_map_lookup_elem(records, &k);
+                if (!v)
+                        return;
+        }
+        __sync_fetch_and_add(&v->count, 1);
+        if (denied)
+                __sync_fetch_and_add(&v->denied, 1);
+        if (v->last_ns < now)
+                v->last_ns = now;
+}
+
+/* The end of a learning cgroup's request: allowed; counted as allowed, or as audited when the
+ * rules in force would have refused it (logged as such only in audit mode); recorded. listen()
+ * is recorded only on a port the kernel will choose (port 0): any other was bound, and that
+ * bind recorded. */
+static __always_inline int conclude_learn(const struct cgp_found *f, const struct cgp_request *req,
+                                          const struct cgp_what *w, int allowed, bool count_allowed, __u8 kind) {
+        __u32 slot = f->v.slot;
+
+        if (!allowed) {
+                count(slot, req->dir, CGP_VERDICT_AUDITED);
+                if (f->v.flags & CGP_F_AUDIT)
+                        log_denial(slot, f, req, w, CGP_DENIAL_AUDIT);
+        } else if (count_allowed)
+                count(slot, req->dir, CGP_VERDICT_ALLOWED);
+        if (w->hook != CGP_HOOK_LISTEN || req->port == 0)
+                learn_record(slot, req, kind, !allowed);
+        return 1;
+}
+
 /* The end of every program: count, log, and return 1 to let the call proceed or 0 to make it
  * fail with EPERM. allowed is what the deciding policy's rules say (ignored when none decides).
  * With count_allowed false, an allowed request is not counted (listen(): its bind was). */
 static __always_inline int conclude(const struct cgp_found *f, const struct cgp_request *req,
-                                    const struct cgp_what *w, int allowed, bool count_allowed) {
+                                    const struct cgp_what *w, int allowed, bool count_allowed, __u8 kind) {
         __u32 slot = f->v.slot;
 
         if (f->policy_cgroup_id == 0) {
@@ -369,6 +475,9 @@ static __always_inline int conclude(const struct cgp_found *f, const struct cgp_
                 log_denial(0, f, req, w, CGP_DENIAL_NO_POLICY);
                 return 0;
         }
+
+        if (f->v.flags & CGP_F_LEARN)
+                return conclude_learn(f, req, w, allowed, count_allowed, kind);
 
         if (allowed) {
                 if (count_allowed)
@@ -459,10 +568,10 @@ static __always_inline int judge(struct bpf_sock_addr *ctx, int family, __u8 dir
         if (dir == CGP_DIR_CONNECT)
                 resolve_unspecified(ctx, &req, hook, family);
 
-        cgp_find_from(NULL, false, cg, CGP_F_HAS_DIR(dir), CGP_F_OPEN(dir), &f);
+        cgp_find_from(NULL, false, cg, CGP_F_HAS_DIR(dir) | CGP_F_LEARN, CGP_F_OPEN(dir), &f);
         if (f.policy_cgroup_id != 0)
                 allowed = cgp_policy_allows(NULL, f.v.policy, f.v.flags, &req);
-        return conclude(&f, &req, &w, allowed, true);
+        return conclude(&f, &req, &w, allowed, true, 0);
 }
 
 SEC("cgroup/bind4")
@@ -535,7 +644,7 @@ int cgpolicy_sock_create(struct bpf_sock *ctx) {
         req.family = (__u8) family;
         req.proto = cgp_proto_class(protocol);
         cgp_find(NULL, false, CGP_F_SOCKETS, 0, &f);
-        return conclude(&f, &req, &w, f.policy_cgroup_id != 0 && (f.v.sockets & kind), true);
+        return conclude(&f, &req, &w, f.policy_cgroup_id != 0 && (f.v.sockets & kind), true, (__u8) kind);
 }
 
 /* Does the IPv4 header at the start of skb carry a source route option (LSRR, SSRR)? */
@@ -628,8 +737,8 @@ int cgpolicy_egress(struct __sk_buff *skb) {
          * judged by nothing, it is dropped where a connect policy applies. */
         req.dir = CGP_DIR_CONNECT;
         req.proto = cgp_proto_class(w.protocol);
-        cgp_find(skb, true, CGP_F_HAS_DIR(CGP_DIR_CONNECT), CGP_F_OPEN(CGP_DIR_CONNECT), &f);
-        return conclude(&f, &req, &w, 0, true);
+        cgp_find(skb, true, CGP_F_HAS_DIR(CGP_DIR_CONNECT) | CGP_F_LEARN, CGP_F_OPEN(CGP_DIR_CONNECT), &f);
+        return conclude(&f, &req, &w, 0, true, 0);
 }
 
 /* The kernel's types, as far as the listen program reads them: CO-RE (the offsets come from the
@@ -686,10 +795,10 @@ int BPF_PROG(cgpolicy_listen, struct socket___cgp *sock, int backlog) {
                         ip[i] = sk->__sk_common.skc_v6_rcv_saddr.in6_u.u6_addr32[i];
         cgp_request_init(&req, CGP_DIR_BIND, w.protocol, family, ip, sk->__sk_common.skc_num);
 
-        cgp_find(NULL, false, CGP_F_HAS_DIR(CGP_DIR_BIND), CGP_F_OPEN(CGP_DIR_BIND), &f);
+        cgp_find(NULL, false, CGP_F_HAS_DIR(CGP_DIR_BIND) | CGP_F_LEARN, CGP_F_OPEN(CGP_DIR_BIND), &f);
         if (f.policy_cgroup_id != 0)
                 allowed = cgp_rules_allow(NULL, f.v.policy, f.v.flags, &req);
-        return conclude(&f, &req, &w, allowed, false);
+        return conclude(&f, &req, &w, allowed, false, 0);
 }
 
 struct kernel_cap___cgp {

@@ -40,6 +40,10 @@ const char *const map_names[_MAP_MAX] = {
         [MAP_EVENTS]   = "cgp_events",
         [MAP_EVENTS_LOST] = "cgp_events_lost",
         [MAP_STREAMED] = "cgp_streamed",
+        [MAP_LEARN]    = "cgp_learn",
+        [MAP_LEARN_SLOTS] = "cgp_learn_slots",
+        [MAP_LEARN_INSERTS] = "cgp_learn_inserts",
+        [MAP_LEARN_NAMES] = "cgp_learn_names",
 };
 
 const char *pin_dir(void) {

@@ -27,6 +27,10 @@ typedef enum MapIndex {
         MAP_EVENTS,             /* the denial stream (ring buffer) */
         MAP_EVENTS_LOST,        /* records the ring buffer had no room for, by slot */
         MAP_STREAMED,           /* what the monitor did with the records, by slot */
+        MAP_LEARN,              /* learning (learn.h): learner → its records (hash of maps) */
+        MAP_LEARN_SLOTS,        /* slot → learner */
+        MAP_LEARN_INSERTS,      /* learner → records inserted */
+        MAP_LEARN_NAMES,        /* unit name → learner */
         _MAP_MAX,
 } MapIndex;
 

@@ -23,6 +23,7 @@
 #include "config.h"
 #include "denials.h"
 #include "exec-escape.h"
+#include "learn.h"
 #include "log.h"
 #include "macro.h"
 #include "monitor.h"
@@ -59,6 +60,7 @@ typedef struct Args {
         const char *cgroup;             /* reload, block, unblock: --cgroup= (without systemd: tests) */
         char **helper;                  /* reload --cgroup=: the helper line after "--", from "apply" */
         size_t n_helper;
+        LearnArgs learn;                /* learn: its unit and options */
 } Args;
 
 static void args_done(Args *args) {
@@ -71,7 +73,7 @@ static int help(void) {
                "Load, apply and inspect in-kernel network policies of systemd units.\n\n"
                "Commands:\n"
                "  load                          Load and pin the BPF programs and maps (idempotent)\n"
-               "  apply [--unit=NAME|--slice=NAME] [--mode=enforce|audit]\n"
+               "  apply [--unit=NAME|--slice=NAME] [--mode=enforce|audit|learn]\n"
                "        [--socket-allow=KIND]...\n"
                "        [--on-denial=ACTION] [--on-denial-threshold=N/INTERVAL]\n"
                "        [--bind-allow=RULE]... [--bind-deny=RULE]...\n"
@@ -91,7 +93,12 @@ static int help(void) {
                "  check FILE...                 Validate X-CgPolicy keys of unit files\n"
                "  reload [UNIT...] [--follow]   Put the keys systemd has loaded in force for running units\n"
                "  block UNIT                    Refuse every new bind/connect/sendmsg of a unit (runtime)\n"
-               "  unblock UNIT                  Restore the policy of a blocked unit\n\n"
+               "  unblock UNIT                  Restore the policy of a blocked unit\n"
+               "  learn UNIT [--json|--diff] [--prefix-threshold=N]\n"
+               "                                Propose a policy from what the unit was seen doing\n"
+               "  learn UNIT --records          Show what the unit was seen doing\n"
+               "  learn UNIT --start|--stop     Make a running unit learn (runtime), or stop\n"
+               "  learn UNIT --reset            Forget what the unit was seen doing\n\n"
                "Options:\n"
                "  -h --help                     Show this help\n"
                "     --version                  Show the version\n\n"
@@ -850,27 +857,11 @@ static int verb_reload(void *userdata) {
 
 /* The cgroup of the unit to block or unblock: --cgroup=, else systemd's ControlGroup=. */
 static int unit_cgroup(const Args *args, char **ret) {
-        _cleanup_(unit_helper_done) UnitHelper h = {};
-        sd_bus *bus = NULL;
-        int r;
-
         if (args->cgroup) {
                 *ret = strdup(args->cgroup);
                 return *ret ? 0 : log_oom();
         }
-        r = bus_open_system(&bus);
-        if (r < 0)
-                return log_error_errno(r, "Cannot connect to the system bus (systemd): %m");
-        r = bus_unit_helper(bus, args->units[0], true, &h);
-        sd_bus_flush_close_unref(bus);
-        if (r == -EOPNOTSUPP)
-                return log_error_errno(r, "%s: only services and slices have policies.", args->units[0]);
-        if (r < 0)
-                return r;
-        if (!h.loaded || !h.running || !h.cgroup)
-                return log_error_errno(ESRCH, "%s is not running.", args->units[0]);
-        *ret = TAKE_PTR(h.cgroup);
-        return 0;
+        return bus_unit_running_cgroup(args->units[0], ret);
 }
 
 /* block: the marker first (an apply of the unit from now on puts the block in force), then the
@@ -880,15 +871,11 @@ static int verb_block(void *userdata) {
         const Args *args = userdata;
         const char *unit = args->units[0];
         bool block = streq(args->verb->name, "block");
-        _cleanup_(runtime_entry_done) RuntimeEntry e = {};
         _cleanup_(maps_close) Maps m = MAPS_NULL;
         _cleanup_(target_done) Target t = {};
-        _cleanup_(policy_done) Policy p = {};
-        _cleanup_free_ char *cgroup = NULL, *reason = NULL;
-        bool have_record;
+        _cleanup_free_ char *cgroup = NULL;
         int r;
 
-        policy_init(&p);
         r = require_policy_privileges(args->verb->name);
         if (r < 0)
                 return r;
@@ -906,16 +893,7 @@ static int verb_block(void *userdata) {
         if (r < 0)
                 return log_error_errno(r, "Cannot %s %s in %s: %m", args->verb->name, unit, runtime_dir());
 
-        /* What the unit has in force when it is not blocked: its record's policy; none (keys
-         * removed, or never policed: everything allowed) without one. */
-        have_record = runtime_read(t.id, &e) >= 0 && strv_length(e.args) > 0;
-        if (have_record) {
-                policy_done(&p);
-                r = policy_from_args(e.args, strv_length(e.args), &p, &reason);
-                if (r < 0)
-                        return log_error_errno(r, "%s: the recorded policy does not parse (%s).", unit, reason ?: "?");
-        }
-        r = policy_switch(&m, &t, have_record ? &p : NULL);
+        r = policy_switch_recorded(&m, &t);
         if (r < 0)
                 return r;
         maps_reclaim_in_background(&m);
@@ -925,6 +903,20 @@ static int verb_block(void *userdata) {
         else
                 log_info("%s unblocked: its policy is in force again.", unit);
         return 0;
+}
+
+/* ---- learn ---- */
+
+static int parse_learn(int argc, char **argv, void *userdata) {
+        Args *args = userdata;
+
+        return learn_parse_argv(argc, argv, &args->learn);
+}
+
+static int verb_learn(void *userdata) {
+        const Args *args = userdata;
+
+        return learn_run(&args->learn);
 }
 
 static const Verb verbs[] = {
@@ -940,6 +932,7 @@ static const Verb verbs[] = {
         { "reload",  1, VERB_ANY, NULL,                      parse_unit_verb, verb_reload },
         { "block",   2, VERB_ANY, "takes one unit",          parse_unit_verb, verb_block },
         { "unblock", 2, VERB_ANY, "takes one unit",          parse_unit_verb, verb_block },
+        { "learn",   2, VERB_ANY, "takes one unit",          parse_learn,   verb_learn },
 };
 
 /* Options come before the verb and are matched whole, as cgpolicy(8) lists them. Returns 1 to

@@ -172,30 +172,31 @@ int runtime_foreach(int (*cb)(uint64_t id, void *userdata), void *userdata) {
         return 0;
 }
 
-static int blocked_path(const char *unit, char **ret) {
+/* A marker of a unit by name, RUNTIME_DIR/WHAT/UNIT ("blocked", "learning"). */
+static int marker_path(const char *what, const char *unit, char **ret) {
         /* A unit name has no "/" and is not "." or "..": one file name (checked by the callers,
          * unit_name_is_valid_full()). */
         if (!unit || !*unit || strchr(unit, '/') || streq(unit, ".") || streq(unit, ".."))
                 return -EINVAL;
-        if (asprintf(ret, "%s/blocked/%s", runtime_dir(), unit) < 0)
+        if (asprintf(ret, "%s/%s/%s", runtime_dir(), what, unit) < 0)
                 return -ENOMEM;
         return 0;
 }
 
-int runtime_set_blocked(const char *unit, bool blocked) {
+static int marker_set(const char *what, const char *unit, bool on) {
         _cleanup_free_ char *dir = NULL, *path = NULL;
         int fd, r;
 
-        r = blocked_path(unit, &path);
+        r = marker_path(what, unit, &path);
         if (r < 0)
                 return r;
-        if (!blocked)
+        if (!on)
                 return unlink(path) < 0 && errno != ENOENT ? -errno : 0;
 
         r = runtime_dir_ensure();
         if (r < 0)
                 return r;
-        if (asprintf(&dir, "%s/blocked", runtime_dir()) < 0)
+        if (asprintf(&dir, "%s/%s", runtime_dir(), what) < 0)
                 return -ENOMEM;
         if (mkdir(dir, 0700) < 0 && errno != EEXIST)
                 return -errno;
@@ -206,10 +207,26 @@ int runtime_set_blocked(const char *unit, bool blocked) {
         return 0;
 }
 
-bool runtime_is_blocked(const char *unit) {
+static bool marker_is_set(const char *what, const char *unit) {
         _cleanup_free_ char *path = NULL;
 
-        if (blocked_path(unit, &path) < 0)
+        if (marker_path(what, unit, &path) < 0)
                 return false;
         return access(path, F_OK) >= 0;
+}
+
+int runtime_set_blocked(const char *unit, bool blocked) {
+        return marker_set("blocked", unit, blocked);
+}
+
+bool runtime_is_blocked(const char *unit) {
+        return marker_is_set("blocked", unit);
+}
+
+int runtime_set_learning(const char *unit, bool learning) {
+        return marker_set("learning", unit, learning);
+}
+
+bool runtime_is_learning(const char *unit) {
+        return marker_is_set("learning", unit);
 }

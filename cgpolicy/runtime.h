@@ -40,3 +40,9 @@ int runtime_foreach(int (*cb)(uint64_t id, void *userdata), void *userdata);
  * reloads and restarts of the unit (every apply of a blocked unit puts the block in force). */
 int runtime_set_blocked(const char *unit, bool blocked);
 bool runtime_is_blocked(const char *unit);
+
+/* "cgpolicy learn UNIT --start": a unit learning by name, RUNTIME_DIR/learning/UNIT, runtime only
+ * like a block: every apply of the unit puts its policy in force in learn mode (cgpolicy-abi.h)
+ * until "cgpolicy learn UNIT --stop" or the next boot. A block wins. */
+int runtime_set_learning(const char *unit, bool learning);
+bool runtime_is_learning(const char *unit);

@@ -90,8 +90,10 @@ static const char *const counter_dir_names[CGP_COUNTER_DIRS] = {
         [CGP_DIR_SOCKET] = "socket",
 };
 
+/* The mode in force: a unit in audit mode made to learn ("cgpolicy learn --start") is still in
+ * audit mode, and learning. */
 static const char *entry_mode(const StatusEntry *x) {
-        return x->audit ? "audit" : "enforce";
+        return x->audit ? "audit" : x->learning ? "learn" : "enforce";
 }
 
 static int status_print_text(FILE *f, const Status *s) {
@@ -102,7 +104,7 @@ static int status_print_text(FILE *f, const Status *s) {
                         fputc('\n', f);
                 fprintf(f, "%s\n", x->unit ? x->unit : "(unknown unit)");
                 fprintf(f, "    cgroup: %s (id %" PRIu64 ")\n", x->cgroup ? x->cgroup : "?", x->cgroup_id);
-                fprintf(f, "      mode: %s\n", entry_mode(x));
+                fprintf(f, "      mode: %s%s\n", entry_mode(x), x->learning && x->audit ? ", learning" : "");
                 if (x->blocked)
                         fprintf(f, "   blocked: yes, every new bind, connect and sendmsg is refused "
                                 "('cgpolicy unblock %s' restores the policy)\n", x->unit);
@@ -149,6 +151,10 @@ static int status_print_text(FILE *f, const Status *s) {
                                 fprintf(f, ", %llu would be denied (audit)", (unsigned long long) c->audited);
                         fputc('\n', f);
                 }
+                if (x->learning || x->learn_records + x->learn_evicted > 0)
+                        fprintf(f, "%10s: %llu records, %llu evicted (at most %u kept; 'cgpolicy learn %s')\n", "learned",
+                                (unsigned long long) x->learn_records, (unsigned long long) x->learn_evicted,
+                                CGP_LEARN_RECORDS, x->unit ?: "UNIT");
                 if (x->suppressed > 0)
                         fprintf(f, "%10s: %llu denials not recorded (rate limit)\n", "log",
                                 (unsigned long long) x->suppressed);
@@ -246,8 +252,11 @@ static int status_print_json(FILE *f, const Status *s) {
                 json_dir_counters(f, "audited", x->cnt, offsetof(struct cgp_counter, audited));
                 fprintf(f, ",\"suppressed\":%llu,", (unsigned long long) x->suppressed);
                 json_stream(f, &x->stream, x->stream_lost);
-                fprintf(f, ",\"blocked\":%s,\"keys_removed\":%s,\"drift\":%s}", x->blocked ? "true" : "false",
+                fprintf(f, ",\"blocked\":%s,\"keys_removed\":%s,\"drift\":%s", x->blocked ? "true" : "false",
                         x->keys_removed && !x->blocked ? "true" : "false", x->drift ? "true" : "false");
+                fprintf(f, ",\"learning\":%s,\"learn_records\":%llu,\"learn_evicted\":%llu}",
+                        x->learning ? "true" : "false", (unsigned long long) x->learn_records,
+                        (unsigned long long) x->learn_evicted);
         }
         fputs(s->n > 0 ? "\n]}\n" : "]}\n", f);
         return 0;
@@ -307,7 +316,7 @@ static int status_print_prometheus(FILE *f, const Status *s) {
               "# TYPE cgpolicy_policed_cgroups gauge\n", f);
         fprintf(f, "cgpolicy_policed_cgroups %zu\n", n_series);
 
-        fputs("# HELP cgpolicy_unit_info The policy mode of a policed unit (enforce or audit); always 1.\n"
+        fputs("# HELP cgpolicy_unit_info The policy mode of a policed unit (enforce, audit or learn); always 1.\n"
               "# TYPE cgpolicy_unit_info gauge\n", f);
         for (size_t i = 0; i < s->n; i++) {
                 if (skip[i])

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include "learn.h"
 #include "log.h"
 #include "macro.h"
 #include "policy-args.h"
@@ -49,6 +50,7 @@ static int status_collect_one(uint64_t id, const struct cgp_cgroup *v, void *use
                 .unit = TAKE_PTR(e.unit),
                 .cgroup = TAKE_PTR(e.cgroup),
                 .audit = v->flags & CGP_F_AUDIT,
+                .learning = v->flags & CGP_F_LEARN,
                 /* A record without policy arguments: the allow-everything entry of a reload
                  * without keys (policy_switch()). */
                 .keys_removed = have_record && strv_length(e.args) == 0,
@@ -67,6 +69,14 @@ static int status_collect_one(uint64_t id, const struct cgp_cgroup *v, void *use
                 x->suppressed = slot.suppressed;
         (void) maps_read_streamed(c->m, v->slot, &x->stream);
         (void) maps_read_events_lost(c->m, v->slot, &x->stream_lost);
+        if (x->unit) {
+                LearnStats st;
+
+                if (learn_stats(c->m, x->unit, &st) >= 0) {
+                        x->learn_records = st.records;
+                        x->learn_evicted = st.evicted;
+                }
+        }
         return 0;
 }
 

@@ -16,6 +16,9 @@ typedef struct StatusEntry {
         char *unit;             /* NULL: no runtime record */
         char *cgroup;
         bool audit;
+        bool learning;          /* CGP_F_LEARN: nothing refused, every request recorded */
+        uint64_t learn_records; /* the records of the unit's name (learn.h), also after learning */
+        uint64_t learn_evicted; /* records dropped by the bound */
         bool have_rules;
         Policy rules;
         struct cgp_counter cnt[CGP_COUNTER_DIRS];      /* bind, connect, socket creation */

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cgroup-util.h"
+#include "learn.h"
 #include "log.h"
 #include "macro.h"
 #include "policy-args.h"
@@ -96,7 +97,7 @@ int policy_switch(Maps *m, const Target *t, const Policy *p) {
         _cleanup_(policy_done) Policy blocked_p = {}, none = {};
         const Policy *enforce = p;
         struct cgp_cgroup old = {}, v;
-        bool blocked;
+        bool blocked, learning;
         uint32_t tag, slot;
         unsigned dirs = 0;
         int r, had;
@@ -116,6 +117,11 @@ int policy_switch(Maps *m, const Target *t, const Policy *p) {
                 log_notice("%s is blocked ('cgpolicy unblock %s' restores its policy): every bind, connect and "
                            "sendmsg is refused.", t->unit, t->unit);
         }
+
+        /* Learning (X-CgPolicyMode=learn, or "cgpolicy learn --start"): the policy is compiled
+         * as for enforce or audit mode (its rules tell what would be refused), and the entry gets
+         * CGP_F_LEARN: nothing is refused, every request is recorded. A block wins. */
+        learning = !blocked && p && (p->mode == POLICY_MODE_LEARN || runtime_is_learning(t->unit));
 
         had = maps_get_cgroup(m, t->id, &old);
         if (had < 0)
@@ -148,7 +154,8 @@ int policy_switch(Maps *m, const Target *t, const Policy *p) {
                 v = (struct cgp_cgroup) {
                         .policy = tag,
                         .slot = slot,
-                        .flags = c.flags | (had > 0 ? open_flags(&old, c.flags) : 0),
+                        .flags = c.flags | (had > 0 ? open_flags(&old, c.flags) : 0) |
+                                 (learning ? CGP_F_LEARN | CGP_F_SOCKETS : 0),
                         .sockets = c.sockets,
                 };
         } else
@@ -162,6 +169,19 @@ int policy_switch(Maps *m, const Target *t, const Policy *p) {
                         .sockets = CGP_SOCK_ALL,
                 };
 
+        /* The slot's learner (its records, by unit name) before the entry says CGP_F_LEARN; a
+         * slot that learned no longer points at one. */
+        if (learning) {
+                r = learn_enable(m, t->unit, slot);
+                if (r < 0)
+                        return log_error_errno(r, "Cannot give %s its learning records (at most %u units learn): %m",
+                                               t->unit, CGP_MAX_LEARNERS - 1);
+        } else if (had > 0 && (old.flags & CGP_F_LEARN)) {
+                r = learn_disable(m, slot);
+                if (r < 0)
+                        return log_error_errno(r, "Cannot stop the learning of %s: %m", t->unit);
+        }
+
         /* Steps 1 to 4 (see above). */
         r = enforce ? maps_write_policy(m, &c) : 0;
         if (r >= 0)
@@ -172,7 +192,8 @@ int policy_switch(Maps *m, const Target *t, const Policy *p) {
                 (void) maps_delete_policy(m, tag);
                 return log_error_errno(r, "Cannot write the policy of %s into the maps: %m", t->unit);
         }
-        if (enforce) {
+        /* A learning cgroup has no fast-set words: every request goes the way that records it. */
+        if (enforce && !learning) {
                 r = maps_fast_add(m, t->id, slot, &c);
                 if (r < 0)
                         log_warning_errno(r, "Cannot add the allows of %s to the fast set (they take the slow way): %m",
@@ -198,7 +219,7 @@ int policy_switch(Maps *m, const Target *t, const Policy *p) {
          * systemd as it is. */
         if (p)
                 dirs |= policy_dirs(p) | (p->seal == 1 && p->mode == POLICY_MODE_ENFORCE ? CGP_DIRS_SEALED : 0);
-        if (blocked)
+        if (blocked || learning)
                 dirs |= CGP_DIRS_ALL;
         if (dirs != 0) {
                 r = ensure_attached(m, t->fs_path, dirs);
@@ -209,6 +230,29 @@ int policy_switch(Maps *m, const Target *t, const Policy *p) {
 
         log_debug("%s: policy %" PRIu32 " (slot %" PRIu32 ") in force for cgroup %s (id %" PRIu64 ", %zu+%zu+%zu map entries%s).",
                   t->unit, tag, slot, t->cgroup, t->id, c.n_ports, c.n_addrs, c.n_portsets,
-                  blocked ? ", blocked" : !enforce ? ", keys removed: everything allowed" : "");
+                  blocked ? ", blocked" : !enforce ? ", keys removed: everything allowed" : learning ? ", learning" : "");
         return 0;
+}
+
+int policy_switch_recorded(Maps *m, const Target *t) {
+        _cleanup_(runtime_entry_done) RuntimeEntry e = {};
+        _cleanup_(policy_done) Policy p = {};
+        _cleanup_free_ char *reason = NULL;
+        bool have_record;
+        int r;
+
+        assert(m);
+        assert(t);
+
+        policy_init(&p);
+        /* What the unit has in force: its record's policy; none (keys removed, or never
+         * policed: everything allowed) without one. */
+        have_record = runtime_read(t->id, &e) >= 0 && strv_length(e.args) > 0;
+        if (have_record) {
+                policy_done(&p);
+                r = policy_from_args(e.args, strv_length(e.args), &p, &reason);
+                if (r < 0)
+                        return log_error_errno(r, "%s: the recorded policy does not parse (%s).", t->unit, reason ?: "?");
+        }
+        return policy_switch(m, t, have_record ? &p : NULL);
 }

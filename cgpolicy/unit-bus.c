@@ -271,3 +271,26 @@ int bus_watch_reloads(sd_bus *bus, sd_bus_message_handler_t cb, void *userdata, 
         }
         return 0;
 }
+
+int bus_unit_running_cgroup(const char *unit, char **ret) {
+        _cleanup_(unit_helper_done) UnitHelper h = {};
+        sd_bus *bus = NULL;
+        int r;
+
+        assert(unit);
+        assert(ret);
+
+        r = bus_open_system(&bus);
+        if (r < 0)
+                return log_error_errno(r, "Cannot connect to the system bus (systemd): %m");
+        r = bus_unit_helper(bus, unit, true, &h);
+        sd_bus_flush_close_unref(bus);
+        if (r == -EOPNOTSUPP)
+                return log_error_errno(r, "%s: only services and slices have policies.", unit);
+        if (r < 0)
+                return r;
+        if (!h.loaded || !h.running || !h.cgroup)
+                return log_error_errno(ESRCH, "%s is not running.", unit);
+        *ret = TAKE_PTR(h.cgroup);
+        return 0;
+}

@@ -32,6 +32,10 @@ int bus_open_system(sd_bus **ret);
  * another unit type; other errors logged when log_errors. */
 int bus_unit_helper(sd_bus *bus, const char *unit, bool log_errors, UnitHelper *ret);
 
+/* The cgroup (ControlGroup=) of a running service or slice; -ESRCH when it is not running.
+ * Errors logged. */
+int bus_unit_running_cgroup(const char *unit, char **ret);
+
 /* The services and slices systemd has running (ActiveState= active, reloading, activating). */
 int bus_list_running(sd_bus *bus, char ***ret);
 

@@ -162,8 +162,8 @@ static void print_seal(FILE *out, const char *path, const UnitPolicy *u) {
                 return;
         if (u->kind == UNIT_KIND_SLICE || (u->kind == UNIT_KIND_UNKNOWN && u->slice_keys))
                 fprintf(out, "%s: not sealed (a slice: sealing is per service)\n", path);
-        else if (p->mode == POLICY_MODE_AUDIT)
-                fprintf(out, "%s: not sealed (audit mode)\n", path);
+        else if (p->mode != POLICY_MODE_ENFORCE)
+                fprintf(out, "%s: not sealed (%s mode)\n", path, policy_mode_to_string(p->mode));
         else if (p->seal == 0)
                 fprintf(out, "%s: not sealed (X-CgPolicySeal=no)\n", path);
         else {
@@ -186,7 +186,8 @@ static void print_on_denial(FILE *out, const char *path, const UnitPolicy *u) {
                 return;
         fprintf(out, "%s: on denial: %s when denied more than %s (by cgpolicy-monitor.service)%s\n", path,
                 policy_on_denial_to_string(p->on_denial), t,
-                p->mode == POLICY_MODE_AUDIT ? "; audit mode: logged, not taken" : "");
+                p->mode == POLICY_MODE_AUDIT ? "; audit mode: logged, not taken" :
+                p->mode == POLICY_MODE_LEARN ? "; learn mode: nothing is denied" : "");
 }
 
 int check_unit_files(char * const *paths, size_t n, FILE *out) {

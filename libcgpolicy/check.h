@@ -53,6 +53,7 @@ int unit_policy_load_file(UnitPolicy *u, const char *path, FILE *f);
  * writes one line to out saying what sealing adds, judged from that file alone:
  *   "FILE: sealed: SETTING… (X-CgPolicySeal=no opts out)"
  *   "FILE: not sealed (X-CgPolicySeal=no)", "FILE: not sealed (audit mode)",
+ *   "FILE: not sealed (learn mode)",
  *   "FILE: not sealed (a slice: sealing is per service)".
  * Returns 0 when all files are fine, -EINVAL when any error was found, or the first -errno of
  * a file that could not be read (after checking all the others). */

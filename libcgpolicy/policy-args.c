@@ -47,8 +47,8 @@ int policy_to_args(const Policy *p, char ***ret) {
                 return 0;
         }
 
-        if (p->mode == POLICY_MODE_AUDIT) {
-                r = strv_push(&l, &n, strdup("--mode=audit"));
+        if (p->mode != POLICY_MODE_ENFORCE) {
+                r = strv_push(&l, &n, concat("--mode=", policy_mode_to_string(p->mode)));
                 if (r < 0)
                         return r;
         }
@@ -121,7 +121,7 @@ int policy_arg_parse(Policy *p, const char *arg, char **ret_reason) {
         if ((v = startswith(arg, "--mode="))) {
                 r = policy_mode_from_string(v);
                 if (r < 0) {
-                        if (ret_reason && asprintf(ret_reason, "%s: 'enforce' or 'audit' is expected", arg) < 0)
+                        if (ret_reason && asprintf(ret_reason, "%s: 'enforce', 'audit' or 'learn' is expected", arg) < 0)
                                 return -ENOMEM;
                         return -EINVAL;
                 }

@@ -24,7 +24,7 @@
  *       Returns 0 or -ENOMEM.
  *
  *   int policy_arg_parse(Policy *p, const char *arg, char **ret_reason);
- *       One argument: "--mode=enforce|audit", "--error=MESSAGE", "--socket-allow=KIND" (a kind
+ *       One argument: "--mode=enforce|audit|learn", "--error=MESSAGE", "--socket-allow=KIND" (a kind
  *       of policy_socket_kind_from_string(), "any" included; repeated options add up),
  *       "--on-denial=none|freeze|stop|kill", "--on-denial-threshold=N/INTERVAL",
  *       "--bind-allow=RULE",

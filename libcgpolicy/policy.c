@@ -61,6 +61,7 @@ static const char * const action_table[_POLICY_ACTION_MAX] = {
 static const char * const mode_table[_POLICY_MODE_MAX] = {
         [POLICY_MODE_ENFORCE] = "enforce",
         [POLICY_MODE_AUDIT] = "audit",
+        [POLICY_MODE_LEARN] = "learn",
 };
 
 const char *policy_direction_to_string(PolicyDirection d) {
@@ -609,6 +610,8 @@ bool policy_has_direction(const Policy *p, PolicyDirection d) {
 bool policy_has_network(const Policy *p) {
         assert(p);
 
+        if (p->mode == POLICY_MODE_LEARN)
+                return true;
         for (int d = 0; d < _POLICY_DIRECTION_MAX; d++)
                 if (policy_has_direction(p, d))
                         return true;
@@ -1008,7 +1011,7 @@ int policy_assign_full(Policy *p, const PolicySource *src, const char *value, bo
                 }
                 r = policy_mode_from_string(value);
                 if (r < 0)
-                        return policy_set_error(p, src, "invalid mode '%s': 'enforce' or 'audit' is expected", value);
+                        return policy_set_error(p, src, "invalid mode '%s': 'enforce', 'audit' or 'learn' is expected", value);
                 p->mode = r;
                 p->mode_set = true;
                 return 0;

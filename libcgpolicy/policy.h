@@ -28,6 +28,7 @@ typedef enum PolicyAction {
 typedef enum PolicyMode {
         POLICY_MODE_ENFORCE,
         POLICY_MODE_AUDIT,
+        POLICY_MODE_LEARN,      /* nothing refused, every distinct request recorded */
         _POLICY_MODE_MAX,
 } PolicyMode;
 
@@ -148,7 +149,8 @@ bool policy_key_is_ours(const char *key);
 int policy_assign(Policy *p, const PolicySource *src, const char *value);
 
 /* Does the policy need the in-kernel network part (BPF programs, helper)? True when it has
- * bind or connect rules; X-CgPolicySocketAllow= alone does not police anything. */
+ * bind or connect rules, or is in learn mode (every request is recorded, rules or not);
+ * X-CgPolicySocketAllow= alone does not police anything. */
 bool policy_has_network(const Policy *p);
 /* Does a service with this policy get the seal (systemd.cgpolicy(5), "SEALING")? Network
  * rules, enforce mode, X-CgPolicySeal= not "no", and no error (a unit that fails closed gets
@@ -162,7 +164,7 @@ bool policy_is_empty(const Policy *p);
 
 const char *policy_direction_to_string(PolicyDirection d);   /* "bind", "connect" */
 const char *policy_action_to_string(PolicyAction a);         /* "allow", "deny" */
-const char *policy_mode_to_string(PolicyMode m);             /* "enforce", "audit" */
+const char *policy_mode_to_string(PolicyMode m);             /* "enforce", "audit", "learn" */
 int policy_mode_from_string(const char *s);
 const char *policy_on_denial_to_string(PolicyOnDenial a);   /* "none", "freeze", "stop", "kill" */
 int policy_on_denial_from_string(const char *s);

@@ -72,6 +72,9 @@ SCHEMA = [
     ("units[].blocked", "boolean"),
     ("units[].keys_removed", "boolean"),
     ("units[].drift", "boolean"),
+    ("units[].learning", "boolean"),
+    ("units[].learn_records", "integer"),
+    ("units[].learn_evicted", "integer"),
 ]
 
 DIRECTIONS = ("bind", "connect", "socket")
@@ -145,8 +148,8 @@ def check_json(doc, problems):
     if doc["schema_version"] != SCHEMA_VERSION:
         problems.append(f"schema_version is {doc['schema_version']}, not {SCHEMA_VERSION}")
     for i, u in enumerate(doc["units"]):
-        if u["mode"] not in ("enforce", "audit"):
-            problems.append(f"units[{i}].mode: {u['mode']!r} is neither enforce nor audit")
+        if u["mode"] not in ("enforce", "audit", "learn"):
+            problems.append(f"units[{i}].mode: {u['mode']!r} is not enforce, audit or learn")
         if u["cgroup_id"] == 0:
             problems.append(f"units[{i}].cgroup_id is 0")
         if not u["cgroup"].startswith("/"):

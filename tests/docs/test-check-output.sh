@@ -20,13 +20,15 @@ ok() {
 printf '[Service]\nX-CgPolicyConnectDeny=any\n' > "$tmp/sealed.service"
 printf '[Service]\nX-CgPolicyConnectDeny=any\nX-CgPolicySeal=no\n' > "$tmp/optout.service"
 printf '[Service]\nX-CgPolicyBindDeny=any\nX-CgPolicyMode=audit\n' > "$tmp/audit.service"
+printf '[Service]\nX-CgPolicyMode=learn\n' > "$tmp/learn.service"
+printf '[Service]\nX-CgPolicyMode=learn\nX-CgPolicyOnDenial=kill\n' > "$tmp/learnkill.service"
 printf '[Slice]\nX-CgPolicyConnectDeny=any\n' > "$tmp/batch.slice"
 printf '[Service]\nX-CgPolicyMemoryMax=1G\n' > "$tmp/resources.service"
 printf '[Service]\nX-CgPolicyConnectDeny=any\nX-CgPolicySeal=perhaps\n' > "$tmp/bad.service"
 printf '[Service]\nX-CgPolicyConnectDeny=any\nX-CgPolicyOnDenial=freeze\n' > "$tmp/freeze.service"
 printf '[Service]\nX-CgPolicyConnectDeny=any\nX-CgPolicyMode=audit\nX-CgPolicyOnDenial=stop\nX-CgPolicyOnDenialThreshold=3/1min\n' > "$tmp/stop.service"
 
-"$cgpolicy" check "$tmp/sealed.service" "$tmp/optout.service" "$tmp/audit.service" "$tmp/batch.slice" \
+"$cgpolicy" check "$tmp/sealed.service" "$tmp/optout.service" "$tmp/audit.service" "$tmp/learn.service" "$tmp/batch.slice" \
         "$tmp/resources.service" > "$tmp/out" 2> "$tmp/err"
 ok $? "check passes the good files"
 [ ! -s "$tmp/err" ]
@@ -35,9 +37,9 @@ sed 's/^/# /' "$tmp/out"
 
 # The forms of the page, FILE replaced by the path.
 forms=$(sed -n '/^\*check\* _FILE_/,/^\*[a-z]/p' "$page" | sed -n 's/^\t*FILE: //p')
-[ "$(printf '%s\n' "$forms" | grep -c .)" = 6 ]
-ok $? "cgpolicy(8) documents six forms of the line"
-for f in sealed optout audit; do
+[ "$(printf '%s\n' "$forms" | grep -c .)" = 8 ]
+ok $? "cgpolicy(8) documents eight forms of the line"
+for f in sealed optout audit learn; do
         line=$(grep "^$tmp/$f.service: " "$tmp/out" | sed "s|^$tmp/$f.service: ||")
         printf '%s\n' "$forms" | grep -qxF -- "$line"
         ok $? "$f.service: '$line' is a form cgpolicy(8) documents"
@@ -48,14 +50,15 @@ ok $? "batch.slice: '$line' is a form cgpolicy(8) documents"
 grep -q "^$tmp/sealed.service: sealed: ProtectControlGroups=yes .*CapabilityBoundingSet=~.* (X-CgPolicySeal=no opts out)$" "$tmp/out"
 ok $? "sealed.service is sealed"
 grep -qxF "$tmp/optout.service: not sealed (X-CgPolicySeal=no)" "$tmp/out" &&
-        grep -qxF "$tmp/audit.service: not sealed (audit mode)" "$tmp/out"
-ok $? "optout.service and audit.service are not sealed, with the reason"
-! grep -q "resources.service" "$tmp/out" && [ "$(wc -l < "$tmp/out")" = 4 ]
+        grep -qxF "$tmp/audit.service: not sealed (audit mode)" "$tmp/out" &&
+        grep -qxF "$tmp/learn.service: not sealed (learn mode)" "$tmp/out"
+ok $? "optout.service, audit.service and learn.service (no rules) are not sealed, with the reason"
+! grep -q "resources.service" "$tmp/out" && [ "$(wc -l < "$tmp/out")" = 5 ]
 ok $? "no line for a file without network rules, one line for each other file"
 
-"$cgpolicy" check "$tmp/freeze.service" "$tmp/stop.service" > "$tmp/out" 2> "$tmp/err"
+"$cgpolicy" check "$tmp/freeze.service" "$tmp/stop.service" "$tmp/learnkill.service" > "$tmp/out" 2> "$tmp/err"
 ok $? "check passes the files with X-CgPolicyOnDenial="
-for f in freeze stop; do
+for f in freeze stop learnkill; do
         line=$(grep "^$tmp/$f.service: on denial: " "$tmp/out" | sed "s|^$tmp/$f.service: ||")
         printf '%s\n' "$forms" | grep -qxF -- "$line"
         ok $? "$f.service: '$line' is a form cgpolicy(8) documents"

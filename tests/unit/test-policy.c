@@ -163,6 +163,7 @@ static void test_assign(void) {
         ok(ASSIGN("X-CgPolicyConnectAllow", "  tcp:443\t udp:53  ") == 0 &&
            p.rules[POLICY_CONNECT][POLICY_ALLOW].n == 2, "tabs and runs of spaces separate rules");
         ok(ASSIGN("X-CgPolicyMode", "audit") == 0 && p.mode == POLICY_MODE_AUDIT && p.mode_set, "mode audit");
+        ok(ASSIGN("X-CgPolicyMode", "learn") == 0 && p.mode == POLICY_MODE_LEARN && p.mode_set, "mode learn");
         ok(ASSIGN("X-CgPolicyMode", "") == 0 && p.mode == POLICY_MODE_ENFORCE && !p.mode_set, "empty mode resets");
         ok(ASSIGN("X-CgPolicyCPUQuota", "050%") == 0 && streq(p.cpu_quota, "50%"), "CPUQuota 050%% → 50%%");
         ok(ASSIGN("X-CgPolicyCPUQuota", "12.50%") == 0 && streq(p.cpu_quota, "12.5%"), "CPUQuota 12.50%% → 12.5%%");
@@ -213,7 +214,7 @@ static void test_assign(void) {
 
         policy_init(&p);
         ok(ASSIGN("X-CgPolicyMode", "permissive") == -EINVAL &&
-           streq(p.error, "/x/foo.service:7: X-CgPolicyMode: invalid mode 'permissive': 'enforce' or 'audit' is expected"),
+           streq(p.error, "/x/foo.service:7: X-CgPolicyMode: invalid mode 'permissive': 'enforce', 'audit' or 'learn' is expected"),
            "mode error: '%s'", p.error);
         policy_done(&p);
 
@@ -304,6 +305,8 @@ static void test_socket_and_seal(void) {
         ok(policy_is_sealed(&p), "X-CgPolicySeal=yes");
         ASSIGN("X-CgPolicyMode", "audit");
         ok(!policy_is_sealed(&p), "audit mode is not sealed");
+        ASSIGN("X-CgPolicyMode", "learn");
+        ok(!policy_is_sealed(&p), "learn mode is not sealed");
         ASSIGN("X-CgPolicyMode", "enforce");
         ok(policy_is_sealed(&p), "back to enforce: sealed");
         ASSIGN("X-CgPolicyBogus", "1");
@@ -313,6 +316,23 @@ static void test_socket_and_seal(void) {
         policy_init(&p);
         ASSIGN("X-CgPolicyBindDeny", "any");
         ok(policy_is_sealed(&p), "bind rules alone are sealed");
+        policy_done(&p);
+
+        /* Learn mode without rules is still policed: every request is recorded. */
+        policy_init(&p);
+        ASSIGN("X-CgPolicyMode", "learn");
+        ok(policy_has_network(&p) && !policy_is_sealed(&p) && !policy_is_empty(&p),
+           "learn mode without rules needs the programs, unsealed");
+        {
+                _cleanup_strv_free_ char **a = NULL;
+
+                ok(policy_to_args(&p, &a) >= 0 && strv_length(a) == 1 && streq(a[0], "--mode=learn"),
+                   "learn mode is passed to apply as --mode=learn");
+        }
+        policy_done(&p);
+
+        policy_init(&p);
+        ASSIGN("X-CgPolicyBindDeny", "any");
         ASSIGN("X-CgPolicySeal", "");
         ASSIGN("X-CgPolicySocketAllow", "raw");
         ok(!policy_is_empty(&p), "a policy with socket kinds is not empty");
@@ -808,7 +828,7 @@ static void test_args(void) {
         ok(r == -EINVAL && why && streq(why, "unknown argument '--unit=foo'"), "unknown arg: '%s'", why ?: "(null)");
         why = mfree(why);
         r = policy_from_args((char *[]) { (char *) "--mode=loud" }, 1, &q, &why);
-        ok(r == -EINVAL && why && streq(why, "--mode=loud: 'enforce' or 'audit' is expected"),
+        ok(r == -EINVAL && why && streq(why, "--mode=loud: 'enforce', 'audit' or 'learn' is expected"),
            "bad mode: '%s'", why ?: "(null)");
         why = mfree(why);
         r = policy_from_args((char *[]) { (char *) "--socket-allow=icmp" }, 1, &q, &why);

@@ -975,6 +975,94 @@ PY
 }
 
 # ---------------------------------------------------------------------------------------
+# Learning mode (issue 13): nginx proxying to a local upstream and a redis client, both in
+# X-CgPolicyMode=learn, do their work; "cgpolicy learn" proposes their policies, which are
+# installed as drop-ins (enforce mode) and put in force by a restart; the same work then runs
+# with zero denials, and what they never did is refused.
+learn_web() {           # learn_web N: N requests through the proxy; prints the statuses not 200
+        local i
+        for ((i = 0; i < $1; i++)); do
+                http_status http://127.0.0.1:8088/
+        done | grep -v '^200$'
+}
+
+learn_client_ok() {     # learn_client_ok: the client's answers since the log was emptied, all good?
+        [ "$(grep -c '^[0-9][0-9]*$' /run/e2e-learn-client.log)" -ge 2 ] &&
+                ! grep -qv '^[0-9][0-9]*$' /run/e2e-learn-client.log
+}
+
+sc_learn() {
+        local u p
+        : >/run/e2e-learn-client.log
+        check "e2e-learn-web.service (nginx, X-CgPolicyMode=learn without rules) starts" \
+                systemctl start e2e-learn-web.service
+        check "e2e-learn-client.service (redis-cli, X-CgPolicyMode=learn) starts" \
+                systemctl start e2e-learn-client.service
+        check_contains "the helper line of a learning unit has --mode=learn" "--mode=learn" \
+                "$(show e2e-learn-web.service ExecStartPre)"
+        mon_wait 20 sh -c 'python3 -c "import socket; socket.create_connection((\"127.0.0.1\", 8088), 1)" 2>/dev/null'
+        check_eq "learning: 5 requests through the proxy to its upstream all get 200" "" "$(learn_web 5)"
+        mon_wait 20 learn_client_ok
+        check "learning: the redis client's commands all succeed" learn_client_ok
+        check_contains "cgpolicy status: e2e-learn-web.service learns" "mode: learn" \
+                "$(cgpolicy status e2e-learn-web.service 2>&1)"
+        for u in e2e-learn-web e2e-learn-client; do
+                diag "cgpolicy learn $u.service --records:" "$(cgpolicy learn $u.service --records 2>&1)"
+        done
+        check_contains "learned: nginx's bind of 127.0.0.1:8088" "bind ipv4 tcp 127.0.0.1 8088" \
+                "$(cgpolicy learn e2e-learn-web.service --records 2>&1)"
+        check_contains "learned: nginx's connect to its upstream 127.0.0.1:9100" "connect ipv4 tcp 127.0.0.1 9100" \
+                "$(cgpolicy learn e2e-learn-web.service --records 2>&1)"
+        check_contains "learned: the client's connect to redis 127.0.0.1:6390" "connect ipv4 tcp 127.0.0.1 6390" \
+                "$(cgpolicy learn e2e-learn-client.service --records 2>&1)"
+
+        check_contains "learn --diff: against the unit file (learn mode, no rules) the upstream is added" \
+                "+ X-CgPolicyConnectAllow=tcp:127.0.0.1:9100" "$(cgpolicy learn e2e-learn-web.service --diff 2>&1)"
+
+        # Review (the proposal), then enforce: installed as the proposal says, put in force by
+        # a restart.
+        for u in e2e-learn-web e2e-learn-client; do
+                p=$(cgpolicy learn $u.service 2>/dev/null)
+                diag "cgpolicy learn $u.service:" "$p"
+                check_contains "$u.service: the proposal is in enforce mode" "X-CgPolicyMode=enforce" "$p"
+                mkdir -p /etc/systemd/system/$u.service.d
+                printf '%s\n' "$p" >/etc/systemd/system/$u.service.d/cgpolicy.conf
+                check "cgpolicy check accepts the proposal of $u.service" \
+                        cgpolicy check /etc/systemd/system/$u.service.d/cgpolicy.conf
+        done
+        check "systemctl daemon-reload" systemctl daemon-reload
+        : >/run/e2e-learn-client.log
+        check "systemctl restart e2e-learn-web.service e2e-learn-client.service" \
+                systemctl restart e2e-learn-web.service e2e-learn-client.service
+        check_not_contains "enforcing: the helper line no longer learns" "--mode=learn" \
+                "$(show e2e-learn-web.service ExecStartPre)"
+        mon_wait 20 sh -c 'python3 -c "import socket; socket.create_connection((\"127.0.0.1\", 8088), 1)" 2>/dev/null'
+        check_eq "enforcing the proposal: the same 5 requests through the proxy all get 200" "" "$(learn_web 5)"
+        mon_wait 20 learn_client_ok
+        check "enforcing the proposal: the redis client's commands all succeed" learn_client_ok
+        for u in e2e-learn-web e2e-learn-client; do
+                check_contains "$u.service is in enforce mode" "mode: enforce" "$(cgpolicy status $u.service 2>&1)"
+                check_eq "$u.service: zero denials under its learned policy" 0 \
+                        "$(cgpolicy status --json | /usr/lib/cgpolicy-e2e/status-count.py $u.service denied,audited 2>&1)"
+        done
+        check_eq "cgpolicy denials has nothing of them" "" \
+                "$(timeout 10 cgpolicy denials 2>&1 | grep e2e-learn)"
+        # What they never did is refused.
+        expect_in e2e-learn-web.service connect tcp 127.0.0.1 6390 EPERM
+        expect_in e2e-learn-web.service bind tcp 127.0.0.1 8089 EPERM
+        expect_in e2e-learn-client.service connect tcp 127.0.0.1 9100 EPERM
+        expect_in e2e-learn-client.service sendto udp 127.0.0.1 53 EPERM
+
+        # The records outlive learning and go with --reset.
+        check "cgpolicy learn e2e-learn-web.service --reset" cgpolicy learn e2e-learn-web.service --reset
+        check_contains "after --reset nothing is learned" "0 records" \
+                "$(cgpolicy learn e2e-learn-web.service --records 2>&1)"
+        systemctl stop e2e-learn-web.service e2e-learn-client.service e2e-learn-upstream.service e2e-learn-redis.service
+        rm -rf /etc/systemd/system/e2e-learn-web.service.d /etc/systemd/system/e2e-learn-client.service.d
+        systemctl daemon-reload
+}
+
+# ---------------------------------------------------------------------------------------
 # VM suite: "dpkg -i" of the package again with systemd running and policed services up
 # (an upgrade for the maintainer scripts: postinst configure with the old version). postinst
 # reloads systemd and re-runs the loader, which keeps the maps: nothing is restarted and every
@@ -1053,9 +1141,9 @@ sc_smoke() {
 if [ $# -gt 0 ]; then
         scenarios=("$@")
 elif [ "$mode" = vm ]; then
-        scenarios=(boot package show resources network_core restart attach_once socketbind prestart bad reload monitor monitor_restart monitor_actions daemons status upgrade remove)
+        scenarios=(boot package show resources network_core restart attach_once socketbind prestart bad reload monitor monitor_restart monitor_actions daemons learn status upgrade remove)
 else
-        scenarios=(boot show network restart attach_once prestart bad template slice live reload loader_restart audit monitor monitor_restart monitor_actions daemons status stop)
+        scenarios=(boot show network restart attach_once prestart bad template slice live reload loader_restart audit monitor monitor_restart monitor_actions daemons learn status stop)
 fi
 
 ran() { [[ " ${scenarios[*]} " == *" $1 "* ]]; }      # ran SCENARIO: is it in this run?

@@ -263,6 +263,9 @@ struct cgp_state {
  * in audit mode too (CGP_F_AUDIT: "cgpolicy learn --start" of an audit unit). */
 #define CGP_MAX_LEARNERS        1024u
 #define CGP_LEARN_RECORDS       4096u       /* per learner */
+/* struct cgp_learn_key.kind of a bind record made by listen() on a port the kernel chose: only a
+ * rule for every port allows that (see the listen program), unlike a bind() to port 0. */
+#define CGP_LEARN_LISTEN        1u
 #define CGP_LEARN_NAME_MAX      256u        /* a unit name with its NUL (systemd: UNIT_NAME_MAX) */
 
 struct cgp_learn_name {
@@ -279,7 +282,8 @@ struct cgp_learn_key {
                                  * chooses: port 0), CGP_DIR_CONNECT, CGP_DIR_SOCKET */
         __u8 family;            /* after v4-mapped normalization */
         __u8 proto;             /* CGP_PROTO_* */
-        __u8 kind;              /* CGP_DIR_SOCKET: the CGP_SOCK_* kind, else 0 */
+        __u8 kind;              /* CGP_DIR_SOCKET: the CGP_SOCK_* kind; CGP_DIR_BIND:
+                                 * CGP_LEARN_LISTEN for a listen() (port 0), else 0 */
         __u16 port;             /* host byte order; bind: 0 for an ephemeral port */
         __u8 pad[2];
         __u8 addr[16];          /* as judged (connect: an unspecified one as reached; bind: the

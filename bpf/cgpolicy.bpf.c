@@ -452,8 +452,10 @@ static __always_inline int conclude_learn(const struct cgp_found *f, const struc
                         log_denial(slot, f, req, w, CGP_DENIAL_AUDIT);
         } else if (count_allowed)
                 count(slot, req->dir, CGP_VERDICT_ALLOWED);
-        if (w->hook != CGP_HOOK_LISTEN || req->port == 0)
+        if (w->hook != CGP_HOOK_LISTEN)
                 learn_record(slot, req, kind, !allowed);
+        else if (req->port == 0)
+                learn_record(slot, req, CGP_LEARN_LISTEN, !allowed);
         return 1;
 }
 

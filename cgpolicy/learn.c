@@ -302,6 +302,7 @@ static int read_one(Maps *m, const char *name, uint32_t id, void *userdata) {
                         .protocol = key.proto == CGP_PROTO_TCP ? IPPROTO_TCP : key.proto == CGP_PROTO_UDP ? IPPROTO_UDP : 0,
                         .port = key.port,
                         .socket_kind = key.dir == CGP_DIR_SOCKET ? (unsigned) socket_kind_bit(key.kind) : 0,
+                        .listen = key.dir == CGP_DIR_BIND && key.kind == CGP_LEARN_LISTEN,
                         .denied = v.denied > 0,
                         .count = v.count,
                         .first_usec = boot_to_realtime_usec(v.first_ns),
@@ -635,7 +636,8 @@ static void print_records(const LearnSet *s, FILE *f) {
                 format_realtime(x->first_usec, first);
                 format_realtime(x->last_usec, last);
                 fprintf(f, "%s %s %s %s %s %u %" PRIu64 " %s %s %s\n", x->unit,
-                        x->dir == LEARN_BIND ? "bind" : x->dir == LEARN_CONNECT ? "connect" : "socket",
+                        x->dir == LEARN_BIND ? (x->listen ? "listen" : "bind") :
+                        x->dir == LEARN_CONNECT ? "connect" : "socket",
                         x->family == AF_INET ? "ipv4" : "ipv6", proto,
                         x->dir == LEARN_SOCKET ? "-" : addr, (unsigned) x->port, x->count,
                         x->denied ? "yes" : "no", first, last);

@@ -123,6 +123,8 @@ static int record_cmp(const void *x, const void *y) {
                 return k;
         if (a->port != b->port)
                 return a->port < b->port ? -1 : 1;
+        if (a->listen != b->listen)
+                return a->listen ? 1 : -1;
         return cmp_u64(a->socket_kind, b->socket_kind);
 }
 
@@ -179,7 +181,7 @@ static int proposal_add_records(Proposal *p, const LearnRecord *r, size_t n) {
                         continue;
                 }
 
-                if (r[i].dir == LEARN_BIND && r[i].port == 0) {
+                if (r[i].dir == LEARN_BIND && r[i].port == 0 && !r[i].listen) {
                         p->ephemeral_binds = r[i].count > UINT64_MAX - p->ephemeral_binds ?
                                 UINT64_MAX : p->ephemeral_binds + r[i].count;
                         continue;
@@ -190,6 +192,7 @@ static int proposal_add_records(Proposal *p, const LearnRecord *r, size_t n) {
                 /* Only the family's bytes: the rest of the caller's union may be anything. */
                 memcpy(x.address.bytes, r[i].address.bytes, address_size(x.family));
                 x.port = r[i].port;
+                x.listen = r[i].dir == LEARN_BIND && r[i].port == 0 && r[i].listen;
                 p->recs[p->n_recs++] = x;
         }
 
@@ -373,7 +376,15 @@ static int proposal_seed(Proposal *p, unsigned threshold) {
                 case LEARN_BIND: {
                         static const uint8_t zero[16] = {};
 
-                        if (memcmp(x->address.bytes, zero, address_size(x->family)) == 0)
+                        if (x->listen) {
+                                /* listen() on a port the kernel chose: every port (GROUPING). */
+                                rule.port_min = rule.port_max = 0;
+                                if (memcmp(x->address.bytes, zero, address_size(x->family)) == 0)
+                                        rule = (PolicyRule) {
+                                                .family = x->family,
+                                                .protocol = x->protocol,
+                                        };
+                        } else if (memcmp(x->address.bytes, zero, address_size(x->family)) == 0)
                                 /* The wildcard address: PROTO:PORT, both families. */
                                 rule = (PolicyRule) {
                                         .protocol = x->protocol,
@@ -761,6 +772,12 @@ static int candidate_describe(const Proposal *p, const LearnOptions *o, Candidat
 
         /* Notes, in parentheses. */
         const char *sep = " (";
+        for (size_t i = 0; i < c->n_recs; i++)
+                if (p->recs[c->recs[i]].listen) {
+                        text_add(&t, "%slisten() on a port the kernel chose: only a rule for every port allows it", sep);
+                        sep = "; ";
+                        break;
+                }
         if (c->dir == LEARN_BIND && !r->has_address) {
                 text_add(&t, "%sseen over %s", sep, v4 && v6 ? "IPv4 and IPv6" : v4 ? "IPv4" : "IPv6");
                 sep = "; ";
@@ -1091,6 +1108,8 @@ static uint64_t refused_now(const Proposal *p, const Policy *current, const Cand
                 if (x->dir == LEARN_SOCKET)
                         /* Socket kinds are only policed in a unit with network rules. */
                         allowed = !policy_has_network(current) || (current->socket_allow & x->socket_kind);
+                else if (x->listen)
+                        allowed = policy_allows_listen(current, x->family, x->protocol, x->address.bytes, x->port);
                 else
                         allowed = policy_allows(current, x->dir == LEARN_BIND ? POLICY_BIND : POLICY_CONNECT,
                                                 x->family, x->protocol, x->address.bytes, x->port);

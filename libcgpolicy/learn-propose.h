@@ -29,6 +29,10 @@ typedef struct LearnRecord {
         int protocol;           /* IPPROTO_TCP, IPPROTO_UDP, or 0 for any other protocol */
         PolicyAddress address;  /* network byte order; the local address for LEARN_BIND */
         uint16_t port;          /* host byte order; 0 for a bind to an ephemeral port */
+        bool listen;            /* LEARN_BIND, port 0: a listen() on a port the kernel chose (no
+                                 * bind() before it, or a bind() to port 0), which the kernel
+                                 * judges by the rules for every port (systemd.cgpolicy(5),
+                                 * "listen()"), not a bind() to port 0, which is always allowed */
         unsigned socket_kind;   /* LEARN_SOCKET: one PolicySocketKind bit */
         bool denied;            /* the policy in force would have refused it (audit, learn) */
         uint64_t count;
@@ -70,9 +74,11 @@ typedef struct LearnOptions {
  *   add up, first/last are the earliest/latest (records of several instances of a template
  *   merge this way). A protocol other than TCP or UDP counts as 0 ("other").
  * - Bind to port 0 (an ephemeral port): left out, the contract always allows it. They are
- *   counted in the header. A listen() on a port the kernel chose is recorded the same way and
- *   left out too: a service that does that needs a rule for every port (e.g. "tcp"), which
- *   must be added by hand (the proposal never allows every port on its own).
+ *   counted in the header.
+ * - A listen() on a port the kernel chose (r->listen): allowed only by a rule for every port,
+ *   so that is what is proposed, as narrow as the records allow: "ipv4:tcp" for the wildcard
+ *   address (per family, unlike a bind), "tcp:127.0.0.1" for one address, and said so in the
+ *   comment. Without it the service's listen() would be refused where the kernel has BPF LSM.
  * - Bind to the wildcard address (0.0.0.0, ::): "PROTO:PORT", for both families (what an
  *   administrator writes; a daemon binding 0.0.0.0 today often binds :: tomorrow). Bind to
  *   one address: "PROTO:ADDR:PORT" ("tcp:127.0.0.1:8080", "tcp:[::1]:8080").

@@ -530,6 +530,16 @@ bool policy_allows(const Policy *p, PolicyDirection d, int family, int protocol,
         return true;
 }
 
+bool policy_allows_listen(const Policy *p, int family, int protocol, const void *addr, uint16_t port) {
+        assert(p);
+        assert(addr);
+
+        /* As a bind, but port 0 is no exception: only rules for every port match it. */
+        if (list_matches(&p->rules[POLICY_BIND][POLICY_ALLOW], family, protocol, addr, port))
+                return true;
+        return !list_matches(&p->rules[POLICY_BIND][POLICY_DENY], family, protocol, addr, port);
+}
+
 int policy_parse_on_denial_threshold(const char *s, unsigned *ret_max, uint64_t *ret_interval_usec,
                                      char **ret_reason) {
         static const struct {

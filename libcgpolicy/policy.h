@@ -137,6 +137,10 @@ bool policy_rule_matches(const PolicyRule *r, int family, int protocol, const vo
 /* The verdict of the contract: allow-list first, then deny-list, else allow. Returns true when
  * allowed (ignores mode). */
 bool policy_allows(const Policy *p, PolicyDirection d, int family, int protocol, const void *addr, uint16_t port);
+/* listen() as the kernel judges it where it has BPF LSM (systemd.cgpolicy(5), "listen()"): a bind
+ * of the address and port listened on, where port 0 (a port the kernel chooses) is matched only
+ * by rules for every port. */
+bool policy_allows_listen(const Policy *p, int family, int protocol, const void *addr, uint16_t port);
 
 /* Is key one of ours ("X-CgPolicy…", case-sensitive as systemd's keys are)? */
 bool policy_key_is_ours(const char *key);

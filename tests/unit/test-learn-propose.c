@@ -84,7 +84,8 @@ static LearnRecord rec(LearnDirection d, int protocol, const char *address, uint
 }
 
 /* One record a line:
- *   bind|connect tcp|udp|other ADDRESS PORT COUNT FIRST LAST [denied]
+ *   bind|listen|connect tcp|udp|other ADDRESS PORT COUNT FIRST LAST [denied]
+ * ("listen": a bind record of listen() on a port the kernel chose, PORT 0)
  *   socket KIND COUNT FIRST LAST [denied]
  * FIRST and LAST in seconds since the epoch; '#' comments. */
 static int read_records(const char *path, LearnRecord **ret, size_t *ret_n) {
@@ -123,7 +124,9 @@ static int read_records(const char *path, LearnRecord **ret, size_t *ret_n) {
                                    &first, &last, denied);
                         if (k < 7 || port > 65535)
                                 return -EINVAL;
-                        r.dir = streq(dir, "bind") ? LEARN_BIND : streq(dir, "connect") ? LEARN_CONNECT : _LEARN_DIRECTION_MAX;
+                        r.dir = streq(dir, "bind") || streq(dir, "listen") ? LEARN_BIND :
+                                streq(dir, "connect") ? LEARN_CONNECT : _LEARN_DIRECTION_MAX;
+                        r.listen = streq(dir, "listen");
                         if (r.dir == _LEARN_DIRECTION_MAX)
                                 return -EINVAL;
                         r.protocol = streq(a, "tcp") ? IPPROTO_TCP : streq(a, "udp") ? IPPROTO_UDP : 0;
@@ -260,6 +263,9 @@ static bool json_valid(const char *s) {
 static bool record_allowed(const Policy *p, const LearnRecord *r) {
         if (r->dir == LEARN_SOCKET)
                 return (p->socket_allow & r->socket_kind) == r->socket_kind;
+        if (r->listen)
+                return policy_allows_listen(p, r->family, r->protocol == IPPROTO_TCP || r->protocol == IPPROTO_UDP ?
+                                            r->protocol : 0, r->address.bytes, r->port);
         return policy_allows(p, r->dir == LEARN_BIND ? POLICY_BIND : POLICY_CONNECT, r->family,
                              r->protocol == IPPROTO_TCP || r->protocol == IPPROTO_UDP ? r->protocol : 0,
                              r->address.bytes, r->port);
@@ -415,7 +421,7 @@ static void test_golden_case(const char *name) {
 
 static void test_golden(void) {
         static const char *const cases[] = {
-                "web", "udp-lan", "udp-internet", "other-slice", "template", "empty",
+                "web", "udp-lan", "udp-internet", "other-slice", "template", "empty", "listen",
         };
 
         for (size_t i = 0; i < ELEMENTSOF(cases); i++)
@@ -429,6 +435,16 @@ static bool allows(const Policy *p, PolicyDirection d, int protocol, const char 
         if (!parse_address(address, &family, &a))
                 abort();
         return policy_allows(p, d, family, protocol, a.bytes, port);
+}
+
+/* listen() of address on a port the kernel chooses, as the kernel judges it. */
+static bool listens(const Policy *p, int protocol, const char *address) {
+        PolicyAddress a;
+        int family;
+
+        if (!parse_address(address, &family, &a))
+                abort();
+        return policy_allows_listen(p, family, protocol, a.bytes, 0);
 }
 
 /* Requests outside the proposal are refused. */
@@ -467,6 +483,28 @@ static void test_refusals(void) {
         ok(!allows(&p, POLICY_BIND, IPPROTO_TCP, "0.0.0.0", 81), "refusals: bind to another port is refused");
         ok(allows(&p, POLICY_BIND, IPPROTO_TCP, "0.0.0.0", 0), "refusals: bind to port 0 stays allowed (contract)");
         ok(p.socket_allow == 0, "refusals: no socket kind allowed when none was seen");
+        ok(!listens(&p, IPPROTO_TCP, "0.0.0.0"), "refusals: listen() on a port the kernel chose is refused when none was seen");
+}
+
+/* listen() on a port the kernel chose: the narrowest rule for every port that allows it. */
+static void test_listen(void) {
+        LearnRecord r[] = {
+                rec(LEARN_BIND, IPPROTO_TCP, "0.0.0.0", 0, 3),
+                rec(LEARN_BIND, IPPROTO_TCP, "::1", 0, 2),
+                rec(LEARN_BIND, IPPROTO_TCP, "::", 0, 5),
+        };
+        _cleanup_(policy_done) Policy p = {};
+
+        r[0].listen = r[1].listen = true;       /* the last one is a bind() to port 0 */
+        policy_init(&p);
+        if (!check_proposal("listen", "listen.service", r, ELEMENTSOF(r), NULL, &p))
+                return;
+        ok(listens(&p, IPPROTO_TCP, "10.0.0.1"), "listen: on the IPv4 wildcard: every IPv4 TCP port is allowed");
+        ok(listens(&p, IPPROTO_TCP, "::1"), "listen: on ::1: every TCP port of ::1 is allowed");
+        ok(!listens(&p, IPPROTO_TCP, "::2"), "listen: another IPv6 address is refused (a bind() to port 0 opens nothing)");
+        ok(allows(&p, POLICY_BIND, IPPROTO_TCP, "::1", 80) && !allows(&p, POLICY_BIND, IPPROTO_TCP, "::2", 80),
+           "listen: the every-port rule of ::1 allows a bind() there too, not elsewhere");
+        ok(!allows(&p, POLICY_BIND, IPPROTO_UDP, "10.0.0.1", 53), "listen: UDP is not opened by a TCP listen()");
 }
 
 /* The options of the grouping. */
@@ -689,6 +727,7 @@ int main(int argc, char *argv[]) {
 
         test_golden();
         test_refusals();
+        test_listen();
         test_threshold();
         test_bad_input();
         test_random();

@@ -1015,6 +1015,14 @@ sc_learn() {
                 "$(cgpolicy learn e2e-learn-web.service --records 2>&1)"
         check_contains "learned: the client's connect to redis 127.0.0.1:6390" "connect ipv4 tcp 127.0.0.1 6390" \
                 "$(cgpolicy learn e2e-learn-client.service --records 2>&1)"
+        if grep -qw bpf /sys/kernel/security/lsm 2>/dev/null; then
+                check_contains "learned (BPF LSM): the client's listen() on a port the kernel chose" \
+                        "listen ipv4 tcp 0.0.0.0 0" "$(cgpolicy learn e2e-learn-client.service --records 2>&1)"
+                check_contains "proposed (BPF LSM): every IPv4 TCP port, for that listen()" \
+                        "X-CgPolicyBindAllow=ipv4:tcp" "$(cgpolicy learn e2e-learn-client.service 2>&1)"
+        else
+                skip "learned: listen() on a port the kernel chose" "the kernel has no BPF LSM"
+        fi
 
         check_contains "learn --diff: against the unit file (learn mode, no rules) the upstream is added" \
                 "+ X-CgPolicyConnectAllow=tcp:127.0.0.1:9100" "$(cgpolicy learn e2e-learn-web.service --diff 2>&1)"

@@ -38,7 +38,7 @@
 #endif
 
 #define CGP_MAGIC               0x63677031706f6c79ULL   /* "cgp1poly" */
-#define CGP_LAYOUT_VERSION      2u
+#define CGP_LAYOUT_VERSION      3u
 
 /* Capacities. LPM tries are allocated on demand (BPF_F_NO_PREALLOC), these are upper bounds. */
 #define CGP_MAX_SLOTS           4096u       /* slots 1..CGP_MAX_SLOTS-1; 0 = no policy */
@@ -85,7 +85,9 @@
 #define CGP_F_SOCKETS           0x2u        /* decides socket creation (a network policy) */
 #define CGP_F_PORTS(dir)        (0x10u << (dir))  /* cgp_ports has entries for dir */
 #define CGP_F_ADDRS(dir)        (0x40u << (dir))  /* cgp_addrs has entries for dir */
-#define CGP_F_HAS_DIR(dir)      (CGP_F_PORTS(dir) | CGP_F_ADDRS(dir))
+#define CGP_F_NAMES             0x1000u     /* connect allow rules by name (cgpolicy-dns.h) */
+#define CGP_F_HAS_DIR(dir)      (CGP_F_PORTS(dir) | CGP_F_ADDRS(dir) | \
+                                 ((dir) == CGP_DIR_CONNECT ? CGP_F_NAMES : 0u))
 #define CGP_F_OPEN(dir)         (0x100u << (dir)) /* no rules for dir, allowed all the same */
 
 /* Kinds of socket that the bind/connect/sendmsg programs cannot judge (struct

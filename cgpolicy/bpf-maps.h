@@ -27,6 +27,11 @@ typedef enum MapIndex {
         MAP_EVENTS,             /* the denial stream (ring buffer) */
         MAP_EVENTS_LOST,        /* records the ring buffer had no room for, by slot */
         MAP_STREAMED,           /* what the monitor did with the records, by slot */
+        MAP_DNS_NAMES,          /* name rules (cgpolicy-dns.h) */
+        MAP_DNS_RULES,
+        MAP_DNS_QUERIES,
+        MAP_DNS_LEARNED,
+        MAP_DNS_SCRATCH,
         _MAP_MAX,
 } MapIndex;
 

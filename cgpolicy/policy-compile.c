@@ -431,6 +431,11 @@ int policy_compile(const Policy *p, uint32_t policy, CompiledPolicy *ret) {
                 .portsets = TAKE_PTR(b.portsets),
                 .n_portsets = b.n_portsets,
         };
+        r = dns_compile(p, policy, ret);
+        if (r < 0) {
+                compiled_policy_done(ret);
+                return r;
+        }
         return 0;
 }
 
@@ -438,5 +443,7 @@ void compiled_policy_done(CompiledPolicy *c) {
         c->ports = mfree(c->ports);
         c->addrs = mfree(c->addrs);
         c->portsets = mfree(c->portsets);
+        c->names = mfree(c->names);
+        c->n_names = 0;
         c->n_ports = c->n_addrs = c->n_portsets = 0;
 }

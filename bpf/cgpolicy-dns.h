@@ -15,8 +15,9 @@
  *    allow for the answer's TTL clamped to CGP_DNS_TTL_MIN_S..CGP_DNS_TTL_MAX_S. The program runs
  *    in sk_filter(), before the datagram is queued to the socket: the address is in the map
  *    before the process can read the answer. Never drops anything.
- *  - cgp_dns_allows(): the connect and sendmsg programs ask it when the static rules deny and the
- *    policy has CGP_F_NAMES.
+ *  - cgp_dns_allows(): the connect and sendmsg programs ask it first when the policy has
+ *    CGP_F_NAMES (an allow wins whatever the static rules say, and its two hash lookups cost less
+ *    than the tries), then the static rules.
  *
  * The loops over the bytes of a message are bpf_loop() callbacks (kernel >= 5.17), verified once
  * each, so that the 6.1 verifier accepts them whatever the number of records. */

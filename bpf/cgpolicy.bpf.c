@@ -464,9 +464,12 @@ static __always_inline int judge(struct bpf_sock_addr *ctx, int family, __u8 dir
 
         cgp_find_from(NULL, false, cg, CGP_F_HAS_DIR(dir), CGP_F_OPEN(dir), &f);
         if (f.policy_cgroup_id != 0) {
-                allowed = cgp_policy_allows(NULL, f.v.policy, f.v.flags, &req);
-                if (!allowed && (f.v.flags & CGP_F_NAMES))
-                        allowed = cgp_dns_allows(f.v.policy, &req);
+                /* An allow wins whatever else matches: a learned address first (two hash
+                 * lookups, cheaper than the tries), then the static rules. */
+                if ((f.v.flags & CGP_F_NAMES) && cgp_dns_allows(f.v.policy, &req))
+                        allowed = 1;
+                else
+                        allowed = cgp_policy_allows(NULL, f.v.policy, f.v.flags, &req);
         }
         return conclude(&f, &req, &w, allowed, true);
 }

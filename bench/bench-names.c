@@ -11,6 +11,8 @@
  *   - TCP bulk over loopback, to a server outside the cgroups: MB sent, then MB received;
  *   - UDP request/response against an echo server: round trips;
  * and reports the median ratio names/static of the time each took (1.00: no cost).
+ * With the kernel's BPF statistics on, it also reports the DNS programs' own run time as a share
+ * of the names unit's time, which the noise of the ratios does not blur.
  * Then, in the names cgroup, the run time per call of the connect4 program (kernel BPF
  * statistics) for a connect() allowed by: a single-port rule (the fast set), the address rule
  * (the tries), and a learned address (a lookup of learned.bench.test answered 127.0.0.2; the
@@ -218,6 +220,20 @@ static double connect_ns(int prog, const char *a, uint16_t port, unsigned n) {
         return i1.run_cnt > i0.run_cnt ? (double) (i1.run_time_ns - i0.run_time_ns) / (double) (i1.run_cnt - i0.run_cnt) : 0;
 }
 
+/* The run time so far of the two DNS programs (kernel BPF statistics), in ns. */
+static uint64_t dns_prog_ns(const int fds[2]) {
+        uint64_t ns = 0;
+
+        for (int i = 0; i < 2; i++) {
+                struct bpf_prog_info info = {};
+                __u32 len = sizeof info;
+
+                if (bpf_obj_get_info_by_fd(fds[i], &info, &len) == 0)
+                        ns += info.run_time_ns;
+        }
+        return ns;
+}
+
 static int cmp_double(const void *a, const void *b) {
         double x = *(const double *) a, y = *(const double *) b;
 
@@ -239,8 +255,8 @@ static unsigned arg(int argc, char **argv, int i, unsigned def) {
 int main(int argc, char **argv) {
         unsigned rounds, mb, rts, connects;
         char *cg[2];
-        double *r_send, *r_recv, *r_udp, port_ns, addr_ns, learned_ns;
-        int k, prog, stats;
+        double *r_send, *r_recv, *r_udp, port_ns, addr_ns, learned_ns, prog_share[3] = {}, names_time[3] = {};
+        int k, prog, stats, dns_fds[2];
         pid_t pid;
 
         if (argc < 2) {
@@ -282,6 +298,12 @@ int main(int argc, char **argv) {
         printf("bench-names: %u rounds, TCP %u MB each way, %u UDP round trips, %u connects; kernel BPF stats for "
                "connect4\n", rounds, mb, rts, connects);
 
+        stats = bpf_enable_stats(BPF_STATS_RUN_TIME);
+        dns_fds[0] = test_pin_get(&env, "dns_egress");
+        dns_fds[1] = test_pin_get(&env, "dns_ingress");
+        if (stats < 0 || dns_fds[0] < 0 || dns_fds[1] < 0)
+                die("cannot enable BPF statistics or open the DNS programs");
+
         r_send = calloc(rounds, sizeof(double));
         r_recv = calloc(rounds, sizeof(double));
         r_udp = calloc(rounds, sizeof(double));
@@ -295,9 +317,15 @@ int main(int argc, char **argv) {
 
                         if (cgroup_join(cg[v]) < 0)
                                 die("cannot join %s", cg[v]);
-                        t[v][0] = tcp_bulk('s', mb);
-                        t[v][1] = tcp_bulk('r', mb);
-                        t[v][2] = udp_rr(rts);
+                        for (unsigned w = 0; w < 3; w++) {
+                                uint64_t p0 = dns_prog_ns(dns_fds);
+
+                                t[v][w] = w == 2 ? udp_rr(rts) : tcp_bulk(w == 0 ? 's' : 'r', mb);
+                                if (v == 1) {
+                                        prog_share[w] += (double) (dns_prog_ns(dns_fds) - p0);
+                                        names_time[w] += t[v][w];
+                                }
+                        }
                 }
                 r_send[i] = t[1][0] / t[0][0];
                 r_recv[i] = t[1][1] / t[0][1];
@@ -305,10 +333,9 @@ int main(int argc, char **argv) {
                 test_check_interrupted();
         }
 
-        stats = bpf_enable_stats(BPF_STATS_RUN_TIME);
         prog = test_pin_get(&env, "connect4");
-        if (stats < 0 || prog < 0)
-                die("cannot enable BPF statistics or open connect4");
+        if (prog < 0)
+                die("cannot open connect4");
         if (cgroup_join(cg[1]) < 0)
                 die("cannot join %s", cg[1]);
         lookup_learned();
@@ -327,13 +354,20 @@ int main(int argc, char **argv) {
         }
         close(stats);
         close(prog);
-        if (cgroup_join(env.cg) < 0)
+        close(dns_fds[0]);
+        close(dns_fds[1]);
+        /* Out of the run's cgroup, whose processes the cleanup kills. */
+        if (cgroup_join(env.cg_mount) < 0)
                 die("cannot leave the cgroups");
 
         printf("names/static, median of %u rounds (1.000: no cost):\n", rounds);
         printf("  TCP bulk send  %.3f\n", median(r_send, rounds));
         printf("  TCP bulk recv  %.3f\n", median(r_recv, rounds));
         printf("  UDP req/resp   %.3f\n", median(r_udp, rounds));
+        printf("the DNS programs' own run time, share of the names unit's time (all rounds):\n");
+        printf("  TCP bulk send  %.2f %%\n", 100 * prog_share[0] / names_time[0]);
+        printf("  TCP bulk recv  %.2f %%\n", 100 * prog_share[1] / names_time[1]);
+        printf("  UDP req/resp   %.2f %%\n", 100 * prog_share[2] / names_time[2]);
         printf("connect4 run time per call in the names unit (median of 5 x %u):\n", connects / 5);
         printf("  single-port rule (fast set)   %.0f ns\n", port_ns);
         printf("  address rule (tries)          %.0f ns\n", addr_ns);

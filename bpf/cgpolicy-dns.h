@@ -531,10 +531,24 @@ static __always_inline void cgp_dns_learn(__u32 policy, __u32 rules, __u32 now, 
                         v->expires_s[i] = until;
 }
 
+/* &s->pkt[pos] when size bytes from there are within the buffer, else NULL. The offset is masked
+ * and compared after a barrier, so that clang, which may know a bound of pos already, keeps both
+ * and the verifier (6.1: "unbounded memory access") sees the bound on the register it uses. */
+static __always_inline const __u8 *cgp_dns_at(const struct cgp_dns_scratch *s, __u32 pos, __u32 size) {
+        __u64 off = pos;
+
+        asm volatile("" : "+r"(off));
+        off &= CGP_DNS_BUF - 1;
+        if (off != pos || off > CGP_DNS_BUF - size)
+                return NULL;
+        return &s->pkt[off];
+}
+
 /* Reading an answer's records: one step of bpf_loop() per record. */
 static long cgp_dns_record_step(__u32 i, void *data) {
         __u32 idx = *(__u32 *) data, pos, type, class, ttl, rdlen, len;
         struct cgp_dns_scratch *s;
+        const __u8 *p;
         struct cgp_dns_state *st;
         __u8 rr[10], addr[16];
         __u64 h;
@@ -555,10 +569,12 @@ static long cgp_dns_record_step(__u32 i, void *data) {
                 return 1;
         h = cgp_dns_hash_name(idx, (__u32) n);
 
-        if (pos + 10 > len || pos + 10 > CGP_DNS_BUF)
+        if (pos + 10 > len)
                 return 1;
-        for (__u32 k = 0; k < 10; k++)
-                rr[k] = s->pkt[(pos + k) & (CGP_DNS_BUF - 1)];
+        p = cgp_dns_at(s, pos, sizeof(rr));
+        if (!p)
+                return 1;
+        __builtin_memcpy(rr, p, sizeof(rr));
         type = (__u32) rr[0] << 8 | rr[1];
         class = (__u32) rr[2] << 8 | rr[3];
         ttl = (__u32) rr[4] << 24 | (__u32) rr[5] << 16 | (__u32) rr[6] << 8 | rr[7];
@@ -583,10 +599,12 @@ static long cgp_dns_record_step(__u32 i, void *data) {
         }
         if ((type != CGP_DNS_TYPE_A || rdlen != 4) && (type != CGP_DNS_TYPE_AAAA || rdlen != 16))
                 return 0;
-        if (st->n_addrs >= CGP_DNS_MAX_ADDRS || pos + 16 > CGP_DNS_BUF)
+        if (st->n_addrs >= CGP_DNS_MAX_ADDRS)
                 return 1;
-        for (__u32 k = 0; k < 16; k++)
-                addr[k] = s->pkt[(pos + k) & (CGP_DNS_BUF - 1)];
+        p = cgp_dns_at(s, pos, sizeof(addr));
+        if (!p)
+                return 1;
+        __builtin_memcpy(addr, p, sizeof(addr));
         cgp_dns_learn(st->policy, st->arules, st->now, type == CGP_DNS_TYPE_A ? CGP_AF_INET : CGP_AF_INET6, addr, ttl);
         st->n_addrs++;
         return 0;

@@ -85,7 +85,9 @@
 #define CGP_F_SOCKETS           0x2u        /* decides socket creation (a network policy) */
 #define CGP_F_PORTS(dir)        (0x10u << (dir))  /* cgp_ports has entries for dir */
 #define CGP_F_ADDRS(dir)        (0x40u << (dir))  /* cgp_addrs has entries for dir */
-#define CGP_F_HAS_DIR(dir)      (CGP_F_PORTS(dir) | CGP_F_ADDRS(dir))
+#define CGP_F_NAMES             0x2000u     /* connect allow rules by name (cgpolicy-dns.h) */
+#define CGP_F_HAS_DIR(dir)      (CGP_F_PORTS(dir) | CGP_F_ADDRS(dir) | \
+                                 ((dir) == CGP_DIR_CONNECT ? CGP_F_NAMES : 0u))
 #define CGP_F_OPEN(dir)         (0x100u << (dir)) /* no rules for dir, allowed all the same */
 #define CGP_F_LEARN             0x1000u     /* learning: decides every direction, refuses nothing,
                                              * records every distinct request (cgp_learn) */
@@ -334,6 +336,105 @@ static inline __u32 cgp_fast_hash(__u64 word) {
         return ((cg32 * 0x9E3779B1u) ^ (port * 0x85EBCA6Bu) ^ (meta * 0xC2B2AE35u)) >> (32 - CGP_FAST_BITS);
 }
 
+/* Name rules (systemd.cgpolicy(5), NAME RULES; the programs are in cgpolicy-dns.h). A policy with
+ * name rules has CGP_F_NAMES; its rules are numbered 0..CGP_DNS_MAX_RULES-1 in the order of the
+ * connect allow list, and a set of them is a bit mask.
+ *
+ *  - cgp_dns_names (hash): {the wire-format name, lowercase, right-aligned in name[], its length,
+ *    tag} → the rules whose name is exactly it (exact) and those that match every name below it
+ *    ("*.NAME": below). Names are compared in full, no hash of them is trusted.
+ *  - cgp_dns_rules (hash): {tag} → the family, protocol class and ports of each rule.
+ *  - cgp_dns_queries (LRU hash): a query the unit sent, for a name some rule matches, keyed by
+ *    {socket cookie, server address, transaction id, family}; the question and the rules it
+ *    matched. An answer is read only when it matches one; the entry is removed by the answer.
+ *  - cgp_dns_learned (LRU hash, bounded: CGP_DNS_MAX_LEARNED): {family, tag, address} → per rule,
+ *    until when (CLOCK_BOOTTIME seconds) the address is allowed by it; 0: not.
+ *  - cgp_dns_scratch (per-CPU array, 2 elements: 0 egress, 1 ingress, so that an ingress program
+ *    in a softirq never uses what an interrupted egress program is using): the datagram and the
+ *    name being read. */
+#define CGP_DNS_MAX_RULES       16u
+#define CGP_DNS_TTL_MIN_S       5u
+#define CGP_DNS_TTL_MAX_S       3600u
+#define CGP_DNS_MAX_LEARNED     32768u
+#define CGP_DNS_MAX_QUERIES     8192u
+#define CGP_DNS_MAX_NAMES       (CGP_MAX_SLOTS * 4u)
+#define CGP_DNS_BUF             2048u       /* bytes of a DNS message read, a power of 2 */
+#define CGP_DNS_NAME_BUF        256u        /* a wire-format name: at most 255 bytes */
+#define CGP_DNS_MAX_RECORDS     32u         /* answer records read */
+#define CGP_DNS_MAX_CHAIN       8u          /* names of a CNAME chain, the question's included */
+#define CGP_DNS_MAX_ADDRS       16u         /* addresses learned from one answer */
+#define CGP_DNS_MAX_LABELS      32u         /* labels of a question (more: no rule matches) */
+#define CGP_DNS_QUERY_TTL_NS    (10ULL * 1000 * 1000 * 1000)   /* an answer must come within 10 s */
+#define CGP_DNS_PROTO_ANY       0xffu
+
+struct cgp_dns_name_key {
+        __u32 len;              /* bytes of the name, at the end of name[] */
+        __u32 policy;
+        __u8 name[CGP_DNS_NAME_BUF];    /* zeros, then the wire-format name (no final 0) */
+};
+
+struct cgp_dns_name {
+        __u32 exact;            /* rules whose name is this one */
+        __u32 below;            /* rules "*.this": every name below this one */
+};
+
+struct cgp_dns_rule {
+        __u8 family;            /* 0: both, CGP_AF_INET, CGP_AF_INET6 */
+        __u8 proto;             /* CGP_PROTO_TCP, CGP_PROTO_UDP or CGP_DNS_PROTO_ANY */
+        __u16 port_min;         /* host byte order; 0 and 0: every port */
+        __u16 port_max;
+        __u16 pad;
+};
+
+struct cgp_dns_rules_key {
+        __u32 pad;
+        __u32 policy;
+};
+
+struct cgp_dns_rules {
+        __u32 n;
+        __u32 pad;
+        struct cgp_dns_rule rule[CGP_DNS_MAX_RULES];
+};
+
+struct cgp_dns_query_key {
+        __u64 cookie;           /* the socket's (bpf_get_socket_cookie()) */
+        __u8 server[16];        /* the address the query went to (IPv4 in server[0..3]) */
+        __u16 txid;             /* as on the wire */
+        __u8 family;
+        __u8 pad[5];
+};
+
+struct cgp_dns_query {
+        __u32 policy;           /* the tag of the policy that noted it */
+        __u32 rules;            /* the rules its name matches */
+        __u64 time_ns;          /* CLOCK_BOOTTIME when it was sent */
+        __u32 len;              /* of name */
+        __u32 pad;
+        __u8 name[CGP_DNS_NAME_BUF];    /* the question, wire format, lowercase, from name[0] */
+};
+
+struct cgp_dns_learned_key {
+        __u8 family;
+        __u8 pad[3];
+        __u32 policy;
+        __u8 addr[16];
+};
+
+struct cgp_dns_learned {
+        __u32 expires_s[CGP_DNS_MAX_RULES];     /* CLOCK_BOOTTIME seconds, per rule; 0: never */
+};
+
+#define CGP_DNS_STATE_BUF       256u
+
+struct cgp_dns_scratch {
+        __u8 pkt[CGP_DNS_BUF];
+        __u8 name[CGP_DNS_NAME_BUF];
+        struct cgp_dns_name_key key;
+        __u8 state[CGP_DNS_STATE_BUF];  /* the programs' loop state (in a map value, so that the
+                                         * verifier sees no constant in it and its loops converge) */
+};
+
 /* The layout is checked at build time, in the BPF object and in user space alike: programs of
  * an earlier load stay attached to running units and keep using the pinned maps, so a size or
  * an offset below changes only on purpose, with CGP_LAYOUT_VERSION. No struct has implicit
@@ -471,4 +572,23 @@ CGP_ASSERT_OFFSET(cgp_learn_value, last_ns, 24);
 CGP_ASSERT_LAST(cgp_learn_value, last_ns);
 
 CGP_ASSERT_SIZE(cgp_fast_set, 8 * CGP_FAST_WORDS);
+
+CGP_ASSERT_SIZE(cgp_dns_name_key, 264);
+CGP_ASSERT_OFFSET(cgp_dns_name_key, policy, 4);
+CGP_ASSERT_LAST(cgp_dns_name_key, name);
+CGP_ASSERT_SIZE(cgp_dns_name, 8);
+CGP_ASSERT_SIZE(cgp_dns_rule, 8);
+CGP_ASSERT_LAST(cgp_dns_rule, pad);
+CGP_ASSERT_SIZE(cgp_dns_rules_key, 8);
+CGP_ASSERT_OFFSET(cgp_dns_rules_key, policy, 4);
+CGP_ASSERT_SIZE(cgp_dns_rules, 8 + 8 * CGP_DNS_MAX_RULES);
+CGP_ASSERT_SIZE(cgp_dns_query_key, 32);
+CGP_ASSERT_LAST(cgp_dns_query_key, pad);
+CGP_ASSERT_SIZE(cgp_dns_query, 280);
+CGP_ASSERT_LAST(cgp_dns_query, name);
+CGP_ASSERT_SIZE(cgp_dns_learned_key, 24);
+CGP_ASSERT_OFFSET(cgp_dns_learned_key, policy, 4);
+CGP_ASSERT_LAST(cgp_dns_learned_key, addr);
+CGP_ASSERT_SIZE(cgp_dns_learned, 4 * CGP_DNS_MAX_RULES);
+_Static_assert(CGP_DNS_MAX_RULES <= 32, "a set of name rules is a 32-bit mask");
 _Static_assert(CGP_MAX_SLOTS <= 0x1000, "a slot must fit the 12 bits of a fast-set word");

@@ -18,6 +18,8 @@
 #define CGP_DIRS_ALL            (CGP_DIRS(CGP_DIR_MAX) - 1u)
 /* Not a direction: in the same masks, what a sealed policy needs besides its directions'. */
 #define CGP_DIRS_SEALED         (1u << 8)
+/* Not a direction either: what a policy with name rules needs besides (cgpolicy-dns.h). */
+#define CGP_DIRS_NAMES          (1u << 9)
 
 typedef struct CgpHook {
         const char *name;               /* the pin name (systemd's BPFProgram= attach type names) */
@@ -41,6 +43,8 @@ static const CgpHook cgp_hooks[] = {
         { "sendmsg6", "cgpolicy_sendmsg6", BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_UDP6_SENDMSG,  CGP_DIRS(CGP_DIR_CONNECT), 0 },
         { "sock_create",   "cgpolicy_sock_create", BPF_PROG_TYPE_CGROUP_SOCK, BPF_CGROUP_INET_SOCK_CREATE, CGP_DIRS_ALL,              0 },
         { "egress",        "cgpolicy_egress",      BPF_PROG_TYPE_CGROUP_SKB,  BPF_CGROUP_INET_EGRESS,      CGP_DIRS(CGP_DIR_CONNECT), 0 },
+        { "dns_egress",    "cgpolicy_dns_egress",  BPF_PROG_TYPE_CGROUP_SKB,  BPF_CGROUP_INET_EGRESS,      CGP_DIRS_NAMES,            0 },
+        { "dns_ingress",   "cgpolicy_dns_ingress", BPF_PROG_TYPE_CGROUP_SKB,  BPF_CGROUP_INET_INGRESS,     CGP_DIRS_NAMES,            0 },
         { "socket_listen", "cgpolicy_listen",      BPF_PROG_TYPE_LSM,         BPF_LSM_CGROUP,              CGP_DIRS(CGP_DIR_BIND),    CGP_HOOK_OPTIONAL },
         { "bpf_guard",     "cgpolicy_bpf_guard",   BPF_PROG_TYPE_LSM,         BPF_LSM_CGROUP,              CGP_DIRS_SEALED,           CGP_HOOK_OPTIONAL },
 };

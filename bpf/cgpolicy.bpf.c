@@ -537,6 +537,9 @@ static __always_inline void resolve_unspecified(struct bpf_sock_addr *ctx, struc
         __builtin_memcpy(req->addr, &src, sizeof(src));
 }
 
+/* Name rules: the skb programs that learn addresses, and cgp_dns_allows(). */
+#include "cgpolicy-dns.h"
+
 static __always_inline int judge(struct bpf_sock_addr *ctx, int family, __u8 dir, __u8 hook) {
         struct cgp_what w = { .protocol = (__u16) ctx->protocol, .type = (__u8) ctx->type, .hook = hook,
                             .task = true };
@@ -571,8 +574,14 @@ static __always_inline int judge(struct bpf_sock_addr *ctx, int family, __u8 dir
                 resolve_unspecified(ctx, &req, hook, family);
 
         cgp_find_from(NULL, false, cg, CGP_F_HAS_DIR(dir) | CGP_F_LEARN, CGP_F_OPEN(dir), &f);
-        if (f.policy_cgroup_id != 0)
-                allowed = cgp_policy_allows(NULL, f.v.policy, f.v.flags, &req);
+        if (f.policy_cgroup_id != 0) {
+                /* An allow wins whatever else matches: a learned address first (two hash
+                 * lookups, cheaper than the tries), then the static rules. */
+                if ((f.v.flags & CGP_F_NAMES) && cgp_dns_allows(f.v.policy, &req))
+                        allowed = 1;
+                else
+                        allowed = cgp_policy_allows(NULL, f.v.policy, f.v.flags, &req);
+        }
         return conclude(&f, &req, &w, allowed, true, 0);
 }
 

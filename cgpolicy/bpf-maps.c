@@ -17,6 +17,7 @@
 #include <bpf/libbpf.h>
 
 #include "bpf-maps.h"
+#include "dns-maps.h"
 #include "cgroup-util.h"
 #include "config.h"
 #include "log.h"
@@ -44,6 +45,11 @@ const char *const map_names[_MAP_MAX] = {
         [MAP_LEARN_SLOTS] = "cgp_learn_slots",
         [MAP_LEARN_INSERTS] = "cgp_learn_inserts",
         [MAP_LEARN_NAMES] = "cgp_learn_names",
+        [MAP_DNS_NAMES]   = "cgp_dns_names",
+        [MAP_DNS_RULES]   = "cgp_dns_rules",
+        [MAP_DNS_QUERIES] = "cgp_dns_queries",
+        [MAP_DNS_LEARNED] = "cgp_dns_learned",
+        [MAP_DNS_SCRATCH] = "cgp_dns_scratch",
 };
 
 const char *pin_dir(void) {
@@ -711,7 +717,7 @@ int maps_write_policy(Maps *m, const CompiledPolicy *c) {
         for (size_t i = 0; i < c->n_addrs; i++)
                 if (bpf_map_update_elem(m->fd[MAP_ADDRS], &c->addrs[i].key, &c->addrs[i].value, BPF_ANY) < 0)
                         return -errno;
-        return 0;
+        return maps_dns_write(m, c);
 }
 
 int maps_set_cgroup(Maps *m, uint64_t cgroup_id, const struct cgp_cgroup *v) {
@@ -983,7 +989,7 @@ static int trie_foreach_if(int fd, size_t key_size, bool (*pred)(uint32_t tag, v
                            bool delete, unsigned *ret_n) {
         _cleanup_free_ uint8_t *keys = NULL;
         size_t n = 0, allocated = 0;
-        uint8_t key[64], next[64];
+        uint8_t key[sizeof(struct cgp_dns_name_key)], next[sizeof(struct cgp_dns_name_key)];  /* the largest */
         void *prev = NULL;
         unsigned deleted = 0;
 
@@ -1043,6 +1049,10 @@ static int policies_foreach_if(Maps *m, bool (*pred)(uint32_t tag, void *userdat
                 { MAP_PORTSETS,   sizeof(struct cgp_portset_key) },
                 { MAP_PORT_EXACT, sizeof(struct cgp_port_key) },
                 { MAP_PORTS,      sizeof(struct cgp_port_key) },
+                /* Name rules: the rules, then the names, then what they learned. */
+                { MAP_DNS_RULES,   sizeof(struct cgp_dns_rules_key) },
+                { MAP_DNS_NAMES,   sizeof(struct cgp_dns_name_key) },
+                { MAP_DNS_LEARNED, sizeof(struct cgp_dns_learned_key) },
         };
         int r;
 

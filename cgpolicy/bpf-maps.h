@@ -31,6 +31,11 @@ typedef enum MapIndex {
         MAP_LEARN_SLOTS,        /* slot → learner */
         MAP_LEARN_INSERTS,      /* learner → records inserted */
         MAP_LEARN_NAMES,        /* unit name → learner */
+        MAP_DNS_NAMES,          /* name rules (cgpolicy-dns.h) */
+        MAP_DNS_RULES,
+        MAP_DNS_QUERIES,
+        MAP_DNS_LEARNED,
+        MAP_DNS_SCRATCH,
         _MAP_MAX,
 } MapIndex;
 

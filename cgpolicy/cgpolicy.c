@@ -22,6 +22,7 @@
 #include "check.h"
 #include "config.h"
 #include "denials.h"
+#include "dns-visibility.h"
 #include "exec-escape.h"
 #include "learn.h"
 #include "log.h"
@@ -200,6 +201,7 @@ static int verb_apply(void *userdata) {
         if (r < 0)
                 return r;
 
+        policy_names_log_visibility(p, t.unit);
         return policy_switch(&m, &t, p);
 }
 

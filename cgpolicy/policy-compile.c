@@ -388,6 +388,8 @@ int policy_compile(const Policy *p, uint32_t policy, CompiledPolicy *ret) {
                         for (size_t i = 0; i < l->n; i++) {
                                 const PolicyRule *rule = &l->rules[i];
 
+                                if (policy_rule_is_name(rule))
+                                        continue;       /* learned in the kernel (cgpolicy-dns.h) */
                                 if (rule->has_address && !rule->any)
                                         r = add_addr_rule(&b, dir, rule, bits);
                                 else
@@ -419,7 +421,8 @@ int policy_compile(const Policy *p, uint32_t policy, CompiledPolicy *ret) {
         *ret = (CompiledPolicy) {
                 .policy = policy,
                 .flags = b.flags | (p->mode == POLICY_MODE_AUDIT ? CGP_F_AUDIT : 0) |
-                         (policy_has_network(p) ? CGP_F_SOCKETS : 0),
+                         (policy_has_network(p) ? CGP_F_SOCKETS : 0) |
+                         (policy_n_names(p) > 0 ? CGP_F_NAMES : 0),
                 .sockets = p->socket_allow,
                 .ports = TAKE_PTR(b.ports),
                 .n_ports = b.n_ports,
@@ -428,6 +431,11 @@ int policy_compile(const Policy *p, uint32_t policy, CompiledPolicy *ret) {
                 .portsets = TAKE_PTR(b.portsets),
                 .n_portsets = b.n_portsets,
         };
+        r = dns_compile(p, policy, ret);
+        if (r < 0) {
+                compiled_policy_done(ret);
+                return r;
+        }
         return 0;
 }
 
@@ -435,5 +443,7 @@ void compiled_policy_done(CompiledPolicy *c) {
         c->ports = mfree(c->ports);
         c->addrs = mfree(c->addrs);
         c->portsets = mfree(c->portsets);
+        c->names = mfree(c->names);
+        c->n_names = 0;
         c->n_ports = c->n_addrs = c->n_portsets = 0;
 }

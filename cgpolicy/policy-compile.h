@@ -36,6 +36,11 @@ typedef struct CgpPortsetEntry {
         struct cgp_match value;
 } CgpPortsetEntry;
 
+typedef struct CgpDnsNameEntry {
+        struct cgp_dns_name_key key;
+        struct cgp_dns_name value;
+} CgpDnsNameEntry;
+
 typedef struct CompiledPolicy {
         uint32_t policy;                /* the tag */
         uint32_t flags;                 /* CGP_F_* for struct cgp_cgroup */
@@ -46,7 +51,18 @@ typedef struct CompiledPolicy {
         size_t n_addrs;
         CgpPortsetEntry *portsets;
         size_t n_portsets;
+        /* Name rules (dns-compile.c): the names, and the rules' ports; n_names 0 when none. */
+        CgpDnsNameEntry *names;
+        size_t n_names;
+        struct cgp_dns_rules dns_rules;
 } CompiledPolicy;
+
+/* The name rules of p for tag "policy" into c (dns-compile.c). Returns 0 or -ENOMEM. */
+int dns_compile(const Policy *p, uint32_t policy, CompiledPolicy *c);
+
+/* The wire format of a name rule's name (lowercase labels, no final 0) right-aligned in a
+ * cgp_dns_name_key of tag "policy", as the programs build it. */
+void dns_name_key(const char *name, uint32_t policy, struct cgp_dns_name_key *ret);
 
 /* Compile p for the tag "policy". Returns 0, -ENOMEM, or -E2BIG when a trie would exceed
  * CGP_MAX_TRIE_ENTRIES. */

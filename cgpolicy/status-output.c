@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
+#include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -96,6 +97,63 @@ static const char *entry_mode(const StatusEntry *x) {
         return x->audit ? "audit" : x->learning ? "learn" : "enforce";
 }
 
+/* The name rules of x in order: calls cb for each, with its index among them. */
+static void foreach_name_rule(const StatusEntry *x, void (*cb)(FILE *f, const StatusEntry *x, const PolicyRule *r,
+                                                               unsigned k, void *userdata),
+                              FILE *f, void *userdata) {
+        const PolicyRuleList *l = &x->rules.rules[POLICY_CONNECT][POLICY_ALLOW];
+        unsigned k = 0;
+
+        for (size_t i = 0; x->have_rules && i < l->n; i++)
+                if (policy_rule_is_name(&l->rules[i]))
+                        cb(f, x, &l->rules[i], k++, userdata);
+}
+
+static void learned_address(const DnsLearned *d, char buf[static INET6_ADDRSTRLEN]) {
+        if (!inet_ntop(d->family, d->addr, buf, INET6_ADDRSTRLEN))
+                strcpy(buf, "?");
+}
+
+/* "      name: RULE: ADDRESS (N s), …" or "…: none now". */
+static void text_name_rule(FILE *f, const StatusEntry *x, const PolicyRule *r, unsigned k, void *userdata) {
+        _cleanup_free_ char *t = NULL;
+        unsigned n = 0;
+
+        if (policy_rule_to_string(r, &t) < 0)
+                return;
+        fprintf(f, "%10s: %s:", "name", t);
+        for (size_t i = 0; i < x->n_learned; i++) {
+                char a[INET6_ADDRSTRLEN];
+
+                if (x->learned[i].rule != k)
+                        continue;
+                learned_address(&x->learned[i], a);
+                fprintf(f, "%s %s (%" PRIu32 " s)", n++ > 0 ? "," : "", a, x->learned[i].expires_s - x->now_s);
+        }
+        fputs(n == 0 ? " none now\n" : "\n", f);
+}
+
+static void json_name_rule(FILE *f, const StatusEntry *x, const PolicyRule *r, unsigned k, void *userdata) {
+        _cleanup_free_ char *t = NULL;
+        unsigned *n_rules = userdata, n = 0;
+
+        if (policy_rule_to_string(r, &t) < 0)
+                return;
+        fputs((*n_rules)++ > 0 ? ",{\"rule\":" : "{\"rule\":", f);
+        json_string(f, t);
+        fputs(",\"addresses\":[", f);
+        for (size_t i = 0; i < x->n_learned; i++) {
+                char a[INET6_ADDRSTRLEN];
+
+                if (x->learned[i].rule != k)
+                        continue;
+                learned_address(&x->learned[i], a);
+                fprintf(f, "%s{\"address\":\"%s\",\"expires_in_s\":%" PRIu32 "}", n++ > 0 ? "," : "", a,
+                        x->learned[i].expires_s - x->now_s);
+        }
+        fputs("]}", f);
+}
+
 static int status_print_text(FILE *f, const Status *s) {
         for (size_t k = 0; k < s->n; k++) {
                 const StatusEntry *x = &s->entries[k];
@@ -130,6 +188,7 @@ static int status_print_text(FILE *f, const Status *s) {
                                 fputc('\n', f);
                         }
                 }
+                foreach_name_rule(x, text_name_rule, f, NULL);
                 if (x->have_rules && x->rules.socket_allow != 0) {
                         fprintf(f, "%10s:", "socket-allow");
                         for (unsigned kind = 1; kind < POLICY_SOCKET_ALL; kind <<= 1)
@@ -244,7 +303,9 @@ static int status_print_json(FILE *f, const Status *s) {
                                 fputs(n++ > 0 ? "," : "", f);
                                 json_string(f, policy_socket_kind_to_string((PolicySocketKind) kind));
                         }
-                fputs("]},", f);
+                fputs("]},\"names\":[", f);
+                foreach_name_rule(x, json_name_rule, f, &(unsigned) { 0 });
+                fputs("],", f);
                 json_dir_counters(f, "allowed", x->cnt, offsetof(struct cgp_counter, allowed));
                 fputc(',', f);
                 json_dir_counters(f, "denied", x->cnt, offsetof(struct cgp_counter, denied));

@@ -18,6 +18,7 @@ void status_done(Status *s) {
                 free(s->entries[i].unit);
                 free(s->entries[i].cgroup);
                 policy_done(&s->entries[i].rules);
+                free(s->entries[i].learned);
         }
         s->entries = mfree(s->entries);
         s->n = 0;
@@ -76,6 +77,10 @@ static int status_collect_one(uint64_t id, const struct cgp_cgroup *v, void *use
                         x->learn_records = st.records;
                         x->learn_evicted = st.evicted;
                 }
+        }
+        if (v->flags & CGP_F_NAMES) {
+                x->now_s = dns_now_s();
+                (void) maps_dns_learned(c->m, v->policy, &x->learned, &x->n_learned);
         }
         return 0;
 }

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "bpf-maps.h"
+#include "dns-maps.h"
 #include "policy.h"
 
 /* What "cgpolicy status" shows: the policed cgroups of the maps with their runtime records
@@ -29,6 +30,11 @@ typedef struct StatusEntry {
         bool keys_removed;      /* reloaded without keys: everything allowed until it stops */
         bool drift;             /* systemd's helper line differs from the policy in force (only
                                  * when systemd could tell: status_mark_drift()) */
+        /* Name rules: the addresses each allows now (dns-maps.h; rule = the index among the
+         * name rules, in order), and the time they were read at (CLOCK_BOOTTIME seconds). */
+        DnsLearned *learned;
+        size_t n_learned;
+        uint32_t now_s;
 } StatusEntry;
 
 typedef struct Status {

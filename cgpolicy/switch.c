@@ -218,7 +218,8 @@ int policy_switch(Maps *m, const Target *t, const Policy *p) {
          * attached until the cgroup is removed. A slice's cgroup we just created is realized by
          * systemd as it is. */
         if (p)
-                dirs |= policy_dirs(p) | (p->seal == 1 && p->mode == POLICY_MODE_ENFORCE ? CGP_DIRS_SEALED : 0);
+                dirs |= policy_dirs(p) | (p->seal == 1 && p->mode == POLICY_MODE_ENFORCE ? CGP_DIRS_SEALED : 0) |
+                        (policy_n_names(p) > 0 ? CGP_DIRS_NAMES : 0);
         if (blocked || learning)
                 dirs |= CGP_DIRS_ALL;
         if (dirs != 0) {

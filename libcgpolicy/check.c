@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "dns-visibility.h"
 #include "fileio.h"
 #include "log.h"
 #include "macro.h"
@@ -190,7 +191,47 @@ static void print_on_denial(FILE *out, const char *path, const UnitPolicy *u) {
                 p->mode == POLICY_MODE_LEARN ? "; learn mode: nothing is denied" : "");
 }
 
+/* What the name rules allow, and when they allow nothing (systemd.cgpolicy(5), NAME RULES). */
+static int print_names(FILE *out, const char *path, const UnitPolicy *u, const char *root) {
+        const Policy *p = &u->policy;
+        const PolicyRuleList *l = &p->rules[POLICY_CONNECT][POLICY_ALLOW];
+        _cleanup_free_ char *why = NULL;
+        int r;
+
+        if (p->error || policy_n_names(p) == 0)
+                return 0;
+
+        fprintf(out, "%s: names:", path);
+        for (size_t i = 0; i < l->n; i++) {
+                _cleanup_free_ char *t = NULL;
+
+                if (!policy_rule_is_name(&l->rules[i]))
+                        continue;
+                if (policy_rule_to_string(&l->rules[i], &t) < 0)
+                        return -ENOMEM;
+                fprintf(out, " %s", t);
+        }
+        fputs(" (the addresses the unit's own DNS lookups over UDP answer, for the answer's TTL, 5s..1h)\n", out);
+
+        if (p->rules[POLICY_CONNECT][POLICY_DENY].n == 0)
+                fprintf(out, "%s: names: no X-CgPolicyConnectDeny=: every connect is allowed anyway\n", path);
+        else if (!policy_names_resolver_reachable(p))
+                fprintf(out, "%s: names: no connect allow rule allows udp port 53: the unit can ask no resolver, "
+                        "the name rules allow nothing\n", path);
+
+        r = dns_lookups_visible(root, &why);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                fprintf(out, "%s: names: lookups not seen on this host: %s; the name rules allow nothing\n", path, why);
+        return 0;
+}
+
 int check_unit_files(char * const *paths, size_t n, FILE *out) {
+        return check_unit_files_full(paths, n, NULL, out);
+}
+
+int check_unit_files_full(char * const *paths, size_t n, const char *root, FILE *out) {
         int ret = 0;
         bool bad = false;
 
@@ -214,6 +255,9 @@ int check_unit_files(char * const *paths, size_t n, FILE *out) {
                 else {
                         print_seal(out, paths[i], &u);
                         print_on_denial(out, paths[i], &u);
+                        r = print_names(out, paths[i], &u, root);
+                        if (r < 0 && ret == 0)
+                                ret = r;
                 }
                 unit_policy_done(&u);
         }

@@ -58,3 +58,8 @@ int unit_policy_load_file(UnitPolicy *u, const char *path, FILE *f);
  * Returns 0 when all files are fine, -EINVAL when any error was found, or the first -errno of
  * a file that could not be read (after checking all the others). */
 int check_unit_files(char * const *paths, size_t n, FILE *out);
+/* The same, reading the host's nsswitch.conf and nscd socket (dns_lookups_visible()) under root.
+ * For a file with name rules, one line "FILE: names: RULE… (…)" and, when they can allow
+ * nothing, a line saying why: no connect deny rule (everything allowed anyway), no rule allowing
+ * udp port 53, or lookups this host does not let the kernel see. */
+int check_unit_files_full(char * const *paths, size_t n, const char *root, FILE *out);

@@ -189,6 +189,8 @@ int policy_arg_parse(Policy *p, const char *arg, char **ret_reason) {
                         continue;
 
                 r = policy_rule_from_string(v, &rule, &why);
+                if (r >= 0)
+                        r = policy_rule_check_list(p, options[o].d, options[o].a, &rule, &why);
                 if (r < 0)
                         return arg_invalid(arg, why, ret_reason);
                 r = policy_add_rule(p, options[o].d, options[o].a, &rule);

@@ -297,6 +297,121 @@ static bool is_proto(const char *p, const char *proto) {
         return strncasecmp(p, proto, 3) == 0 && (p[3] == ':' || p[3] == 0);
 }
 
+/* Is the word w (up to the first ':') meant as a name? A name has a dot and a letter in its
+ * last label, or starts with '*'; so an IPv4 address ("10.1.2.3", its last label all digits),
+ * a CIDR (a '/'), a port or range (no dot) and the family/protocol words (no dot) never are. */
+static bool word_is_name(const char *w, size_t len) {
+        const char *last;
+        size_t llen;
+
+        if (len == 0 || memchr(w, '/', len))
+                return false;
+        if (w[0] == '*')
+                return true;
+        if (!memchr(w, '.', len))
+                return false;
+        if (w[len - 1] == '.')          /* a trailing dot: the root */
+                len--;
+        last = memrchr(w, '.', len);
+        last = last ? last + 1 : w;
+        llen = (size_t) (w + len - last);
+        for (size_t i = 0; i < llen; i++)
+                if (isalpha((unsigned char) last[i]))
+                        return true;
+        return false;
+}
+
+/* "[*.]LABEL.LABEL…[.]" of len characters into r->name (lowercase, without "*." and trailing
+ * dot) and r->wildcard. Labels of 1..63 letters, digits, '-' (not first or last) and '_'; at
+ * least two of them; the last one with a letter; at most POLICY_NAME_MAX characters. */
+static int parse_name(const char *s, size_t len, PolicyRule *r, char **ret_reason) {
+        const char *w = s;
+        size_t n = len, labels = 0;
+        bool letter = false;
+
+        if (n >= 2 && w[0] == '*' && w[1] == '.') {
+                r->wildcard = true;
+                w += 2;
+                n -= 2;
+        }
+        if (memchr(w, '*', n))
+                return reason(ret_reason, "invalid name '%.*s': '*' may only be the whole first label, "
+                              "as in '*.example.com'", (int) len, s);
+        if (n > 0 && w[n - 1] == '.')
+                n--;
+        if (n == 0)
+                return reason(ret_reason, "invalid name '%.*s': a name is missing", (int) len, s);
+        if (n > POLICY_NAME_MAX)
+                return reason(ret_reason, "name '%.*s' is longer than %u characters", (int) len, s,
+                              POLICY_NAME_MAX);
+
+        for (size_t i = 0; i < n;) {
+                size_t l = 0;
+
+                letter = false;
+                while (i + l < n && w[i + l] != '.') {
+                        char c = w[i + l];
+
+                        if (!isalnum((unsigned char) c) && c != '-' && c != '_')
+                                return reason(ret_reason, "invalid name '%.*s': '%c' is not allowed in a name "
+                                              "(letters, digits, '-' and '_')", (int) len, s, c);
+                        if (isalpha((unsigned char) c))
+                                letter = true;
+                        l++;
+                }
+                if (l == 0)
+                        return reason(ret_reason, "invalid name '%.*s': empty label", (int) len, s);
+                if (l > 63)
+                        return reason(ret_reason, "invalid name '%.*s': a label is longer than 63 characters",
+                                      (int) len, s);
+                if (w[i] == '-' || w[i + l - 1] == '-')
+                        return reason(ret_reason, "invalid name '%.*s': a label may not begin or end with '-'",
+                                      (int) len, s);
+                labels++;
+                i += l + 1;
+        }
+        if (labels < 2)
+                return reason(ret_reason, "invalid name '%.*s': a name needs at least two labels "
+                              "(e.g. example.com, *.example.com)", (int) len, s);
+        if (!letter)
+                return reason(ret_reason, "invalid name '%.*s': the last label of a name must contain a letter",
+                              (int) len, s);
+
+        for (size_t i = 0; i < n; i++)
+                r->name[i] = (char) tolower((unsigned char) w[i]);
+        r->name[n] = 0;
+        return 0;
+}
+
+/* NAME[":" PROTO][":" PORTS] at p (a protocol in the prefix of the rule excludes one here). */
+static int parse_name_target(const char *s, const char *p, PolicyRule *r, char **ret_reason) {
+        const char *colon = strchr(p, ':');
+        size_t len = colon ? (size_t) (colon - p) : strlen(p);
+        int k;
+
+        k = parse_name(p, len, r, ret_reason);
+        if (k < 0)
+                return k;
+        if (!colon)
+                return 0;
+
+        p = colon + 1;
+        if (is_proto(p, "tcp") || is_proto(p, "udp")) {
+                if (r->protocol)
+                        return reason(ret_reason, "more than one protocol in rule '%s'", s);
+                r->protocol = is_proto(p, "tcp") ? IPPROTO_TCP : IPPROTO_UDP;
+                p += 3;
+                if (!*p)
+                        return 0;
+                p++;
+                if (!*p)
+                        return reason(ret_reason, "rule '%s' ends with ':'", s);
+        }
+        if (strchr(p, ':'))
+                return reason(ret_reason, "invalid rule '%s': NAME[:PROTOCOL][:PORTS] is expected after a name", s);
+        return parse_ports(p, r, ret_reason);
+}
+
 int policy_rule_from_string(const char *s, PolicyRule *ret, char **ret_reason) {
         PolicyRule r = {};
         const char *p = s, *colon;
@@ -377,6 +492,13 @@ int policy_rule_from_string(const char *s, PolicyRule *ret, char **ret_reason) {
         }
 
         colon = strchr(p, ':');
+        if (word_is_name(p, colon ? (size_t) (colon - p) : strlen(p))) {
+                k = parse_name_target(s, p, &r, ret_reason);
+                if (k < 0)
+                        return k;
+                goto done;
+        }
+
         if (colon && strchr(colon + 1, ':') && !memchr(p, '.', (size_t) (colon - p)) && !memchr(p, '/', (size_t) (colon - p)))
                 return reason(ret_reason, "IPv6 addresses must be written in brackets, e.g. [fd00::/8]:443");
 
@@ -425,7 +547,7 @@ static void append_ports(char *buf, size_t size, const PolicyRule *r) {
 }
 
 int policy_rule_to_string(const PolicyRule *r, char **ret) {
-        char buf[128] = "";
+        char buf[128 + POLICY_NAME_MAX] = "";
         bool has_ports;
 
         assert(r);
@@ -444,6 +566,12 @@ int policy_rule_to_string(const PolicyRule *r, char **ret) {
                 strcat(buf, r->family == AF_INET ? "ipv4:" : "ipv6:");
         if (r->protocol)
                 strcat(buf, r->protocol == IPPROTO_TCP ? "tcp:" : "udp:");
+
+        if (policy_rule_is_name(r)) {
+                size_t n = strlen(buf);
+
+                snprintf(buf + n, sizeof buf - n, "%s%s%s", r->wildcard ? "*." : "", r->name, has_ports ? ":" : "");
+        }
 
         if (r->has_address) {
                 char a[INET6_ADDRSTRLEN];
@@ -485,6 +613,8 @@ bool policy_rule_matches(const PolicyRule *r, int family, int protocol, const vo
 
         if (r->any)
                 return true;
+        if (policy_rule_is_name(r))
+                return false;           /* its addresses are learned, in the kernel */
         if (r->family && r->family != family)
                 return false;
         if (r->protocol && r->protocol != protocol)
@@ -651,6 +781,47 @@ bool policy_is_empty(const Policy *p) {
                 p->socket_allow == 0 && p->seal < 0 && p->on_denial == POLICY_ON_DENIAL_NONE &&
                 p->on_denial_max == POLICY_ON_DENIAL_MAX_DEFAULT &&
                 p->on_denial_interval_usec == POLICY_ON_DENIAL_INTERVAL_DEFAULT;
+}
+
+size_t policy_n_names(const Policy *p) {
+        const PolicyRuleList *l = &p->rules[POLICY_CONNECT][POLICY_ALLOW];
+        size_t n = 0;
+
+        for (size_t i = 0; i < l->n; i++)
+                if (policy_rule_is_name(&l->rules[i]))
+                        n++;
+        return n;
+}
+
+int policy_rule_check_list(const Policy *p, PolicyDirection d, PolicyAction a, const PolicyRule *r,
+                           char **ret_reason) {
+        assert(p);
+        assert(r);
+
+        if (ret_reason)
+                *ret_reason = NULL;
+        if (!policy_rule_is_name(r))
+                return 0;
+        if (d != POLICY_CONNECT || a != POLICY_ALLOW)
+                return reason(ret_reason, "a name (%s%s) can only be in a connect allow rule: %s rules "
+                              "are by address", r->wildcard ? "*." : "", r->name,
+                              d == POLICY_BIND ? "bind" : "deny");
+        if (policy_n_names(p) >= POLICY_NAME_RULES_MAX)
+                return reason(ret_reason, "more than %u name rules", POLICY_NAME_RULES_MAX);
+        return 0;
+}
+
+bool policy_rule_name_matches(const PolicyRule *r, const char *name) {
+        size_t n, l;
+
+        assert(r);
+        assert(name);
+
+        if (!r->wildcard)
+                return streq(r->name, name);
+        n = strlen(name);
+        l = strlen(r->name);
+        return n > l + 1 && name[n - l - 1] == '.' && streq(name + n - l, r->name);
 }
 
 int policy_add_rule(Policy *p, PolicyDirection d, PolicyAction a, const PolicyRule *r) {
@@ -942,6 +1113,17 @@ static int assign_rules(Policy *p, const PolicySource *src, PolicyDirection d, P
                         break;
 
                 r = policy_rule_from_string(word, &rule, &why);
+                if (r >= 0) {
+                        /* The names of this line count too. */
+                        size_t n_line = 0;
+
+                        for (size_t i = 0; i < n_rules; i++)
+                                n_line += policy_rule_is_name(&rules[i]);
+                        if (policy_rule_is_name(&rule) && policy_n_names(p) + n_line >= POLICY_NAME_RULES_MAX)
+                                r = reason(&why, "more than %u name rules", POLICY_NAME_RULES_MAX);
+                        else
+                                r = policy_rule_check_list(p, d, a, &rule, &why);
+                }
                 if (r < 0) {
                         if (!why)
                                 return log_oom();
@@ -1110,6 +1292,8 @@ int policy_assign(Policy *p, const PolicySource *src, const char *value) {
 static bool rule_equal(const PolicyRule *a, const PolicyRule *b) {
         if (a->any != b->any || a->family != b->family || a->protocol != b->protocol ||
             a->has_address != b->has_address || a->port_min != b->port_min || a->port_max != b->port_max)
+                return false;
+        if (a->wildcard != b->wildcard || !streq(a->name, b->name))
                 return false;
         if (a->has_address)
                 return a->prefixlen == b->prefixlen && memcmp(&a->address, &b->address, sizeof a->address) == 0;

@@ -67,8 +67,17 @@ typedef union PolicyAddress {
         uint8_t bytes[16];
 } PolicyAddress;
 
+/* A name in a connect allow rule (systemd.cgpolicy(5), "NAME RULES"): at most this many
+ * characters, lowercase, without a trailing dot, without the "*." of a wildcard. */
+#define POLICY_NAME_MAX         253u
+/* At most this many name rules per unit (X-CgPolicyConnectAllow=): the kernel keeps one bit and
+ * one lifetime per rule for every address it learned (cgpolicy-abi.h, CGP_DNS_MAX_RULES). */
+#define POLICY_NAME_RULES_MAX   16u
+
 /* One rule. family and protocol are 0 when the rule names none (then it matches both).
- * An address rule always has a family. port_min == port_max == 0 means "all ports". */
+ * An address rule always has a family. port_min == port_max == 0 means "all ports".
+ * A name rule (name[0] != 0) has no address; it allows what the unit's own DNS lookups of a
+ * matching name answered (never matched by policy_rule_matches(): its addresses are learned). */
 typedef struct PolicyRule {
         bool any;                /* the rule "any": matches every request but a bind to port 0 */
         int family;              /* 0, AF_INET or AF_INET6 */
@@ -77,6 +86,8 @@ typedef struct PolicyRule {
         unsigned prefixlen;      /* when has_address: 0..32 or 0..128 */
         PolicyAddress address;   /* when has_address: network byte order, host bits cleared */
         uint16_t port_min, port_max;
+        bool wildcard;           /* "*.NAME": every name below NAME, not NAME itself */
+        char name[POLICY_NAME_MAX + 1];  /* "" unless a name rule */
 } PolicyRule;
 
 typedef struct PolicyRuleList {
@@ -125,6 +136,23 @@ void policy_done(Policy *p);
  * what is wrong (e.g. "port 70000 is out of range 1..65535"), which the caller frees
  * (NULL if even that allocation failed). On success *ret_reason is set to NULL. */
 int policy_rule_from_string(const char *s, PolicyRule *ret, char **ret_reason);
+
+/* Can rule r be in list (d, a)? A name rule only in connect allow lists, at most
+ * POLICY_NAME_RULES_MAX of them (counting those p has already). -EINVAL with a reason as
+ * policy_rule_from_string(), else 0. */
+int policy_rule_check_list(const Policy *p, PolicyDirection d, PolicyAction a, const PolicyRule *r,
+                           char **ret_reason);
+
+static inline bool policy_rule_is_name(const PolicyRule *r) {
+        return r->name[0] != 0;
+}
+
+/* Does the rule's name ("api.example.com" or, wildcard, "*.example.com") match name (lowercase,
+ * no trailing dot)? */
+bool policy_rule_name_matches(const PolicyRule *r, const char *name);
+
+/* The number of name rules of p (all in the connect allow list). */
+size_t policy_n_names(const Policy *p);
 
 /* The canonical spelling of a rule; parsing it gives the same rule back. */
 int policy_rule_to_string(const PolicyRule *r, char **ret);

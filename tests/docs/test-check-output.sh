@@ -37,8 +37,8 @@ sed 's/^/# /' "$tmp/out"
 
 # The forms of the page, FILE replaced by the path.
 forms=$(sed -n '/^\*check\* _FILE_/,/^\*[a-z]/p' "$page" | sed -n 's/^\t*FILE: //p')
-[ "$(printf '%s\n' "$forms" | grep -c .)" = 8 ]
-ok $? "cgpolicy(8) documents eight forms of the line"
+[ "$(printf '%s\n' "$forms" | grep -c .)" = 12 ]
+ok $? "cgpolicy(8) documents twelve forms of the line"
 for f in sealed optout audit learn; do
         line=$(grep "^$tmp/$f.service: " "$tmp/out" | sed "s|^$tmp/$f.service: ||")
         printf '%s\n' "$forms" | grep -qxF -- "$line"
@@ -62,6 +62,15 @@ for f in freeze stop learnkill; do
         line=$(grep "^$tmp/$f.service: on denial: " "$tmp/out" | sed "s|^$tmp/$f.service: ||")
         printf '%s\n' "$forms" | grep -qxF -- "$line"
         ok $? "$f.service: '$line' is a form cgpolicy(8) documents"
+done
+
+printf '[Service]\nX-CgPolicyConnectAllow=api.example.com:443 *.pool.ntp.org:udp:123\nX-CgPolicyConnectDeny=any\n' > "$tmp/names.service"
+"$cgpolicy" check "$tmp/names.service" > "$tmp/out" 2> "$tmp/err"
+ok $? "check passes a file with name rules"
+for pat in "names: api.example.com" "names: no connect allow rule"; do
+        line=$(grep "^$tmp/names.service: $pat" "$tmp/out" | sed "s|^$tmp/names.service: ||")
+        printf '%s\n' "$forms" | grep -qxF -- "$line"
+        ok $? "names.service: '$line' is a form cgpolicy(8) documents"
 done
 
 "$cgpolicy" check "$tmp/bad.service" > "$tmp/out" 2> "$tmp/err"

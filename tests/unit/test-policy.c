@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -126,6 +127,94 @@ static void test_grammar(void) {
         test_rule_bad("ipv5", "invalid rule 'ipv5': expected any, ipv4, ipv6, tcp, udp, a port or an address");
         test_rule_bad("any:80", "invalid rule 'any:80': unknown family or protocol 'any'");
         test_rule_bad("ipv4:tcp:any:80", "invalid rule 'ipv4:tcp:any:80': unknown family or protocol 'any'");
+}
+
+/* Names in connect rules (systemd.cgpolicy(5), NAME RULES). */
+static void test_names(void) {
+        Policy p;
+
+        test_rule_ok("api.example.com:443", "api.example.com:443");
+        test_rule_ok("API.Example.COM.:443", "api.example.com:443");
+        test_rule_ok("api.example.com", "api.example.com");
+        test_rule_ok("*.pool.ntp.org:udp:123", "udp:*.pool.ntp.org:123");
+        test_rule_ok("udp:*.pool.ntp.org:123", "udp:*.pool.ntp.org:123");
+        test_rule_ok("api.example.com:tcp", "tcp:api.example.com");
+        test_rule_ok("ipv6:tcp:api.example.com:8000-8100", "ipv6:tcp:api.example.com:8000-8100");
+        test_rule_ok("ipv4:db-1.internal.example:5432", "ipv4:db-1.internal.example:5432");
+        test_rule_ok("_dmarc.example.com:53", "_dmarc.example.com:53");
+        test_rule_ok("1.2.3.example:80", "1.2.3.example:80");
+        test_rule_ok("10.1.2.a:80", "10.1.2.a:80");
+        /* Never a name: an IPv4 address, a CIDR, a port list. */
+        test_rule_ok("10.1.2.3:80", "10.1.2.3:80");
+        test_rule_ok("10.0.0.0/8", "10.0.0.0/8");
+        test_rule_ok("80-90", "80-90");
+        test_rule_bad("10.1.2.300", "invalid IPv4 address '10.1.2.300'");
+        test_rule_bad("localhost:80", "invalid rule 'localhost:80': unknown family or protocol 'localhost'");
+        test_rule_bad("*.com", "invalid name '*.com': a name needs at least two labels (e.g. example.com, *.example.com)");
+        test_rule_bad("*:80", "invalid name '*': '*' may only be the whole first label, as in '*.example.com'");
+        test_rule_bad("api.*.example.com", "invalid name 'api.*.example.com': '*' may only be the whole first label, "
+                      "as in '*.example.com'");
+        test_rule_bad("*.1.2.3", "invalid name '*.1.2.3': the last label of a name must contain a letter");
+        test_rule_bad("a..example.com", "invalid name 'a..example.com': empty label");
+        test_rule_bad("-a.example.com", "invalid name '-a.example.com': a label may not begin or end with '-'");
+        test_rule_bad("a!b.example.com", "invalid name 'a!b.example.com': '!' is not allowed in a name (letters, "
+                      "digits, '-' and '_')");
+        test_rule_bad("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.com",
+                      "invalid name 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.com': "
+                      "a label is longer than 63 characters");
+        test_rule_bad("tcp:api.example.com:udp:53", "more than one protocol in rule 'tcp:api.example.com:udp:53'");
+        test_rule_bad("api.example.com:0", "port 0 is out of range 1..65535");
+        test_rule_bad("api.example.com:tcp:", "rule 'api.example.com:tcp:' ends with ':'");
+        test_rule_bad("api.example.com:443:80", "invalid rule 'api.example.com:443:80': NAME[:PROTOCOL][:PORTS] is "
+                      "expected after a name");
+
+        {
+                PolicyRule w = {}, e = {};
+                uint8_t a[4] = { 192, 0, 2, 1 };
+
+                ok(policy_rule_from_string("*.example.com", &w, NULL) == 0 &&
+                   policy_rule_name_matches(&w, "api.example.com") && policy_rule_name_matches(&w, "a.b.example.com") &&
+                   !policy_rule_name_matches(&w, "example.com") && !policy_rule_name_matches(&w, "badexample.com"),
+                   "a wildcard matches every name below it, not the name itself");
+                ok(policy_rule_from_string("api.example.com", &e, NULL) == 0 &&
+                   policy_rule_name_matches(&e, "api.example.com") && !policy_rule_name_matches(&e, "x.api.example.com") &&
+                   !policy_rule_matches(&e, AF_INET, IPPROTO_TCP, a, 443),
+                   "a name matches itself only, and no address statically");
+        }
+
+#define ASSIGN(k, v) policy_assign(&p, &(PolicySource) { "/x/foo.service", 7, k }, v)
+        policy_init(&p);
+        ok(ASSIGN("X-CgPolicyBindAllow", "api.example.com:80") == -EINVAL &&
+           streq(p.error, "/x/foo.service:7: X-CgPolicyBindAllow: a name (api.example.com) can only be in a connect "
+                 "allow rule: bind rules are by address"), "a name in a bind rule is an error");
+        policy_done(&p);
+        policy_init(&p);
+        ok(ASSIGN("X-CgPolicyConnectDeny", "*.example.com") == -EINVAL &&
+           streq(p.error, "/x/foo.service:7: X-CgPolicyConnectDeny: a name (*.example.com) can only be in a connect "
+                 "allow rule: deny rules are by address"), "a name in a deny rule is an error");
+        policy_done(&p);
+        policy_init(&p);
+        ok(ASSIGN("X-CgPolicyConnectAllow", "a1.example.com a2.example.com a3.example.com a4.example.com "
+                  "a5.example.com a6.example.com a7.example.com a8.example.com udp:53") == 0 &&
+           ASSIGN("X-CgPolicyConnectAllow", "b1.example.com b2.example.com b3.example.com b4.example.com "
+                  "b5.example.com b6.example.com b7.example.com b8.example.com") == 0 && policy_n_names(&p) == 16,
+           "16 name rules are fine");
+        ok(ASSIGN("X-CgPolicyConnectAllow", "tcp:1 c.example.com") == -EINVAL && policy_n_names(&p) == 16 &&
+           streq(p.error, "/x/foo.service:7: X-CgPolicyConnectAllow: more than 16 name rules"),
+           "the 17th name rule is an error");
+        policy_done(&p);
+#undef ASSIGN
+
+        {
+                _cleanup_free_ char *why = NULL;
+                Policy q;
+
+                policy_init(&q);
+                ok(policy_arg_parse(&q, "--bind-allow=api.example.com:80", &why) == -EINVAL &&
+                   streq(why, "--bind-allow=api.example.com:80: a name (api.example.com) can only be in a connect "
+                         "allow rule: bind rules are by address"), "apply refuses a name in a bind rule too");
+                policy_done(&q);
+        }
 }
 
 static void test_matches(void) {
@@ -730,6 +819,78 @@ static void test_check(void) {
         rmdir(dir);
 }
 
+static int check_output_root(char **paths, size_t n, const char *root, char **ret) {
+        _cleanup_free_ char *buf = NULL;
+        size_t size = 0;
+        FILE *f;
+        int r;
+
+        f = open_memstream(&buf, &size);
+        if (!f)
+                return -ENOMEM;
+        r = check_unit_files_full(paths, n, root, f);
+        fclose(f);
+        *ret = TAKE_PTR(buf);
+        return r;
+}
+
+/* What check says of name rules, on a host whose lookups are seen and on one whose are not. */
+static void test_check_names(void) {
+        char dir[] = "/tmp/test-policy-names-XXXXXX";
+        char names[128], noresolver[128], nodeny[128], etc[128], nss[128];
+        _cleanup_free_ char *out = NULL, *want = NULL;
+        static const char line[] = " (the addresses the unit's own DNS lookups over UDP answer, for the answer's TTL, 5s..1h)\n";
+
+        if (!mkdtemp(dir)) {
+                ok(false, "mkdtemp");
+                return;
+        }
+        snprintf(names, sizeof names, "%s/names.service", dir);
+        snprintf(noresolver, sizeof noresolver, "%s/noresolver.service", dir);
+        snprintf(nodeny, sizeof nodeny, "%s/nodeny.service", dir);
+        snprintf(etc, sizeof etc, "%s/etc", dir);
+        snprintf(nss, sizeof nss, "%s/etc/nsswitch.conf", dir);
+        (void) mkdir(etc, 0755);
+
+        put_file(names, "[Service]\nX-CgPolicyConnectAllow=API.example.com:443 *.pool.ntp.org:udp:123 udp:[::1]:53 "
+                 "127.0.0.53:53\nX-CgPolicyConnectDeny=any\nX-CgPolicySeal=no\n");
+        put_file(noresolver, "[Service]\nX-CgPolicyConnectAllow=api.example.com:443\nX-CgPolicyConnectDeny=any\n"
+                 "X-CgPolicySeal=no\n");
+        put_file(nodeny, "[Service]\nX-CgPolicyConnectAllow=api.example.com:443\nX-CgPolicySeal=no\n");
+
+        put_file(nss, "passwd: files\nhosts:          files myhostname dns\n");
+        ok(check_output_root((char *[]) { names, noresolver, nodeny }, 3, dir, &out) == 0, "check: name rules pass");
+        ok(asprintf(&want, "%s: not sealed (X-CgPolicySeal=no)\n%s: names: api.example.com:443 udp:*.pool.ntp.org:123%s"
+                    "%s: not sealed (X-CgPolicySeal=no)\n%s: names: api.example.com:443%s"
+                    "%s: names: no connect allow rule allows udp port 53: the unit can ask no resolver, the name rules "
+                    "allow nothing\n"
+                    "%s: not sealed (X-CgPolicySeal=no)\n%s: names: api.example.com:443%s"
+                    "%s: names: no X-CgPolicyConnectDeny=: every connect is allowed anyway\n",
+                    names, names, line, noresolver, noresolver, line, noresolver, nodeny, nodeny, line, nodeny) > 0 &&
+           streq(out, want), "check: lists the name rules, says when they can allow nothing");
+        if (!streq(out, want))
+                diag("got: %s", out);
+        out = mfree(out);
+        want = mfree(want);
+
+        put_file(nss, "hosts: files resolve [!UNAVAIL=return] dns\n");
+        ok(check_output_root((char *[]) { names }, 1, dir, &out) == 0 &&
+           asprintf(&want, "%s: not sealed (X-CgPolicySeal=no)\n%s: names: api.example.com:443 udp:*.pool.ntp.org:123%s"
+                    "%s: names: lookups not seen on this host: 'resolve' before 'dns' on the hosts line of /etc/nsswitch.conf: glibc asks "
+                    "systemd-resolved over its Unix socket, the unit sends no DNS query; the name rules allow nothing\n",
+                    names, names, line, names) > 0 && streq(out, want),
+           "check: nss-resolve before dns: the lookups are not seen, the rules allow nothing");
+        if (!streq(out, want))
+                diag("got: %s", out);
+
+        unlink(names);
+        unlink(noresolver);
+        unlink(nodeny);
+        unlink(nss);
+        rmdir(etc);
+        rmdir(dir);
+}
+
 static void test_escape(void) {
         static const struct {
                 const char *in, *out;
@@ -993,6 +1154,7 @@ int main(void) {
         log_set_max_level(LOG_CRIT);
 
         test_grammar();
+        test_names();
         test_matches();
         test_assign();
         test_socket_and_seal();
@@ -1001,6 +1163,7 @@ int main(void) {
         test_unit_file();
         test_unit_policy_errors();
         test_check();
+        test_check_names();
         test_escape();
         test_args();
         test_random();

@@ -797,6 +797,37 @@ sc_status() {
 }
 
 # ---------------------------------------------------------------------------------------
+# Connect rules by name (issue 14): the service looks names up with glibc's resolver
+# (getaddrinfo(), from Python's connect()) against e2e-dns.service; the kernel learns the
+# answers of the names its rules name, and nothing else.
+sc_names() {
+        local chk st j
+        chk=$(cgpolicy check /usr/lib/systemd/system/e2e-names.service 2>&1)
+        diag "cgpolicy check e2e-names.service:" "$chk" "hosts line: $(grep '^hosts:' /etc/nsswitch.conf 2>&1)"
+        check_contains "cgpolicy check lists the name rule" \
+                "names: tcp:allowed.e2e.test:9000 (the addresses" "$chk"
+        check_not_contains "cgpolicy check: the lookups are seen on this machine" "allow nothing" "$chk"
+        check "e2e-names.service starts" start_server e2e-names.service e2e-names
+        check "e2e-dns.service runs" wait_active e2e-dns.service
+        check_eq "e2e-names.service has the two DNS programs (dns_egress, dns_ingress)" 2 \
+                "$(bpftool cgroup show "/sys/fs/cgroup$(show e2e-names.service ControlGroup)" 2>/dev/null | grep -c cgpolicy_dns)"
+        check_eq "e2e-server.service (no name rules) has none" 0 \
+                "$(bpftool cgroup show "/sys/fs/cgroup$(show e2e-server.service ControlGroup)" 2>/dev/null | grep -c cgpolicy_dns)"
+        expect e2e-names connect tcp 127.0.0.1 9000 EPERM
+        expect e2e-names connect tcp allowed.e2e.test 9000 OK
+        expect e2e-names connect tcp 127.0.0.1 9000 OK
+        expect e2e-names connect tcp allowed.e2e.test 443 EPERM
+        expect e2e-names connect tcp unlisted.e2e.test 9000 EPERM
+        st=$(cgpolicy status e2e-names.service 2>&1)
+        diag "cgpolicy status e2e-names.service:" "$st"
+        check_contains "cgpolicy status shows the address the name rule allows now" \
+                "name: tcp:allowed.e2e.test:9000: 127.0.0.1 (" "$st"
+        j=$(journal_of e2e-names.service)
+        check_not_contains "no warning that the name rules allow nothing in the unit's journal" "allow nothing" "$j"
+        systemctl stop e2e-names.service e2e-dns.service
+}
+
+# ---------------------------------------------------------------------------------------
 # After stop, nothing is left for the unit: not listed, nothing pinned, no state.
 sc_stop() {
         local pins_before
@@ -1149,9 +1180,9 @@ sc_smoke() {
 if [ $# -gt 0 ]; then
         scenarios=("$@")
 elif [ "$mode" = vm ]; then
-        scenarios=(boot package show resources network_core restart attach_once socketbind prestart bad reload monitor monitor_restart monitor_actions daemons learn status upgrade remove)
+        scenarios=(boot package show resources network_core restart attach_once socketbind prestart bad reload monitor monitor_restart monitor_actions daemons learn status names upgrade remove)
 else
-        scenarios=(boot show network restart attach_once prestart bad template slice live reload loader_restart audit monitor monitor_restart monitor_actions daemons learn status stop)
+        scenarios=(boot show network restart attach_once prestart bad template slice live reload loader_restart audit monitor monitor_restart monitor_actions daemons learn status names stop)
 fi
 
 ran() { [[ " ${scenarios[*]} " == *" $1 "* ]]; }      # ran SCENARIO: is it in this run?

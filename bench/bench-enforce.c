@@ -287,7 +287,9 @@ static int detach_but_sock_addr(const Bench *b, const char *cg) {
         FOREACH_CGP_HOOK(h) {
                 int r;
 
-                if (h->prog_type == BPF_PROG_TYPE_LSM || h->prog_type == BPF_PROG_TYPE_CGROUP_SOCK_ADDR)
+                /* Only the hooks apply attached: not those of name rules, which g has none of. */
+                if (h->prog_type == BPF_PROG_TYPE_LSM || h->prog_type == BPF_PROG_TYPE_CGROUP_SOCK_ADDR ||
+                    !cgp_hook_needed(h, CGP_DIRS_ALL | CGP_DIRS_SEALED))
                         continue;
                 r = test_detach(&b->env, cg, h->name);
                 if (r < 0)
@@ -313,7 +315,8 @@ static int attach_trivial(const char *cg, int ret_fds[static CGP_HOOKS_MAX]) {
                 LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = h->attach_type);
                 int pfd;
 
-                if (h->prog_type == BPF_PROG_TYPE_LSM)
+                /* The hooks of a unit without name rules, as the variants it is compared with. */
+                if (h->prog_type == BPF_PROG_TYPE_LSM || !cgp_hook_needed(h, CGP_DIRS_ALL | CGP_DIRS_SEALED))
                         continue;
                 pfd = bpf_prog_load(h->prog_type, "bench_trivial", "GPL", insns, ELEMENTSOF(insns), &opts);
                 if (pfd < 0)

@@ -36,40 +36,6 @@ static const char *cgpolicy;
 static TestEnv env;
 static bool have_listen;        /* the kernel has BPF LSM: listen() is judged and learned */
 
-static int run_v(const char *cg, char **out, const char *const *args) {
-        size_t n = 0;
-        char buf[1 << 20];
-        int r;
-
-        while (args[n])
-                n++;
-        _cleanup_free_ const char **argv = calloc(n + 2, sizeof(char *));
-        if (!argv)
-                die("out of memory");
-        argv[0] = cgpolicy;
-        memcpy(argv + 1, args, n * sizeof(char *));
-        RunOptions o = { .cgroup = cg, .output = buf, .output_size = sizeof buf };
-        r = test_run((char *const *) argv, &o);
-        if (out)
-                *out = strdup(buf);
-        else if (r != 0)
-                diag("cgpolicy %s: exit %d: %s", args[0], r, buf);
-        return r;
-}
-
-static int run(const char *cg, char **out, ...) {
-        const char *a[64];
-        size_t n = 0;
-        va_list ap;
-
-        va_start(ap, out);
-        for (const char *s; n < 63 && (s = va_arg(ap, const char *)); )
-                a[n++] = s;
-        va_end(ap);
-        a[n] = NULL;
-        return run_v(cg, out, a);
-}
-
 /* ---- requests, made by a child in a cgroup ---- */
 
 typedef enum Op {
@@ -197,7 +163,7 @@ static char *records(const char *unit, unsigned *ret_n, unsigned long long *ret_
 
         if (times_ok)
                 *times_ok = true;
-        if (run(NULL, &out, "learn", unit, "--records", NULL) != 0) {
+        if (test_cgpolicy(cgpolicy, NULL, &out, "learn", unit, "--records", NULL) != 0) {
                 diag("learn %s --records failed: %s", unit, out ?: "");
                 return strdup("(failed)");
         }
@@ -281,7 +247,7 @@ static void test_records(const char *cg) {
         _cleanup_free_ char *want = NULL, *st = NULL, *js = NULL;
         int errs[ELEMENTSOF(lw_requests)];
 
-        ok(run(cg, NULL, "apply", "--unit=lw.service", "--mode=learn", NULL) == 0,
+        ok(test_cgpolicy(cgpolicy, cg, NULL, "apply", "--unit=lw.service", "--mode=learn", NULL) == 0,
            "lw.service: apply --mode=learn without rules, from inside its cgroup");
         ok(workload(cg, lw_requests, ELEMENTSOF(lw_requests), errs) == 0,
            "learn mode: binds, connects, UDP sendto (v4, v6, v4-mapped) and a ping socket all succeed");
@@ -291,10 +257,10 @@ static void test_records(const char *cg) {
         want = lw_expected(3, false);
         expect_records("learn mode", "lw.service", want);
 
-        ok(run(NULL, &st, "status", "lw.service", NULL) == 0 && st && strstr(st, "mode: learn") &&
+        ok(test_cgpolicy(cgpolicy, NULL, &st, "status", "lw.service", NULL) == 0 && st && strstr(st, "mode: learn") &&
            strstr(st, "learned: "),
            "status shows the mode learn and what was learned");
-        ok(run(NULL, &js, "status", "lw.service", "--json", NULL) == 0 && js && strstr(js, "\"mode\":\"learn\"") &&
+        ok(test_cgpolicy(cgpolicy, NULL, &js, "status", "lw.service", "--json", NULL) == 0 && js && strstr(js, "\"mode\":\"learn\"") &&
            strstr(js, "\"learning\":true") && strstr(js, "\"learn_evicted\":0"),
            "status --json: mode learn, learning, learn_evicted");
 }
@@ -305,7 +271,7 @@ static void test_denied_flags(void) {
         _cleanup_free_ char *st = NULL, *before = NULL, *after = NULL;
 
         /* Learn mode with rules: nothing refused, the would-be denials marked. */
-        ok(run(cg, NULL, "apply", "--unit=lr.service", "--mode=learn", "--connect-allow=tcp:47320",
+        ok(test_cgpolicy(cgpolicy, cg, NULL, "apply", "--unit=lr.service", "--mode=learn", "--connect-allow=tcp:47320",
                "--connect-deny=any", NULL) == 0, "lr.service: apply --mode=learn with rules");
         ok(one(cg, OP_CONNECT, "127.0.0.1", PORT_TCP4) == 0, "learn with rules: an allowed connect succeeds");
         ok(one(cg, OP_SENDTO, "127.0.0.1", PORT_UDP) == 0, "learn with rules: a would-be denied sendto succeeds");
@@ -314,42 +280,42 @@ static void test_denied_flags(void) {
                        "lr.service connect ipv4 tcp 127.0.0.1 47320 1 no\n"
                        "lr.service connect ipv4 udp 127.0.0.1 47310 1 yes\n"
                        "lr.service socket ipv4 ping - 0 1 yes\n");
-        ok(run(NULL, &st, "status", "lr.service", NULL) == 0 && st &&
+        ok(test_cgpolicy(cgpolicy, NULL, &st, "status", "lr.service", NULL) == 0 && st &&
            strstr(st, "connect: 1 allowed, 0 denied, 1 would be denied"),
            "learn with rules: the would-be denial is counted as such");
 
         /* An audit unit made to learn at runtime, and stopped. */
-        ok(run(cga, NULL, "apply", "--unit=la.service", "--mode=audit", "--connect-deny=any", NULL) == 0,
+        ok(test_cgpolicy(cgpolicy, cga, NULL, "apply", "--unit=la.service", "--mode=audit", "--connect-deny=any", NULL) == 0,
            "la.service: apply --mode=audit");
         ok(one(cga, OP_CONNECT, "127.0.0.1", PORT_TCP4) == 0, "audit: a would-be denied connect succeeds");
         before = records("la.service", NULL, NULL, NULL);
         ok(before && streq(before, ""), "audit mode alone records nothing");
-        ok(run(NULL, NULL, "learn", "la.service", "--start", opt, NULL) == 0, "learn la.service --start");
+        ok(test_cgpolicy(cgpolicy, NULL, NULL, "learn", "la.service", "--start", opt, NULL) == 0, "learn la.service --start");
         ok(one(cga, OP_CONNECT, "127.0.0.1", PORT_TCP4) == 0 && one(cga, OP_CONNECT, "127.0.0.1", PORT_TCP4) == 0,
            "audit, learning: connects succeed");
         expect_records("audit, learning", "la.service", "la.service connect ipv4 tcp 127.0.0.1 47320 2 yes\n");
         free(st);
         st = NULL;
-        ok(run(NULL, &st, "status", "la.service", NULL) == 0 && st && strstr(st, "mode: audit, learning") &&
+        ok(test_cgpolicy(cgpolicy, NULL, &st, "status", "la.service", NULL) == 0 && st && strstr(st, "mode: audit, learning") &&
            strstr(st, "3 would be denied (audit)"),
            "status: audit, learning; the would-be denials are still counted");
-        ok(run(NULL, NULL, "learn", "la.service", "--stop", opt, NULL) == 0, "learn la.service --stop");
+        ok(test_cgpolicy(cgpolicy, NULL, NULL, "learn", "la.service", "--stop", opt, NULL) == 0, "learn la.service --stop");
         ok(one(cga, OP_CONNECT, "127.0.0.1", PORT_TCP4) == 0, "audit again: the connect succeeds");
         after = records("la.service", NULL, NULL, NULL);
         ok(after && streq(after, "la.service connect ipv4 tcp 127.0.0.1 47320 2 yes\n"),
            "after --stop nothing more is recorded, the records stay");
         free(st);
         st = NULL;
-        ok(run(NULL, &st, "status", "la.service", NULL) == 0 && st && strstr(st, "mode: audit\n"),
+        ok(test_cgpolicy(cgpolicy, NULL, &st, "status", "la.service", NULL) == 0 && st && strstr(st, "mode: audit\n"),
            "status: the configured mode again");
-        ok(run(NULL, NULL, "learn", "la.service", "--start", "--cgroup=/nonexistent", NULL) != 0,
+        ok(test_cgpolicy(cgpolicy, NULL, NULL, "learn", "la.service", "--start", "--cgroup=/nonexistent", NULL) != 0,
            "learn --start of a cgroup that does not exist fails");
 }
 
 static void test_enforce_while_learning(const char *lw_cg) {
         _cleanup_free_ char *cg = test_env_cgroup(&env, "le");
 
-        ok(run(cg, NULL, "apply", "--unit=le.service", "--connect-allow=tcp:47320", "--connect-deny=any", NULL) == 0,
+        ok(test_cgpolicy(cgpolicy, cg, NULL, "apply", "--unit=le.service", "--connect-allow=tcp:47320", "--connect-deny=any", NULL) == 0,
            "le.service: apply in enforce mode");
         ok(one(cg, OP_CONNECT, "127.0.0.1", PORT_TCP4) == 0, "enforce while another unit learns: allowed connect");
         ok(one(cg, OP_CONNECT, "127.0.0.1", PORT_OUTSIDE) == EPERM,
@@ -371,7 +337,7 @@ static void test_flood(void) {
         if (!q || !addrs)
                 die("out of memory");
         before = records("lw.service", NULL, NULL, NULL);
-        ok(run(cg, NULL, "apply", "--unit=lf.service", "--mode=learn", NULL) == 0, "lf.service: apply --mode=learn");
+        ok(test_cgpolicy(cgpolicy, cg, NULL, "apply", "--unit=lf.service", "--mode=learn", NULL) == 0, "lf.service: apply --mode=learn");
         for (unsigned i = 0; i < n_flood; i++) {
                 char *a = addrs + i * 32;
 
@@ -384,7 +350,7 @@ static void test_flood(void) {
         ok(evicted == n_flood - n, "flood: the evictions are counted: %llu = %u requests - %u kept", evicted, n_flood, n);
         after = records("lw.service", NULL, NULL, NULL);
         ok(before && after && streq(before, after), "flood: another learning unit's records are untouched");
-        ok(run(NULL, &st, "status", "lf.service", NULL) == 0 && st && strstr(st, "evicted"),
+        ok(test_cgpolicy(cgpolicy, NULL, &st, "status", "lf.service", NULL) == 0 && st && strstr(st, "evicted"),
            "status shows the evictions");
         if (st)
                 diag("%s", st);
@@ -393,16 +359,16 @@ static void test_flood(void) {
 static void test_persistence(const char *cg) {
         _cleanup_free_ char *cg2 = NULL, *want = NULL;
 
-        ok(run(NULL, NULL, "load", NULL) == 0, "cgpolicy load again");
+        ok(test_cgpolicy(cgpolicy, NULL, NULL, "load", NULL) == 0, "cgpolicy load again");
         want = lw_expected(3, true);
         expect_records("after load again", "lw.service", want);
 
         /* A restart: release (ExecStopPost=), the cgroup goes, a new one under the same name. */
-        ok(run(cg, NULL, "release", "--unit=lw.service", NULL) == 0, "lw.service: release (stop)");
+        ok(test_cgpolicy(cgpolicy, cg, NULL, "release", "--unit=lw.service", NULL) == 0, "lw.service: release (stop)");
         ok(cgroup_remove_tree(cg) >= 0, "lw.service's cgroup removed");
         expect_records("after the unit stopped", "lw.service", want);
         cg2 = test_env_cgroup(&env, "lw2");
-        ok(run(cg2, NULL, "apply", "--unit=lw.service", "--mode=learn", NULL) == 0,
+        ok(test_cgpolicy(cgpolicy, cg2, NULL, "apply", "--unit=lw.service", "--mode=learn", NULL) == 0,
            "lw.service restarted: apply --mode=learn in a new cgroup");
         ok(one(cg2, OP_CONNECT, "127.0.0.1", PORT_TCP4) == 0, "restarted: a connect");
         free(want);
@@ -415,8 +381,8 @@ static void test_template_and_reset(void) {
         _cleanup_free_ char *lw_before = NULL, *lw_after = NULL, *lf = NULL, *out = NULL;
         unsigned n = 99;
 
-        ok(run(ca, NULL, "apply", "--unit=tp@a.service", "--mode=learn", NULL) == 0 &&
-           run(cb, NULL, "apply", "--unit=tp@b.service", "--mode=learn", NULL) == 0,
+        ok(test_cgpolicy(cgpolicy, ca, NULL, "apply", "--unit=tp@a.service", "--mode=learn", NULL) == 0 &&
+           test_cgpolicy(cgpolicy, cb, NULL, "apply", "--unit=tp@b.service", "--mode=learn", NULL) == 0,
            "tp@a.service, tp@b.service: apply --mode=learn");
         ok(one(ca, OP_CONNECT, "127.0.0.1", PORT_TCP4) == 0 && one(cb, OP_CONNECT, "::1", PORT_TCP6) == 0,
            "each instance connects");
@@ -426,20 +392,20 @@ static void test_template_and_reset(void) {
         expect_records("one instance", "tp@b.service", "tp@b.service connect ipv6 tcp ::1 47321 1 no\n");
 
         lw_before = records("lw.service", NULL, NULL, NULL);
-        ok(run(NULL, NULL, "learn", "lf.service", "--reset", NULL) == 0, "learn lf.service --reset");
+        ok(test_cgpolicy(cgpolicy, NULL, NULL, "learn", "lf.service", "--reset", NULL) == 0, "learn lf.service --reset");
         lf = records("lf.service", &n, NULL, NULL);
         ok(n == 0, "reset: lf.service has no records left");
         lw_after = records("lw.service", NULL, NULL, NULL);
         ok(lw_before && lw_after && streq(lw_before, lw_after), "reset: other units' records stay");
-        ok(run(NULL, NULL, "learn", "tp@.service", "--reset", NULL) == 0, "learn tp@.service --reset");
+        ok(test_cgpolicy(cgpolicy, NULL, NULL, "learn", "tp@.service", "--reset", NULL) == 0, "learn tp@.service --reset");
         ok(one(cb, OP_CONNECT, "127.0.0.1", PORT_TCP4) == 0, "tp@b.service connects again after the reset");
         expect_records("template after reset", "tp@.service", "tp@b.service connect ipv4 tcp 127.0.0.1 47320 1 no\n");
 
-        ok(run(NULL, &out, "learn", "lw.service", "--start", "--stop", NULL) == 2,
+        ok(test_cgpolicy(cgpolicy, NULL, &out, "learn", "lw.service", "--start", "--stop", NULL) == 2,
            "learn with two actions is a usage error (exit 2)");
         free(out);
         out = NULL;
-        ok(run(NULL, &out, "learn", "lw.service", "--prefix-threshold=x", NULL) == 2,
+        ok(test_cgpolicy(cgpolicy, NULL, &out, "learn", "lw.service", "--prefix-threshold=x", NULL) == 2,
            "learn --prefix-threshold=x is a usage error (exit 2)");
 }
 
@@ -448,7 +414,7 @@ static void test_template_and_reset(void) {
 static void test_slice(void) {
         _cleanup_free_ char *svc = NULL;
 
-        ok(run(NULL, NULL, "apply", "--slice=lrn.slice", "--mode=learn", NULL) == 0,
+        ok(test_cgpolicy(cgpolicy, NULL, NULL, "apply", "--slice=lrn.slice", "--mode=learn", NULL) == 0,
            "apply --slice=lrn.slice --mode=learn");
         svc = test_env_cgroup(&env, "lrn.slice/app.service");
         ok(one(svc, OP_CONNECT, "::1", PORT_TCP6) == 0 && one(svc, OP_SENDTO, "127.0.0.1", PORT_UDP) == 0,
@@ -456,7 +422,7 @@ static void test_slice(void) {
         expect_records("slice", "lrn.slice",
                        "lrn.slice connect ipv4 udp 127.0.0.1 47310 1 no\n"
                        "lrn.slice connect ipv6 tcp ::1 47321 1 no\n");
-        ok(run(NULL, NULL, "release", "--slice=lrn.slice", NULL) == 0, "release --slice=lrn.slice");
+        ok(test_cgpolicy(cgpolicy, NULL, NULL, "release", "--slice=lrn.slice", NULL) == 0, "release --slice=lrn.slice");
         expect_records("slice released", "lrn.slice",
                        "lrn.slice connect ipv4 udp 127.0.0.1 47310 1 no\n"
                        "lrn.slice connect ipv6 tcp ::1 47321 1 no\n");
@@ -510,16 +476,16 @@ static void test_proposal(const char *lw_cg) {
         char **args = NULL;
         int n, errs[ELEMENTSOF(lw_requests)];
 
-        ok(run(NULL, &proposal, "learn", "lw.service", NULL) == 0 && proposal && strstr(proposal, "X-CgPolicyMode=enforce"),
+        ok(test_cgpolicy(cgpolicy, NULL, &proposal, "learn", "lw.service", NULL) == 0 && proposal && strstr(proposal, "X-CgPolicyMode=enforce"),
            "learn lw.service: a proposal in enforce mode");
         diag("%s", proposal ?: "");
         {
                 _cleanup_free_ char *j = NULL, *d = NULL;
 
-                ok(run(NULL, &j, "learn", "lw.service", "--json", NULL) == 0 && j && strstr(j, "lw.service") &&
+                ok(test_cgpolicy(cgpolicy, NULL, &j, "learn", "lw.service", "--json", NULL) == 0 && j && strstr(j, "lw.service") &&
                    strstr(j, "tcp:127.0.0.1:47320"), "learn --json: the same proposal for tools");
                 /* lw.service has no unit file: its current policy is empty, every rule is new. */
-                ok(run(NULL, &d, "learn", "lw.service", "--diff", NULL) == 0 && d &&
+                ok(test_cgpolicy(cgpolicy, NULL, &d, "learn", "lw.service", "--diff", NULL) == 0 && d &&
                    strstr(d, "+ X-CgPolicyConnectAllow=tcp:127.0.0.1:47320"),
                    "learn --diff: against the unit files' policy (none), the allow rules are added");
                 if (d)
@@ -529,10 +495,10 @@ static void test_proposal(const char *lw_cg) {
         ok(n > 2, "the proposal's keys as apply options (%d)", n);
         if (n <= 2)
                 return;
-        ok(run_v(cg, NULL, (const char *const *) args) == 0, "lp.service: apply the proposal of lw.service (enforce)");
+        ok(test_cgpolicy_argv(cgpolicy, cg, NULL, NULL, (const char *const *) args) == 0, "lp.service: apply the proposal of lw.service (enforce)");
         ok(workload(cg, lw_requests, ELEMENTSOF(lw_requests), errs) == 0,
            "under the proposal the same workload has no failure");
-        ok(run(NULL, &js, "status", "lp.service", "--json", NULL) == 0 && js && strstr(js, "\"mode\":\"enforce\"") &&
+        ok(test_cgpolicy(cgpolicy, NULL, &js, "status", "lp.service", "--json", NULL) == 0 && js && strstr(js, "\"mode\":\"enforce\"") &&
            strstr(js, "\"denied\":{\"bind\":0,\"connect\":0,\"socket\":0}"),
            "under the proposal: zero denials counted");
         ok(one(cg, OP_CONNECT, "127.0.0.1", PORT_OUTSIDE - 1) == EPERM,
@@ -582,7 +548,7 @@ int main(int argc, char **argv) {
         /* --slice= looks for slices below the test's cgroup. */
         if (setenv("CGPOLICY_CGROUP_ROOT", env.cg_path, 1) < 0)
                 die("setenv: %m");
-        ok(run(NULL, NULL, "load", NULL) == 0, "cgpolicy load into a private bpffs");
+        ok(test_cgpolicy(cgpolicy, NULL, NULL, "load", NULL) == 0, "cgpolicy load into a private bpffs");
         pin = xasprintf("%s/socket_listen", env.pin_dir);
         have_listen = access(pin, F_OK) >= 0;
         if (!have_listen)

@@ -33,42 +33,6 @@ static TestEnv env;
 
 /* Run cgpolicy with the NULL-terminated argv args (any length), in cgroup cg (NULL: ours); the
  * exit status, the output in *out (may be NULL), the time from exec to exit in *exec_ns. */
-static int run_v(const char *cg, char **out, uint64_t *exec_ns, const char *const *args) {
-        size_t n = 0;
-        char buf[65536];
-        int r;
-
-        while (args[n])
-                n++;
-        _cleanup_free_ const char **argv = calloc(n + 2, sizeof(char *));
-        if (!argv)
-                die("out of memory");
-        argv[0] = cgpolicy;
-        memcpy(argv + 1, args, n * sizeof(char *));
-        RunOptions o = { .cgroup = cg, .output = buf, .output_size = sizeof buf };
-        r = test_run((char *const *) argv, &o);
-        if (exec_ns)
-                *exec_ns = o.exec_ns;
-        if (out)
-                *out = strdup(buf);
-        else if (r != 0)
-                diag("cgpolicy %s: exit %d: %s", args[0], r, buf);
-        return r;
-}
-
-static int run(const char *cg, char **out, ...) {
-        const char *a[64];
-        size_t n = 0;
-        va_list ap;
-
-        va_start(ap, out);
-        for (const char *s; n < 63 && (s = va_arg(ap, const char *)); )
-                a[n++] = s;
-        va_end(ap);
-        a[n] = NULL;
-        return run_v(cg, out, NULL, a);
-}
-
 /* The errno of one connect() (TCP, or a UDP sendto()) to 127.0.0.1:port, or bind() to it, made
  * by a process in cg. */
 typedef enum Op { OP_CONNECT, OP_SENDTO, OP_BIND } Op;
@@ -151,7 +115,7 @@ static int reload(const char *cgroup, const char *unit, const char *const *helpe
                         a[n++] = *helper;
         }
         a[n] = NULL;
-        return run_v(NULL, out, exec_ns, a);
+        return test_cgpolicy_argv(cgpolicy, NULL, out, exec_ns, a);
 }
 
 static void test_reload_traffic(const char *cg, const char *cgroup) {
@@ -253,7 +217,7 @@ static void test_invalid(const char *cg, const char *cgroup) {
 static char *status_of(const char *unit, bool json) {
         char *out = NULL;
 
-        (void) run(NULL, &out, "status", unit, json ? "--json" : NULL, NULL);
+        (void) test_cgpolicy(cgpolicy, NULL, &out, "status", unit, json ? "--json" : NULL, NULL);
         return out;
 }
 
@@ -262,7 +226,7 @@ static void test_block(const char *cg, const char *cgroup) {
         static const char *const third[] = { "apply", "--unit=rl.service", "--connect-deny=any",
                                              "--connect-allow=tcp:47201", NULL };
 
-        ok(run(NULL, NULL, "block", opt, "rl.service", NULL) == 0, "block: exits 0");
+        ok(test_cgpolicy(cgpolicy, NULL, NULL, "block", opt, "rl.service", NULL) == 0, "block: exits 0");
         expect(cg, "blocked", OP_CONNECT, PORT_KEEP, EPERM);
         expect(cg, "blocked", OP_SENDTO, PORT_UDP, EPERM);
         expect(cg, "blocked", OP_BIND, 47220, EPERM);
@@ -276,11 +240,11 @@ static void test_block(const char *cg, const char *cgroup) {
         ok(reload(cgroup, "rl.service", third, NULL, NULL) == 0, "block: reload while blocked exits 0");
         expect(cg, "blocked, after a reload", OP_CONNECT, PORT_REMOVED, EPERM);
         /* So does an apply (a restart of the unit). */
-        ok(run(cg, NULL, "apply", "--unit=rl.service", "--connect-deny=any", "--connect-allow=tcp:47201", NULL) == 0,
+        ok(test_cgpolicy(cgpolicy, cg, NULL, "apply", "--unit=rl.service", "--connect-deny=any", "--connect-allow=tcp:47201", NULL) == 0,
            "block: apply while blocked exits 0");
         expect(cg, "blocked, after an apply", OP_CONNECT, PORT_REMOVED, EPERM);
 
-        ok(run(NULL, NULL, "unblock", opt, "rl.service", NULL) == 0, "unblock: exits 0");
+        ok(test_cgpolicy(cgpolicy, NULL, NULL, "unblock", opt, "rl.service", NULL) == 0, "unblock: exits 0");
         expect(cg, "unblocked: the reloaded policy", OP_CONNECT, PORT_REMOVED, 0);
         expect(cg, "unblocked: the reloaded policy", OP_CONNECT, PORT_KEEP, EPERM);
         st2 = status_of("rl.service", false);
@@ -326,7 +290,7 @@ static void test_large(const char *cg, const char *cgroup) {
         for (unsigned i = 0; i < N - 1; i++)
                 a[n++] = xasprintf("--connect-allow=10.%u.%u.1:%u", i / 250, i % 250, 1000 + i);
         a[n++] = "--connect-allow=tcp:47202";
-        r = run_v(NULL, NULL, &ns, a);
+        r = test_cgpolicy_argv(cgpolicy, NULL, NULL, &ns, a);
         ok(r == 0, "10,000 rules: reload exits 0 (%.1f ms from exec)", (double) ns / 1e6);
         expect(cg, "10,000 rules", OP_CONNECT, PORT_ADDED, 0);
         expect(cg, "10,000 rules", OP_CONNECT, PORT_KEEP, EPERM);
@@ -340,9 +304,9 @@ static void test_large(const char *cg, const char *cgroup) {
 static void test_release_nothing(void) {
         _cleanup_free_ char *cg = test_env_cgroup(&env, "never");
 
-        ok(run(cg, NULL, "release", "--unit=never.service", NULL) == 0, "release with nothing applied exits 0");
-        ok(run(cg, NULL, "release", "--unit=never.service", NULL) == 0, "release again exits 0");
-        ok(run(NULL, NULL, "release", "--slice=never-applied.slice", NULL) == 0, "release of a slice never applied exits 0");
+        ok(test_cgpolicy(cgpolicy, cg, NULL, "release", "--unit=never.service", NULL) == 0, "release with nothing applied exits 0");
+        ok(test_cgpolicy(cgpolicy, cg, NULL, "release", "--unit=never.service", NULL) == 0, "release again exits 0");
+        ok(test_cgpolicy(cgpolicy, NULL, NULL, "release", "--slice=never-applied.slice", NULL) == 0, "release of a slice never applied exits 0");
         /* Nothing loaded at all (a unit that got ExecStopPost= by a daemon-reload while it ran,
          * on a host where nothing was policed yet). */
         {
@@ -381,11 +345,11 @@ int main(int argc, char **argv) {
         }
         test_env_add_child(&env, srv);
 
-        ok(run(NULL, NULL, "load", NULL) == 0, "cgpolicy load into a private bpffs");
+        ok(test_cgpolicy(cgpolicy, NULL, NULL, "load", NULL) == 0, "cgpolicy load into a private bpffs");
 
         cg = test_env_cgroup(&env, "rl");
         cgroup = xasprintf("%s/rl", env.cg_path);
-        ok(run_v(cg, NULL, NULL, before) == 0, "rl.service: apply from inside its cgroup");
+        ok(test_cgpolicy_argv(cgpolicy, cg, NULL, NULL, before) == 0, "rl.service: apply from inside its cgroup");
         expect(cg, "before", OP_CONNECT, PORT_KEEP, 0);
         expect(cg, "before", OP_CONNECT, PORT_REMOVED, 0);
         expect(cg, "before", OP_CONNECT, PORT_ADDED, EPERM);

@@ -163,6 +163,69 @@ static void read_all(int fd, char *buf, size_t size) {
         buf[len] = 0;
 }
 
+int test_cgpolicy_argv(const char *cgpolicy, const char *cg, char **out, uint64_t *exec_ns, const char *const *args) {
+        _cleanup_free_ const char **argv = NULL;
+        _cleanup_free_ char *buf = NULL;
+        size_t n = 0;
+        int r;
+
+        while (args[n])
+                n++;
+        argv = calloc(n + 2, sizeof(char *));
+        buf = malloc(1 << 20);
+        if (!argv || !buf)
+                die("out of memory");
+        argv[0] = cgpolicy;
+        memcpy(argv + 1, args, n * sizeof(char *));
+
+        RunOptions o = { .cgroup = cg, .output = buf, .output_size = 1 << 20 };
+        r = test_run((char *const *) argv, &o);
+        if (exec_ns)
+                *exec_ns = o.exec_ns;
+        if (out)
+                *out = strdup(buf);
+        else if (r != 0) {
+                printf("# cgpolicy %s: exit %d:\n", args[0] ?: "", r);
+                for (const char *l = buf; *l; ) {
+                        size_t k = strcspn(l, "\n");
+
+                        printf("# %.*s\n", (int) k, l);
+                        l += k + (l[k] == '\n');
+                }
+        }
+        return r;
+}
+
+int test_cgpolicy(const char *cgpolicy, const char *cg, char **out, ...) {
+        const char *a[64];
+        size_t n = 0;
+        va_list ap;
+
+        va_start(ap, out);
+        for (const char *s; n < 63 && (s = va_arg(ap, const char *)); )
+                a[n++] = s;
+        va_end(ap);
+        a[n] = NULL;
+        return test_cgpolicy_argv(cgpolicy, cg, out, NULL, a);
+}
+
+static int cmp_double(const void *a, const void *b) {
+        double x = *(const double *) a, y = *(const double *) b;
+
+        return x < y ? -1 : x > y;
+}
+
+double test_median(const double *v, size_t n) {
+        _cleanup_free_ double *c = malloc(n * sizeof(double));
+
+        assert(n > 0);
+        if (!c)
+                die("out of memory");
+        memcpy(c, v, n * sizeof(double));
+        qsort(c, n, sizeof(double), cmp_double);
+        return n % 2 ? c[n / 2] : (c[n / 2 - 1] + c[n / 2]) / 2;
+}
+
 int test_run(char *const *argv, RunOptions *o) {
         _cleanup_close_ int out_r = -EBADF, out_w = -EBADF, time_r = -EBADF, time_w = -EBADF;
         uint64_t t0 = now_ns(), t_exec, t1;

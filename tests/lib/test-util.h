@@ -100,6 +100,18 @@ typedef struct RunOptions {
  * it, or a negative errno. */
 int test_run(char *const *argv, RunOptions *o);
 
+/* Run the cgpolicy binary at path cgpolicy with the NULL-terminated args in the cgroup at fs path
+ * cg (NULL: the caller's). With out, *out gets its stdout and stderr (the first MiB), newly
+ * allocated; without, a failure's output is printed as TAP comments. *exec_ns (may be NULL) gets
+ * the time from execve() to exit. Returns as test_run(). test_cgpolicy() takes the args as
+ * variadic arguments, up to 63, ended by NULL. */
+int test_cgpolicy_argv(const char *cgpolicy, const char *cg, char **out, uint64_t *exec_ns, const char *const *args);
+int test_cgpolicy(const char *cgpolicy, const char *cg, char **out, ...) __attribute__((sentinel));
+
+/* The median of v[0..n) (n >= 1): the middle value, or the mean of the two middle ones; v is
+ * left as it is. */
+double test_median(const double *v, size_t n);
+
 /* Move the calling process into the cgroup at fs path cg. */
 int cgroup_join(const char *cg);
 

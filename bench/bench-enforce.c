@@ -849,13 +849,6 @@ static double quantile(const double *v, size_t n, double q) {
         return c[MIN(MAX(i, (size_t) 1), n) - 1];
 }
 
-/* The median of v[0..n): the middle value, or the mean of the two middle ones. */
-static double median(const double *v, size_t n) {
-        _cleanup_free_ double *c = sorted_copy(v, n);
-
-        return n % 2 ? c[n / 2] : (c[n / 2 - 1] + c[n / 2]) / 2;
-}
-
 /* The median of the per-round ratios x[r]/y[r]: the same ratio, paired by round. */
 static double paired_ratio(const double *x, const double *y, size_t n) {
         _cleanup_free_ double *q = malloc(n * sizeof(double));
@@ -864,7 +857,7 @@ static double paired_ratio(const double *x, const double *y, size_t n) {
                 abort();
         for (size_t i = 0; i < n; i++)
                 q[i] = x[i] / y[i];
-        return median(q, n);
+        return test_median(q, n);
 }
 
 /* ---- main ---- */
@@ -1029,8 +1022,8 @@ int main(int argc, char **argv) {
                         udp[v][k] = worker_batch(&b.w[v], 'u');
                 }
         for (size_t v = 0; v < _V_MAX; v++) {
-                mt[v] = median(tcp[v], rounds);
-                mu[v] = median(udp[v], rounds);
+                mt[v] = test_median(tcp[v], rounds);
+                mu[v] = test_median(udp[v], rounds);
                 rcvbuf_errors[v] = udp_rcvbuf_errors(b.w[v].pid);
         }
 
@@ -1198,23 +1191,23 @@ int main(int argc, char **argv) {
                (mem1 - mem0) / n_apply, (ent1 - ent0) / n_apply, n_apply, mem1 - mem0, ent1 - ent0,
                (mem1 - mem0) / n_apply + slot);
         printf("per unit of 10,000 rules: tries +%.0f bytes (median of %zu) => %.0f bytes per policed unit\n",
-               median(mem10k, ELEMENTSOF(mem10k)), ELEMENTSOF(mem10k),
-               median(mem10k, ELEMENTSOF(mem10k)) + (double) slot);
+               test_median(mem10k, ELEMENTSOF(mem10k)), ELEMENTSOF(mem10k),
+               test_median(mem10k, ELEMENTSOF(mem10k)) + (double) slot);
 
         printf("\ncgpolicy apply, 10 rules, %u runs, each in a fresh cgroup with the programs attached "
                "(median / p90, ms):\n", n_apply);
         printf("| process | fork to exit (incl. joining the cgroup) | execve() to exit |\n| --- | ---: | ---: |\n");
         printf("| cgpolicy apply, 10 rules | %.2f / %.2f | %.2f / %.2f |\n",
-               median(t_apply, n_apply), quantile(t_apply, n_apply, 0.9),
-               median(t_apply_exec, n_apply), quantile(t_apply_exec, n_apply, 0.9));
+               test_median(t_apply, n_apply), quantile(t_apply, n_apply, 0.9),
+               test_median(t_apply_exec, n_apply), quantile(t_apply_exec, n_apply, 0.9));
         printf("| cgpolicy --version (a bare start of the binary) | %.2f / %.2f | %.2f / %.2f |\n",
-               median(t_version, n_apply), quantile(t_version, n_apply, 0.9),
-               median(t_version_exec, n_apply), quantile(t_version_exec, n_apply, 0.9));
+               test_median(t_version, n_apply), quantile(t_version, n_apply, 0.9),
+               test_median(t_version_exec, n_apply), quantile(t_version_exec, n_apply, 0.9));
         printf("| true (the floor of any process start) | %.2f / %.2f | %.2f / %.2f |\n",
-               median(t_true, n_apply), quantile(t_true, n_apply, 0.9),
-               median(t_true_exec, n_apply), quantile(t_true_exec, n_apply, 0.9));
+               test_median(t_true, n_apply), quantile(t_true, n_apply, 0.9),
+               test_median(t_true_exec, n_apply), quantile(t_true_exec, n_apply, 0.9));
         printf("cgpolicy apply, 10,000 rules: fork to exit median %.1f ms (%zu runs)\n",
-               median(t_apply10k, ELEMENTSOF(t_apply10k)), ELEMENTSOF(t_apply10k));
+               test_median(t_apply10k, ELEMENTSOF(t_apply10k)), ELEMENTSOF(t_apply10k));
 
         for (size_t v = 0; v < _V_MAX; v++) {
                 free(cg[v]);

@@ -234,17 +234,6 @@ static uint64_t dns_prog_ns(const int fds[2]) {
         return ns;
 }
 
-static int cmp_double(const void *a, const void *b) {
-        double x = *(const double *) a, y = *(const double *) b;
-
-        return x < y ? -1 : x > y;
-}
-
-static double median(double *v, size_t n) {
-        qsort(v, n, sizeof(double), cmp_double);
-        return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 static unsigned arg(int argc, char **argv, int i, unsigned def) {
         return argc > i ? (unsigned) strtoul(argv[i], NULL, 10) : def;
 }
@@ -348,9 +337,9 @@ int main(int argc, char **argv) {
                         a[i] = connect_ns(prog, "127.0.0.3", ADDR_PORT, connects / 5);
                         l[i] = connect_ns(prog, "127.0.0.2", ADDR_PORT, connects / 5);
                 }
-                port_ns = median(p, 5);
-                addr_ns = median(a, 5);
-                learned_ns = median(l, 5);
+                port_ns = test_median(p, 5);
+                addr_ns = test_median(a, 5);
+                learned_ns = test_median(l, 5);
         }
         close(stats);
         close(prog);
@@ -361,9 +350,9 @@ int main(int argc, char **argv) {
                 die("cannot leave the cgroups");
 
         printf("names/static, median of %u rounds (1.000: no cost):\n", rounds);
-        printf("  TCP bulk send  %.3f\n", median(r_send, rounds));
-        printf("  TCP bulk recv  %.3f\n", median(r_recv, rounds));
-        printf("  UDP req/resp   %.3f\n", median(r_udp, rounds));
+        printf("  TCP bulk send  %.3f\n", test_median(r_send, rounds));
+        printf("  TCP bulk recv  %.3f\n", test_median(r_recv, rounds));
+        printf("  UDP req/resp   %.3f\n", test_median(r_udp, rounds));
         printf("the DNS programs' own run time, share of the names unit's time (all rounds):\n");
         printf("  TCP bulk send  %.2f %%\n", 100 * prog_share[0] / names_time[0]);
         printf("  TCP bulk recv  %.2f %%\n", 100 * prog_share[1] / names_time[1]);

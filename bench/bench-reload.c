@@ -73,17 +73,6 @@ static void helper(Argv *a, unsigned n, unsigned variant) {
         add(a, "--connect-allow=udp:%u", 2000 + variant);
 }
 
-static int cmp_double(const void *a, const void *b) {
-        double x = *(const double *) a, y = *(const double *) b;
-
-        return x < y ? -1 : x > y;
-}
-
-static double median(double *v, size_t n) {
-        qsort(v, n, sizeof(double), cmp_double);
-        return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 /* Wait until no writer holds the pin directory's lock (the child of the last reload that
  * removes the previous policy after the grace period): the ns it took. */
 static uint64_t wait_unlocked(void) {
@@ -126,8 +115,8 @@ static double time_reload(const char *cgroup, unsigned n_rules, unsigned rounds,
                         max = t[r];
         }
         *ret_max = max;
-        *ret_done = median(d, rounds);
-        return median(t, rounds);
+        *ret_done = test_median(d, rounds);
+        return test_median(t, rounds);
 }
 
 /* Median ms of one update of a map-in-map element (the kernel's synchronize_rcu()). */
@@ -155,7 +144,7 @@ static double time_wait(unsigned rounds) {
                 close(outer);
                 close(inner);
         }
-        return median(t, rounds);
+        return test_median(t, rounds);
 }
 
 /* Median ms from exec of "cgpolicy --version" to exit: the floor of any command on this machine now. */
@@ -172,7 +161,7 @@ static double time_version(unsigned rounds) {
                         die("cgpolicy --version failed");
                 t[r] = (double) o.exec_ns / 1e6;
         }
-        return median(t, rounds);
+        return test_median(t, rounds);
 }
 
 static unsigned arg_uint(int argc, char **argv, int i, unsigned def) {

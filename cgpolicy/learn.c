@@ -210,14 +210,19 @@ static int records_open(Maps *m, uint32_t id) {
         return fd < 0 ? -errno : fd;
 }
 
-/* CLOCK_BOOTTIME nanoseconds → CLOCK_REALTIME microseconds, by the clocks' difference now. */
-static uint64_t boot_to_realtime_usec(uint64_t boot_ns) {
+/* CLOCK_REALTIME - CLOCK_BOOTTIME now, in nanoseconds. Read once per read of the records: the
+ * two clocks are read one after the other, so each reading differs by the time between them,
+ * and a record whose first and last time are equal must not come out with first > last. */
+static int64_t realtime_offset_ns(void) {
         struct timespec rt, bt;
-        int64_t offset_ns;
 
         if (clock_gettime(CLOCK_REALTIME, &rt) < 0 || clock_gettime(CLOCK_BOOTTIME, &bt) < 0)
                 return 0;
-        offset_ns = ((int64_t) rt.tv_sec - (int64_t) bt.tv_sec) * 1000000000LL + (rt.tv_nsec - bt.tv_nsec);
+        return ((int64_t) rt.tv_sec - (int64_t) bt.tv_sec) * 1000000000LL + (rt.tv_nsec - bt.tv_nsec);
+}
+
+/* CLOCK_BOOTTIME nanoseconds → CLOCK_REALTIME microseconds, by the clocks' difference offset_ns. */
+static uint64_t boot_to_realtime_usec(uint64_t boot_ns, int64_t offset_ns) {
         return (uint64_t) ((int64_t) boot_ns + offset_ns) / 1000;
 }
 
@@ -235,6 +240,7 @@ static int socket_kind_bit(uint8_t kind) {
 typedef struct ReadContext {
         const char *pattern;
         LearnSet *set;
+        int64_t offset_ns;      /* realtime_offset_ns(), the same for every record */
 } ReadContext;
 
 static int stats_of(Maps *m, uint32_t id, int fd, LearnStats *ret) {
@@ -305,8 +311,8 @@ static int read_one(Maps *m, const char *name, uint32_t id, void *userdata) {
                         .listen = key.dir == CGP_DIR_BIND && key.kind == CGP_LEARN_LISTEN,
                         .denied = v.denied > 0,
                         .count = v.count,
-                        .first_usec = boot_to_realtime_usec(v.first_ns),
-                        .last_usec = boot_to_realtime_usec(v.last_ns),
+                        .first_usec = boot_to_realtime_usec(v.first_ns, c->offset_ns),
+                        .last_usec = boot_to_realtime_usec(v.last_ns, c->offset_ns),
                 };
                 memcpy(&x->address, key.addr, key.family == CGP_AF_INET ? 4 : 16);
         }
@@ -354,7 +360,8 @@ int learn_read(Maps *m, const char *pattern, LearnSet *ret) {
         assert(pattern);
         assert(ret);
 
-        r = learners_foreach(m, read_one, &(ReadContext) { .pattern = pattern, .set = &s });
+        r = learners_foreach(m, read_one, &(ReadContext) { .pattern = pattern, .set = &s,
+                                                           .offset_ns = realtime_offset_ns() });
         if (r < 0)
                 return r;
         if (s.n > 1)

@@ -39,6 +39,20 @@ typedef struct LearnRecord {
         uint64_t first_usec, last_usec;         /* CLOCK_REALTIME */
 } LearnRecord;
 
+/* A name the unit looked up and one address an answer to that lookup gave (learning mode reads
+ * the unit's own DNS answers as name rules do: systemd.cgpolicy(5), LEARNING and NAME RULES).
+ * One per (unit, name, address). */
+typedef struct LearnName {
+        const char *unit;       /* as LearnRecord.unit */
+        const char *name;       /* the question asked: lowercase, dotted, no final dot */
+        int family;             /* of address: AF_INET (an A record) or AF_INET6 (AAAA) */
+        PolicyAddress address;  /* network byte order */
+        uint32_t ttl;           /* seconds, of the last answer that gave it, clamped as name rules
+                                 * clamp it (CGP_DNS_TTL_MIN_S..CGP_DNS_TTL_MAX_S) */
+        uint64_t count;         /* answers that gave it */
+        uint64_t first_usec, last_usec;         /* CLOCK_REALTIME, the first and last answer */
+} LearnName;
+
 typedef struct LearnAddress {
         int family;             /* AF_INET or AF_INET6 */
         PolicyAddress address;  /* network byte order */
@@ -59,6 +73,9 @@ typedef struct LearnOptions {
          * counted them; 0 when none or unknown. When not 0 the proposal says that it may be
          * incomplete (a header comment; "evictions" in the JSON). */
         uint64_t evictions;
+        /* The names the unit looked up and what they answered (NAMES below). May be NULL. */
+        const LearnName *names;
+        size_t n_names;
 } LearnOptions;
 
 #define LEARN_PREFIX_THRESHOLD_DEFAULT 4u

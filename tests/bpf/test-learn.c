@@ -428,49 +428,6 @@ static void test_slice(void) {
                        "lrn.slice connect ipv6 tcp ::1 47321 1 no\n");
 }
 
-/* The proposal of lw.service, put in force for a new unit as "cgpolicy apply" options (the
- * generator passes the same, from the drop-in's keys): each "X-CgPolicyKindAction=RULE" line one
- * option, empty assignments (the resets at the top of each list) none. */
-static int proposal_to_args(const char *proposal, const char *unit, char ***ret) {
-        static const struct {
-                const char *key, *option;
-        } keys[] = {
-                { "X-CgPolicyMode=",         "--mode=" },
-                { "X-CgPolicyBindAllow=",    "--bind-allow=" },
-                { "X-CgPolicyBindDeny=",     "--bind-deny=" },
-                { "X-CgPolicyConnectAllow=", "--connect-allow=" },
-                { "X-CgPolicyConnectDeny=",  "--connect-deny=" },
-                { "X-CgPolicySocketAllow=",  "--socket-allow=" },
-        };
-        _cleanup_free_ char *copy = strdup(proposal);
-        char **a = calloc(256, sizeof(char *)), *line, *save = NULL;
-        size_t n = 0;
-
-        if (!copy || !a)
-                die("out of memory");
-        a[n++] = strdup("apply");
-        a[n++] = xasprintf("--unit=%s", unit);
-        for (line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-                bool known = line[0] == '#' || line[0] == '[' || line[0] == 0;
-
-                for (size_t k = 0; k < ELEMENTSOF(keys); k++) {
-                        const char *v = startswith(line, keys[k].key);
-
-                        if (!v)
-                                continue;
-                        known = true;
-                        if (*v && n < 254)
-                                a[n++] = xasprintf("%s%s", keys[k].option, v);
-                }
-                if (!known) {
-                        diag("unexpected line in the proposal: %s", line);
-                        return -EBADMSG;
-                }
-        }
-        *ret = a;
-        return (int) n;
-}
-
 static void test_proposal(const char *lw_cg) {
         _cleanup_free_ char *proposal = NULL, *cg = test_env_cgroup(&env, "lp"), *js = NULL;
         char **args = NULL;
@@ -491,7 +448,7 @@ static void test_proposal(const char *lw_cg) {
                 if (d)
                         diag("%s", d);
         }
-        n = proposal ? proposal_to_args(proposal, "lp.service", &args) : -EINVAL;
+        n = proposal ? test_proposal_to_args(proposal, "lp.service", &args) : -EINVAL;
         ok(n > 2, "the proposal's keys as apply options (%d)", n);
         if (n <= 2)
                 return;

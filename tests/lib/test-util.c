@@ -31,6 +31,7 @@
 
 #include "cgpolicy-hooks.h"
 #include "cgroup-util.h"
+#include "macro.h"
 #include "test-util.h"
 
 /* What the exit path and the signal handler need; nothing else is global. */
@@ -207,6 +208,46 @@ int test_cgpolicy(const char *cgpolicy, const char *cg, char **out, ...) {
         va_end(ap);
         a[n] = NULL;
         return test_cgpolicy_argv(cgpolicy, cg, out, NULL, a);
+}
+
+int test_proposal_to_args(const char *proposal, const char *unit, char ***ret) {
+        static const struct {
+                const char *key, *option;
+        } keys[] = {
+                { "X-CgPolicyMode=",         "--mode=" },
+                { "X-CgPolicyBindAllow=",    "--bind-allow=" },
+                { "X-CgPolicyBindDeny=",     "--bind-deny=" },
+                { "X-CgPolicyConnectAllow=", "--connect-allow=" },
+                { "X-CgPolicyConnectDeny=",  "--connect-deny=" },
+                { "X-CgPolicySocketAllow=",  "--socket-allow=" },
+        };
+        _cleanup_free_ char *copy = strdup(proposal);
+        char **a = calloc(256, sizeof(char *)), *line, *save = NULL;
+        size_t n = 0;
+
+        if (!copy || !a)
+                die("out of memory");
+        a[n++] = strdup("apply");
+        a[n++] = xasprintf("--unit=%s", unit);
+        for (line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+                bool known = line[0] == '#' || line[0] == '[' || line[0] == 0;
+
+                for (size_t k = 0; k < ELEMENTSOF(keys); k++) {
+                        const char *v = startswith(line, keys[k].key);
+
+                        if (!v)
+                                continue;
+                        known = true;
+                        if (*v && n < 254)
+                                a[n++] = xasprintf("%s%s", keys[k].option, v);
+                }
+                if (!known) {
+                        printf("# unexpected line in the proposal: %s\n", line);
+                        return -EBADMSG;
+                }
+        }
+        *ret = a;
+        return (int) n;
 }
 
 static int cmp_double(const void *a, const void *b) {

@@ -108,6 +108,13 @@ int test_run(char *const *argv, RunOptions *o);
 int test_cgpolicy_argv(const char *cgpolicy, const char *cg, char **out, uint64_t *exec_ns, const char *const *args);
 int test_cgpolicy(const char *cgpolicy, const char *cg, char **out, ...) __attribute__((sentinel));
 
+/* A proposal of "cgpolicy learn" (a drop-in) as the "cgpolicy apply" options that put it in force
+ * for unit (the generator passes the same, from the drop-in's keys): "apply", "--unit=UNIT", then
+ * each "X-CgPolicyKindAction=RULE" line one option, empty assignments (the resets at the top of
+ * each list) none. *ret (NULL-terminated, never freed: tests) gets them; returns their number, or
+ * -EBADMSG for a line that is no key, comment or section (printed as a TAP comment). */
+int test_proposal_to_args(const char *proposal, const char *unit, char ***ret);
+
 /* The median of v[0..n) (n >= 1): the middle value, or the mean of the two middle ones; v is
  * left as it is. */
 double test_median(const double *v, size_t n);

@@ -38,7 +38,7 @@
 #endif
 
 #define CGP_MAGIC               0x63677031706f6c79ULL   /* "cgp1poly" */
-#define CGP_LAYOUT_VERSION      3u
+#define CGP_LAYOUT_VERSION      4u
 
 /* Capacities. LPM tries are allocated on demand (BPF_F_NO_PREALLOC), these are upper bounds. */
 #define CGP_MAX_SLOTS           4096u       /* slots 1..CGP_MAX_SLOTS-1; 0 = no policy */
@@ -410,7 +410,7 @@ struct cgp_dns_query {
         __u32 rules;            /* the rules its name matches */
         __u64 time_ns;          /* CLOCK_BOOTTIME when it was sent */
         __u32 len;              /* of name */
-        __u32 pad;
+        __u32 learner;          /* the learner of a learning unit (CGP_F_LEARN), else 0 */
         __u8 name[CGP_DNS_NAME_BUF];    /* the question, wire format, lowercase, from name[0] */
 };
 
@@ -425,12 +425,39 @@ struct cgp_dns_learned {
         __u32 expires_s[CGP_DNS_MAX_RULES];     /* CLOCK_BOOTTIME seconds, per rule; 0: never */
 };
 
+/* The names a learning unit looked up (cgpolicy-dns.h): a learning unit's queries are noted
+ * whatever their name, with its learner, and each A or AAAA record of the answer (the question's
+ * name or its CNAME chain, as for name rules) is recorded in that learner's names, an LRU hash
+ * created by user space with its records (cgp_learn_dns: learner → the map): {family, the
+ * question's hash, address} → the question, the last answer's TTL clamped as name rules clamp
+ * it, how many answers gave it, when first and last. "cgpolicy learn" proposes name rules from
+ * them; a name evicted is only a name not proposed (its connects keep their address rules). */
+#define CGP_LEARN_DNS_RECORDS   1024u       /* per learner */
+
+struct cgp_learn_dns_key {
+        __u8 family;
+        __u8 pad[7];
+        __u64 name_hash;        /* FNV-1a of the question (wire format, lowercase) */
+        __u8 addr[16];          /* IPv4 in addr[0..3] */
+};
+
+struct cgp_learn_dns_value {
+        __u64 count;
+        __u64 first_ns;         /* CLOCK_BOOTTIME */
+        __u64 last_ns;
+        __u32 ttl_s;
+        __u32 len;              /* of name */
+        __u8 name[CGP_DNS_NAME_BUF];    /* the question, wire format, lowercase, from name[0] */
+};
+
 #define CGP_DNS_STATE_BUF       256u
 
 struct cgp_dns_scratch {
         __u8 pkt[CGP_DNS_BUF];
         __u8 name[CGP_DNS_NAME_BUF];
         struct cgp_dns_name_key key;
+        struct cgp_learn_dns_value lv;  /* a learner's name record being built (too large for
+                                         * the stack of a loop callback) */
         __u8 state[CGP_DNS_STATE_BUF];  /* the programs' loop state (in a map value, so that the
                                          * verifier sees no constant in it and its loops converge) */
 };
@@ -585,7 +612,14 @@ CGP_ASSERT_SIZE(cgp_dns_rules, 8 + 8 * CGP_DNS_MAX_RULES);
 CGP_ASSERT_SIZE(cgp_dns_query_key, 32);
 CGP_ASSERT_LAST(cgp_dns_query_key, pad);
 CGP_ASSERT_SIZE(cgp_dns_query, 280);
+CGP_ASSERT_OFFSET(cgp_dns_query, learner, 20);
 CGP_ASSERT_LAST(cgp_dns_query, name);
+CGP_ASSERT_SIZE(cgp_learn_dns_key, 32);
+CGP_ASSERT_OFFSET(cgp_learn_dns_key, name_hash, 8);
+CGP_ASSERT_LAST(cgp_learn_dns_key, addr);
+CGP_ASSERT_SIZE(cgp_learn_dns_value, 32 + CGP_DNS_NAME_BUF);
+CGP_ASSERT_OFFSET(cgp_learn_dns_value, ttl_s, 24);
+CGP_ASSERT_LAST(cgp_learn_dns_value, name);
 CGP_ASSERT_SIZE(cgp_dns_learned_key, 24);
 CGP_ASSERT_OFFSET(cgp_dns_learned_key, policy, 4);
 CGP_ASSERT_LAST(cgp_dns_learned_key, addr);

@@ -18,6 +18,10 @@
  *  - cgp_dns_allows(): the connect and sendmsg programs ask it first when the policy has
  *    CGP_F_NAMES (an allow wins whatever the static rules say, and its two hash lookups cost less
  *    than the tries), then the static rules.
+ *  - Learning units (CGP_F_LEARN) get both programs too: their queries are noted whatever the
+ *    name, with the learner, and every address the answer gives (under the same checks) is
+ *    recorded with the question in the learner's names (cgp_learn_dns), from which "cgpolicy
+ *    learn" proposes name rules.
  *
  * The loops over the bytes of a message are bpf_loop() callbacks (kernel >= 5.17), verified once
  * each, so that the 6.1 verifier accepts them whatever the number of records. */
@@ -232,8 +236,9 @@ struct cgp_dns_state {
         /* the question compared */
         __u32 differ;
         /* the answer's records */
-        __u32 apos, policy, arules, now, count, n_chain, n_addrs, pad;
-        __u64 chain[CGP_DNS_MAX_CHAIN];
+        __u32 apos, policy, arules, now, count, n_chain, n_addrs, learner;
+        __u32 qlen, pad;
+        __u64 chain[CGP_DNS_MAX_CHAIN];         /* chain[0]: the question's hash */
 };
 _Static_assert(sizeof(struct cgp_dns_state) <= CGP_DNS_STATE_BUF, "the loop state fits the scratch element");
 
@@ -428,13 +433,23 @@ static __always_inline __u32 cgp_dns_match(__u32 idx, __u32 n, __u32 policy) {
         return st->rules;
 }
 
-/* The deciding policy of skb's socket, when it has name rules: its tag, else 0. */
-static __always_inline __u32 cgp_dns_policy(struct __sk_buff *skb) {
+/* The deciding policy of skb's socket, when it has name rules or learns: its tag, else 0; and
+ * *learner, the learner of a learning one, else 0. */
+static __always_inline __u32 cgp_dns_policy(struct __sk_buff *skb, __u32 *learner) {
+        const __u32 *l;
         struct cgp_found f;
+        __u32 slot;
 
-        cgp_find(skb, true, CGP_F_HAS_DIR(CGP_DIR_CONNECT), 0, &f);
-        if (f.policy_cgroup_id == 0 || !(f.v.flags & CGP_F_NAMES))
+        *learner = 0;
+        cgp_find(skb, true, CGP_F_HAS_DIR(CGP_DIR_CONNECT) | CGP_F_LEARN, 0, &f);
+        if (f.policy_cgroup_id == 0 || !(f.v.flags & (CGP_F_NAMES | CGP_F_LEARN)))
                 return 0;
+        if (f.v.flags & CGP_F_LEARN) {
+                slot = f.v.slot;
+                l = bpf_map_lookup_elem(&cgp_learn_slots, &slot);
+                if (l)
+                        *learner = *l;
+        }
         return f.v.policy;
 }
 
@@ -444,7 +459,7 @@ int cgpolicy_dns_egress(struct __sk_buff *skb) {
         struct cgp_dns_query *q;
         struct cgp_dns_scratch *s;
         struct cgp_dns_dgram d = {};
-        __u32 idx = CGP_DNS_SCRATCH_EGRESS, len, pos = 12, policy, rules;
+        __u32 idx = CGP_DNS_SCRATCH_EGRESS, len, pos = 12, policy, rules, learner;
         int n;
 
         if (!cgp_dns_maybe(skb, true) || cgp_dns_dgram(skb, &d) < 0 || d.dport != CGP_DNS_PORT)
@@ -456,14 +471,14 @@ int cgpolicy_dns_egress(struct __sk_buff *skb) {
         /* A standard query (QR 0, opcode 0) with one question. */
         if ((s->pkt[2] & 0xf8) != 0 || s->pkt[4] != 0 || s->pkt[5] != 1)
                 return 1;
-        policy = cgp_dns_policy(skb);
+        policy = cgp_dns_policy(skb, &learner);
         if (policy == 0)
                 return 1;
         n = cgp_dns_read_name(idx, len, &pos);
         if (n <= 0)
                 return 1;
         rules = cgp_dns_match(idx, (__u32) n, policy);
-        if (rules == 0)
+        if (rules == 0 && learner == 0)
                 return 1;
 
         qk.cookie = bpf_get_socket_cookie(skb);
@@ -484,6 +499,7 @@ int cgpolicy_dns_egress(struct __sk_buff *skb) {
         q->rules = rules;
         q->time_ns = bpf_ktime_get_boot_ns();
         q->len = (__u32) n;
+        q->learner = learner;
         for (__u32 i = 0; i < CGP_DNS_NAME_BUF; i += 8)
                 __builtin_memcpy(&q->name[i], &s->name[i], 8);
         q->policy = policy;
@@ -529,6 +545,48 @@ static __always_inline void cgp_dns_learn(__u32 policy, __u32 rules, __u32 now, 
         for (__u32 i = 0; i < CGP_DNS_MAX_RULES; i++)
                 if ((rules & (1u << i)) && v->expires_s[i] < until)
                         v->expires_s[i] = until;
+}
+
+/* A learner's name record (cgpolicy-abi.h): the question (in the scratch key, qlen bytes, hashed
+ * to qhash) gave family/addr with ttl; one more answer, or a new record built in the scratch. */
+static __always_inline void cgp_dns_learn_name(struct cgp_dns_scratch *s, __u32 learner, __u64 qhash, __u32 qlen,
+                                               __u8 family, const __u8 *addr, __u32 ttl) {
+        struct cgp_learn_dns_key k = { .family = family, .name_hash = qhash };
+        struct cgp_learn_dns_value *v;
+        __u64 now = bpf_ktime_get_boot_ns();
+        void *names;
+
+        names = bpf_map_lookup_elem(&cgp_learn_dns, &learner);
+        if (!names)
+                return;
+        if (ttl < CGP_DNS_TTL_MIN_S)
+                ttl = CGP_DNS_TTL_MIN_S;
+        if (ttl > CGP_DNS_TTL_MAX_S)
+                ttl = CGP_DNS_TTL_MAX_S;
+        if (family == CGP_AF_INET)
+                __builtin_memcpy(k.addr, addr, 4);
+        else
+                __builtin_memcpy(k.addr, addr, 16);
+
+        v = bpf_map_lookup_elem(names, &k);
+        if (!v) {
+                s->lv.count = 1;
+                s->lv.first_ns = now;
+                s->lv.last_ns = now;
+                s->lv.ttl_s = ttl;
+                s->lv.len = qlen;
+                for (__u32 i = 0; i < CGP_DNS_NAME_BUF; i += 8)
+                        __builtin_memcpy(&s->lv.name[i], &s->key.name[i], 8);
+                if (bpf_map_update_elem(names, &k, &s->lv, BPF_NOEXIST) == 0)
+                        return;
+                v = bpf_map_lookup_elem(names, &k);
+                if (!v)
+                        return;
+        }
+        __sync_fetch_and_add(&v->count, 1);
+        if (v->last_ns < now)
+                v->last_ns = now;
+        v->ttl_s = ttl;
 }
 
 /* &s->pkt[pos] when size bytes from there are within the buffer, else NULL. The offset is masked
@@ -605,7 +663,12 @@ static long cgp_dns_record_step(__u32 i, void *data) {
         if (!p)
                 return 1;
         __builtin_memcpy(addr, p, sizeof(addr));
-        cgp_dns_learn(st->policy, st->arules, st->now, type == CGP_DNS_TYPE_A ? CGP_AF_INET : CGP_AF_INET6, addr, ttl);
+        if (st->arules != 0)
+                cgp_dns_learn(st->policy, st->arules, st->now, type == CGP_DNS_TYPE_A ? CGP_AF_INET : CGP_AF_INET6,
+                              addr, ttl);
+        if (st->learner != 0)
+                cgp_dns_learn_name(s, st->learner, st->chain[0], st->qlen,
+                                   type == CGP_DNS_TYPE_A ? CGP_AF_INET : CGP_AF_INET6, addr, ttl);
         st->n_addrs++;
         return 0;
 }
@@ -634,7 +697,7 @@ int cgpolicy_dns_ingress(struct __sk_buff *skb) {
         struct cgp_dns_state *st;
         struct cgp_dns_query *q;
         struct cgp_dns_dgram d = {};
-        __u32 idx = CGP_DNS_SCRATCH_INGRESS, len, pos = 12, policy, rules, qlen;
+        __u32 idx = CGP_DNS_SCRATCH_INGRESS, len, pos = 12, policy, rules, qlen, learner, now_learner;
         __u64 now_ns, h;
         int n;
 
@@ -653,8 +716,10 @@ int cgpolicy_dns_ingress(struct __sk_buff *skb) {
         policy = q->policy;
         rules = q->rules;
         qlen = q->len;
+        learner = q->learner;
         now_ns = bpf_ktime_get_boot_ns();
-        if (policy == 0 || now_ns - q->time_ns > CGP_DNS_QUERY_TTL_NS || policy != cgp_dns_policy(skb)) {
+        if (policy == 0 || now_ns - q->time_ns > CGP_DNS_QUERY_TTL_NS || policy != cgp_dns_policy(skb, &now_learner) ||
+            learner != now_learner) {
                 bpf_map_delete_elem(&cgp_dns_queries, &qk);
                 return 1;
         }
@@ -687,6 +752,8 @@ int cgpolicy_dns_ingress(struct __sk_buff *skb) {
         st->apos = pos + 4;     /* QTYPE, QCLASS */
         st->policy = policy;
         st->arules = rules;
+        st->learner = learner;
+        st->qlen = qlen;
         st->now = (__u32) (now_ns / 1000000000ULL);
         st->count = (__u32) s->pkt[6] << 8 | s->pkt[7];
         st->len = len;

@@ -164,6 +164,21 @@ struct {
         __array(values, struct cgp_learn_records);
 } cgp_learn SEC(".maps");
 
+/* The names each learner looked up (cgpolicy-abi.h, cgpolicy-dns.h), likewise. */
+struct cgp_learn_dns_records {
+        __uint(type, BPF_MAP_TYPE_LRU_HASH);
+        __uint(max_entries, CGP_LEARN_DNS_RECORDS);
+        __uint(key_size, sizeof(struct cgp_learn_dns_key));
+        __uint(value_size, sizeof(struct cgp_learn_dns_value));
+};
+
+struct {
+        __uint(type, BPF_MAP_TYPE_HASH_OF_MAPS);
+        __uint(max_entries, CGP_MAX_LEARNERS);
+        __type(key, __u32);
+        __array(values, struct cgp_learn_dns_records);
+} cgp_learn_dns SEC(".maps");
+
 struct {
         __uint(type, BPF_MAP_TYPE_ARRAY);
         __uint(max_entries, CGP_MAX_SLOTS);

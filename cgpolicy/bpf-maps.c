@@ -45,6 +45,7 @@ const char *const map_names[_MAP_MAX] = {
         [MAP_LEARN_SLOTS] = "cgp_learn_slots",
         [MAP_LEARN_INSERTS] = "cgp_learn_inserts",
         [MAP_LEARN_NAMES] = "cgp_learn_names",
+        [MAP_LEARN_DNS]   = "cgp_learn_dns",
         [MAP_DNS_NAMES]   = "cgp_dns_names",
         [MAP_DNS_RULES]   = "cgp_dns_rules",
         [MAP_DNS_QUERIES] = "cgp_dns_queries",

@@ -31,6 +31,7 @@ typedef enum MapIndex {
         MAP_LEARN_SLOTS,        /* slot → learner */
         MAP_LEARN_INSERTS,      /* learner → records inserted */
         MAP_LEARN_NAMES,        /* unit name → learner */
+        MAP_LEARN_DNS,          /* learner → the names it looked up (hash of maps) */
         MAP_DNS_NAMES,          /* name rules (cgpolicy-dns.h) */
         MAP_DNS_RULES,
         MAP_DNS_QUERIES,

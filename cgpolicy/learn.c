@@ -49,15 +49,29 @@ static int records_map_create(void) {
         return fd < 0 ? -errno : fd;
 }
 
-/* A new, empty set of records for learner id, in place of the old one if any (atomically for
- * the programs), and its insert count zeroed. */
+/* A learner's names: likewise, of cgp_learn_dns's template. */
+static int names_map_create(void) {
+        int fd;
+
+        fd = bpf_map_create(BPF_MAP_TYPE_LRU_HASH, "cgp_learn_dns", sizeof(struct cgp_learn_dns_key),
+                            sizeof(struct cgp_learn_dns_value), CGP_LEARN_DNS_RECORDS, NULL);
+        return fd < 0 ? -errno : fd;
+}
+
+/* A new, empty set of records and of names for learner id, in place of the old ones if any
+ * (atomically for the programs, each), and its insert count zeroed. */
 static int records_renew(Maps *m, uint32_t id) {
-        _cleanup_close_ int fd = -EBADF;
+        _cleanup_close_ int fd = -EBADF, names_fd = -EBADF;
         uint64_t zero = 0;
 
         fd = records_map_create();
         if (fd < 0)
                 return fd;
+        names_fd = names_map_create();
+        if (names_fd < 0)
+                return names_fd;
+        if (bpf_map_update_elem(m->fd[MAP_LEARN_DNS], &id, &names_fd, BPF_ANY) < 0)
+                return -errno;
         if (bpf_map_update_elem(m->fd[MAP_LEARN], &id, &fd, BPF_ANY) < 0)
                 return -errno;
         if (bpf_map_update_elem(m->fd[MAP_LEARN_INSERTS], &id, &zero, BPF_ANY) < 0)
@@ -199,17 +213,6 @@ bool learn_name_matches(const char *pattern, const char *name) {
                streq(dot, n_dot) && n_dot > n_at + 1;
 }
 
-/* The fd of learner id's records, or -ENOENT. */
-static int records_open(Maps *m, uint32_t id) {
-        uint32_t inner_id;
-        int fd;
-
-        if (bpf_map_lookup_elem(m->fd[MAP_LEARN], &id, &inner_id) < 0)
-                return -errno;
-        fd = bpf_map_get_fd_by_id(inner_id);
-        return fd < 0 ? -errno : fd;
-}
-
 /* CLOCK_REALTIME - CLOCK_BOOTTIME now, in nanoseconds. Read once per read of the records: the
  * two clocks are read one after the other, so each reading differs by the time between them,
  * and a record whose first and last time are equal must not come out with first > last. */
@@ -224,6 +227,104 @@ static int64_t realtime_offset_ns(void) {
 /* CLOCK_BOOTTIME nanoseconds → CLOCK_REALTIME microseconds, by the clocks' difference offset_ns. */
 static uint64_t boot_to_realtime_usec(uint64_t boot_ns, int64_t offset_ns) {
         return (uint64_t) ((int64_t) boot_ns + offset_ns) / 1000;
+}
+
+/* The fd of learner id's inner map in outer (MAP_LEARN: its records, MAP_LEARN_DNS: its names),
+ * or -ENOENT. */
+static int inner_open(Maps *m, MapIndex outer, uint32_t id) {
+        uint32_t inner_id;
+        int fd;
+
+        if (bpf_map_lookup_elem(m->fd[outer], &id, &inner_id) < 0)
+                return -errno;
+        fd = bpf_map_get_fd_by_id(inner_id);
+        return fd < 0 ? -errno : fd;
+}
+
+static int records_open(Maps *m, uint32_t id) {
+        return inner_open(m, MAP_LEARN, id);
+}
+
+/* A question as the kernel recorded it (wire format, lowercase) → "api.example.com", when it is
+ * a name the rules' grammar can hold (systemd.cgpolicy(5), NAME RULES: at least two labels of
+ * letters, digits, '-' and '_', the last with a letter): anything else the service asked (an
+ * address's PTR name, a name with a byte that would make the proposal something else than a
+ * rule) can never become a rule, and is not read. NULL then. */
+static char *question_to_name(const uint8_t *wire, uint32_t len) {
+        char buf[CGP_DNS_NAME_BUF];
+        size_t n = 0, labels = 0;
+        bool letter = false;
+
+        if (len == 0 || len >= CGP_DNS_NAME_BUF)
+                return NULL;
+        for (uint32_t pos = 0; pos < len; ) {
+                uint8_t l = wire[pos++];
+
+                if (l == 0 || l > 63 || pos + l > len)
+                        return NULL;
+                if (n > 0)
+                        buf[n++] = '.';
+                letter = false;
+                for (uint8_t i = 0; i < l; i++) {
+                        char c = (char) wire[pos + i];
+
+                        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_'))
+                                return NULL;
+                        letter = letter || (c >= 'a' && c <= 'z');
+                        buf[n++] = c;
+                }
+                pos += l;
+                labels++;
+        }
+        if (labels < 2 || !letter || n > 253)
+                return NULL;
+        buf[n] = 0;
+        return strdup(buf);
+}
+
+/* The names learner id looked up into s (unit: its name in s->units). */
+static int read_names(Maps *m, uint32_t id, const char *unit, int64_t offset_ns, LearnSet *s) {
+        _cleanup_close_ int fd = -EBADF;
+        struct cgp_learn_dns_key key, next;
+        void *prev = NULL;
+
+        fd = inner_open(m, MAP_LEARN_DNS, id);
+        if (fd == -ENOENT)
+                return 0;
+        if (fd < 0)
+                return fd;
+        while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+                struct cgp_learn_dns_value v;
+                LearnName *l;
+                char *name;
+
+                key = next;
+                prev = &key;
+                if (bpf_map_lookup_elem(fd, &key, &v) < 0)
+                        continue;       /* evicted meanwhile */
+                if (key.family != CGP_AF_INET && key.family != CGP_AF_INET6)
+                        continue;
+                name = question_to_name(v.name, v.len);
+                if (!name)
+                        continue;
+                l = reallocarray(s->names, s->n_names + 1, sizeof(LearnName));
+                if (!l) {
+                        free(name);
+                        return -ENOMEM;
+                }
+                s->names = l;
+                l[s->n_names++] = (LearnName) {
+                        .unit = unit,
+                        .name = name,
+                        .family = key.family == CGP_AF_INET ? AF_INET : AF_INET6,
+                        .ttl = v.ttl_s,
+                        .count = v.count,
+                        .first_usec = boot_to_realtime_usec(v.first_ns, offset_ns),
+                        .last_usec = boot_to_realtime_usec(v.last_ns, offset_ns),
+                };
+                memcpy(&l[s->n_names - 1].address, key.addr, key.family == CGP_AF_INET ? 4 : 16);
+        }
+        return 0;
 }
 
 static int socket_kind_bit(uint8_t kind) {
@@ -320,7 +421,23 @@ static int read_one(Maps *m, const char *name, uint32_t id, void *userdata) {
         r = stats_of(m, id, fd, &s->stats);
         if (r < 0)
                 return log_error_errno(r, "Cannot count the records of %s: %m", name);
+        r = read_names(m, id, unit, c->offset_ns, s);
+        if (r == -ENOMEM)
+                return log_oom();
+        if (r < 0)
+                return log_error_errno(r, "Cannot read the names %s looked up: %m", name);
         return 0;
+}
+
+static int name_cmp(const void *a, const void *b) {
+        const LearnName *x = a, *y = b;
+        int c;
+
+        if ((c = strcmp(x->unit, y->unit)) != 0 || (c = strcmp(x->name, y->name)) != 0)
+                return c;
+        if (x->family != y->family)
+                return x->family < y->family ? -1 : 1;
+        return memcmp(&x->address, &y->address, x->family == AF_INET ? 4 : 16);
 }
 
 static int record_cmp(const void *a, const void *b) {
@@ -347,6 +464,10 @@ void learn_set_done(LearnSet *s) {
 
         s->records = mfree(s->records);
         s->n = 0;
+        for (size_t i = 0; i < s->n_names; i++)
+                free((char *) s->names[i].name);
+        s->names = mfree(s->names);
+        s->n_names = 0;
         strv_freep(&s->units);
         s->n_units = 0;
         s->stats = (LearnStats) {};
@@ -366,6 +487,8 @@ int learn_read(Maps *m, const char *pattern, LearnSet *ret) {
                 return r;
         if (s.n > 1)
                 qsort(s.records, s.n, sizeof(LearnRecord), record_cmp);
+        if (s.n_names > 1)
+                qsort(s.names, s.n_names, sizeof(LearnName), name_cmp);
         *ret = s;
         s = (LearnSet) {};
         return 0;
@@ -436,6 +559,8 @@ static int reset_one(Maps *m, const char *name, uint32_t id, void *userdata) {
         if (bpf_map_delete_elem(m->fd[MAP_LEARN_NAMES], &k) < 0 && errno != ENOENT)
                 return -errno;
         if (bpf_map_delete_elem(m->fd[MAP_LEARN], &id) < 0 && errno != ENOENT)
+                return -errno;
+        if (bpf_map_delete_elem(m->fd[MAP_LEARN_DNS], &id) < 0 && errno != ENOENT)
                 return -errno;
         if (bpf_map_update_elem(m->fd[MAP_LEARN_INSERTS], &id, &zero, BPF_ANY) < 0)
                 return -errno;
@@ -649,6 +774,21 @@ static void print_records(const LearnSet *s, FILE *f) {
                         x->dir == LEARN_SOCKET ? "-" : addr, (unsigned) x->port, x->count,
                         x->denied ? "yes" : "no", first, last);
         }
+        if (s->n_names == 0)
+                return;
+        /* The names looked up: a table of its own, after the records. */
+        fputs("UNIT NAME FAMILY ADDRESS TTL ANSWERS FIRST LAST\n", f);
+        for (size_t i = 0; i < s->n_names; i++) {
+                const LearnName *x = &s->names[i];
+                char addr[INET6_ADDRSTRLEN], first[32], last[32];
+
+                if (!inet_ntop(x->family, &x->address, addr, sizeof addr))
+                        snprintf(addr, sizeof addr, "?");
+                format_realtime(x->first_usec, first);
+                format_realtime(x->last_usec, last);
+                fprintf(f, "%s %s %s %s %" PRIu32 " %" PRIu64 " %s %s\n", x->unit, x->name,
+                        x->family == AF_INET ? "ipv4" : "ipv6", addr, x->ttl, x->count, first, last);
+        }
 }
 
 /* The policy the unit files give unit now (its fragment and drop-ins, read with the one parser
@@ -754,6 +894,8 @@ int learn_run(const LearnArgs *a) {
                 .resolvers = resolvers,
                 .n_resolvers = n_resolvers,
                 .evictions = s.stats.evicted,
+                .names = s.names,
+                .n_names = s.n_names,
         };
         if (a->action == LEARN_ACTION_DIFF) {
                 r = unit_current_policy(a->unit, &current);

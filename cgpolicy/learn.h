@@ -29,6 +29,8 @@ typedef struct LearnSet {
         LearnRecord *records;
         size_t n;
         char **units;           /* the names the records' unit fields point into */
+        LearnName *names;       /* the names looked up (each name string allocated) */
+        size_t n_names;
         size_t n_units;
         LearnStats stats;       /* summed over units */
 } LearnSet;

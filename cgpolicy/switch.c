@@ -220,8 +220,11 @@ int policy_switch(Maps *m, const Target *t, const Policy *p) {
         if (p)
                 dirs |= policy_dirs(p) | (p->seal == 1 && p->mode == POLICY_MODE_ENFORCE ? CGP_DIRS_SEALED : 0) |
                         (policy_n_names(p) > 0 ? CGP_DIRS_NAMES : 0);
-        if (blocked || learning)
+        if (blocked)
                 dirs |= CGP_DIRS_ALL;
+        /* A learning unit's lookups are read too: "cgpolicy learn" proposes name rules. */
+        if (learning)
+                dirs |= CGP_DIRS_ALL | CGP_DIRS_NAMES;
         if (dirs != 0) {
                 r = ensure_attached(m, t->fs_path, dirs);
                 if (r < 0)

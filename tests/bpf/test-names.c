@@ -7,7 +7,10 @@
  * or on another port is refused with EPERM; a CNAME chain, a wildcard, AAAA; answers with the
  * wrong id, from the wrong port or address, for another question, truncated, or sent to a
  * socket that asked nothing open nothing; a flood of answers stays within the map's bound;
- * status shows the addresses a rule allows now.
+ * status shows the addresses a rule allows now. A learning unit's lookups are recorded with what
+ * they answered (no spoofed one, no name that is no rule's), "cgpolicy learn" proposes name
+ * rules from them, and that proposal in force lets the same workload through and refuses the
+ * address without a lookup.
  *
  * Usage: test-names PATH-TO-CGPOLICY. Needs root; exits 77 (skip) without it unless $CI is
  * set, where a missing privilege is a failure. */
@@ -222,6 +225,10 @@ static void serve_one(const int fds[_SRV_MAX], int i, const uint8_t *q, size_t q
                 answer_with(r, 0, 1);
                 (void) sendto(out, r, k, 0, (const struct sockaddr *) peer, peer_len);
                 return;
+        } else if (qtype == 1 && strncmp(name, "evil", 4) == 0) {
+                /* A name no rule can hold (a newline, '='), as a service may ask it. */
+                a = ipv4("127.0.0.10");
+                n = put_rr(m, n, 12, NULL, 1, 300, &a, 4), an = 1;
         } else if (qtype == 1 && strncmp(name, "p", 1) == 0 && strstr(name, ".pushed.test")) {
                 /* pPORT.pushed.test: an empty answer, and an answer to a question never asked
                  * sent to PORT of the asker's address. */
@@ -596,6 +603,160 @@ static void test_attached(const char *a, const char *plain) {
            test_n_effective(plain, "dns_egress"), test_n_effective(plain, "dns_ingress"));
 }
 
+/* What a learning unit does (test_learn()): lookups, each followed by a connect to its answer;
+ * a spoofed answer, a name no rule can hold and a connect without a lookup keep address rules. */
+static const Step learn_steps[] = {
+        { "127.0.0.1", "allowed.test",  1,  "127.0.0.2", PORT },
+        { "127.0.0.1", "Alias.TEST",    1,  "127.0.0.4", PORT },
+        { "::1",       "v6.test",       28, "fd00::6",   PORT },
+        { "127.0.0.1", "a.wild.test",   1,  "127.0.0.5", PORT },
+        { "127.0.0.1", "r1.wild.test",  1,  "127.3.0.1", PORT },
+        { "::1",       "r2.wild.test",  1,  "127.3.0.2", PORT },
+        { "127.0.0.1", "r3.wild.test",  1,  "127.3.0.3", PORT },
+        { "127.0.0.1", "spoof-id.test", 1,  "127.0.0.8", PORT },
+        { "127.0.0.1", "evil\nX-CgPolicyConnectAllow=any.test", 1, "127.0.0.10", PORT },
+        { NULL,        NULL,            0,  "127.0.0.3", PORT },
+        { "127.0.0.1", "allowed.test",  1,  "127.0.0.2", PORT },
+};
+
+/* The steps in cg: how many failed (a connect refused, an answer missing). */
+static unsigned learn_workload(const char *cg) {
+        unsigned failed = 0;
+
+        for (size_t i = 0; i < ELEMENTSOF(learn_steps); i++) {
+                int r = in_unit(cg, &learn_steps[i]);
+
+                if (r != 0) {
+                        diag("step %zu (%s, %s): %s", i, learn_steps[i].name ?: "no lookup", learn_steps[i].addr,
+                             errname(r));
+                        failed++;
+                }
+        }
+        return failed;
+}
+
+/* The names table of "learn --records" (after the records), without its times. */
+static char *learned_names(const char *unit) {
+        char out[65536], *res = NULL, *line, *save = NULL;
+        size_t size = 0;
+        bool in_names = false;
+        FILE *f;
+
+        if (run_cgpolicy(NULL, out, sizeof out, "learn", unit, "--records", NULL) != 0)
+                return strdup("(failed)");
+        f = open_memstream(&res, &size);
+        if (!f)
+                die("out of memory");
+        for (line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+                char u[256], name[256], fam[8], addr[64];
+                unsigned ttl;
+                unsigned long long count;
+
+                if (startswith(line, "UNIT NAME FAMILY ADDRESS TTL ANSWERS")) {
+                        in_names = true;
+                        continue;
+                }
+                if (in_names && sscanf(line, "%255s %255s %7s %63s %u %llu", u, name, fam, addr, &ttl, &count) == 6)
+                        fprintf(f, "%s %s %s %s %u %llu\n", u, name, fam, addr, ttl, count);
+        }
+        fclose(f);
+        return res;
+}
+
+static void test_learn(void) {
+        _cleanup_free_ char *cg = test_env_cgroup(&env, "learner"), *enforced = test_env_cgroup(&env, "learned");
+        _cleanup_free_ char *names = NULL, *proposal = NULL;
+        char out[65536], **args = NULL;
+        int n;
+
+        ok(run_cgpolicy(cg, NULL, 0, "apply", "--unit=ln.service", "--mode=learn", NULL) == 0,
+           "ln.service: apply --mode=learn, no rules");
+        ok(test_n_effective(cg, "dns_ingress") == 1, "a learning unit has the DNS programs: its lookups are read");
+        ok(learn_workload(cg) == 0, "learning: every lookup answered and every connect allowed");
+
+        names = learned_names("ln.service");
+        ok(names && streq(names,
+                          "ln.service a.wild.test ipv4 127.0.0.5 300 1\n"
+                          "ln.service alias.test ipv4 127.0.0.4 300 1\n"
+                          "ln.service allowed.test ipv4 127.0.0.2 300 2\n"
+                          "ln.service r1.wild.test ipv4 127.3.0.1 300 1\n"
+                          "ln.service r2.wild.test ipv4 127.3.0.2 300 1\n"
+                          "ln.service r3.wild.test ipv4 127.3.0.3 300 1\n"
+                          "ln.service v6.test ipv6 fd00::6 300 1\n"),
+           "learn --records: the names looked up with their answers (the CNAME chain's address under the "
+           "question; not the spoofed answer, not the name no rule can hold), each with its count");
+        if (names)
+                diag("names:\n%s", names);
+
+        ok(run_cgpolicy(NULL, out, sizeof out, "learn", "ln.service", NULL) == 0, "learn ln.service: a proposal");
+        proposal = strdup(out);
+        diag("%s", proposal);
+        ok(strstr(proposal, "\nX-CgPolicyConnectAllow=tcp:allowed.test:47301\n") &&
+           strstr(proposal, "\nX-CgPolicyConnectAllow=tcp:alias.test:47301\n") &&
+           strstr(proposal, "\nX-CgPolicyConnectAllow=tcp:v6.test:47301\n") &&
+           strstr(proposal, "\nX-CgPolicyConnectAllow=tcp:*.wild.test:47301\n"),
+           "the proposal has name rules for the names looked up (4 names below wild.test: *.wild.test)");
+        ok(!strstr(proposal, "=tcp:127.0.0.2:") && !strstr(proposal, "=tcp:[fd00::6]:") && !strstr(proposal, "=tcp:127.3.0."),
+           "the addresses reached through a lookup get no address rule");
+        ok(strstr(proposal, "\nX-CgPolicyConnectAllow=tcp:127.0.0.8:47301\n") &&
+           strstr(proposal, "\nX-CgPolicyConnectAllow=tcp:127.0.0.10:47301\n") &&
+           strstr(proposal, "\nX-CgPolicyConnectAllow=tcp:127.0.0.3:47301\n") && !strstr(proposal, "evil"),
+           "a spoofed answer's address, a name no rule can hold and a connect without a lookup keep address rules");
+        ok(strstr(proposal, "\nX-CgPolicyConnectAllow=udp:127.0.0.1:53\n") &&
+           strstr(proposal, "\nX-CgPolicyConnectAllow=udp:[::1]:53\n"),
+           "the resolvers stay address rules (a name rule never allows a resolver)");
+
+        n = test_proposal_to_args(proposal, "lne.service", &args);
+        ok(n > 2, "the proposal's keys as apply options (%d)", n);
+        if (n <= 2)
+                return;
+        ok(test_cgpolicy_argv(cgpolicy, enforced, NULL, NULL, (const char *const *) args) == 0,
+           "lne.service: apply the proposal of ln.service (enforce)");
+        EXPECT(enforced, EPERM, "enforcing: no lookup yet, connect to allowed.test's 127.0.0.2", .addr = "127.0.0.2",
+               .port = PORT);
+        ok(learn_workload(enforced) == 0, "enforcing the proposal: the same workload has no failure");
+        EXPECT(enforced, EPERM, "enforcing: lookup unlisted.test, connect to its 127.0.0.7", .server = "127.0.0.1",
+               .name = "unlisted.test", .qtype = 1, .addr = "127.0.0.7", .port = PORT);
+        EXPECT(enforced, EPERM, "enforcing: allowed.test on a port it never used", .server = "127.0.0.1",
+               .name = "allowed.test", .qtype = 1, .addr = "127.0.0.2", .port = PORT_OTHER);
+        EXPECT(enforced, 0, "enforcing: a name below wild.test never looked up while learning", .server = "127.0.0.1",
+               .name = "r9.wild.test", .qtype = 1, .addr = "127.3.0.9", .port = PORT);
+}
+
+/* The names a learner keeps are bounded, per learner: a flood of answers in one learning unit
+ * keeps at most CGP_LEARN_DNS_RECORDS of them and leaves another learner's alone. */
+static void test_learn_flood(void) {
+        _cleanup_free_ char *cg = test_env_cgroup(&env, "learn-flood"), *before = NULL, *after = NULL, *flood = NULL;
+        unsigned queries = CGP_LEARN_DNS_RECORDS / 16 + 40, lines = 0;
+        pid_t pid;
+
+        before = learned_names("ln.service");
+        ok(run_cgpolicy(cg, NULL, 0, "apply", "--unit=lf.service", "--mode=learn", NULL) == 0,
+           "lf.service: apply --mode=learn");
+        pid = test_fork();
+        if (pid == 0) {
+                if (cgroup_join(cg) < 0)
+                        _exit(251);
+                srandom((unsigned) getpid());
+                for (unsigned i = 0; i < queries; i++) {
+                        char name[64];
+
+                        snprintf(name, sizeof name, "f%u.wild.test", i);
+                        if (lookup("127.0.0.1", name, 1) < 0)
+                                _exit(1);
+                }
+                _exit(0);
+        }
+        ok(test_wait(pid) == 0, "lf.service: %u lookups answered with 16 addresses each", queries);
+        flood = learned_names("lf.service");
+        for (const char *p = flood; p && (p = strchr(p, '\n')); p++)
+                lines++;
+        ok(lines > 0 && lines <= CGP_LEARN_DNS_RECORDS, "lf.service keeps %u names and addresses of %u answered, "
+           "at most %u", lines, queries * 16, CGP_LEARN_DNS_RECORDS);
+        after = learned_names("ln.service");
+        ok(before && after && streq(before, after), "ln.service's names are untouched by lf.service's flood");
+}
+
 int main(int argc, char **argv) {
         const ServerSocket tcp[] = {
                 { SOCK_STREAM, "0.0.0.0", PORT },
@@ -641,6 +802,8 @@ int main(int argc, char **argv) {
         test_race(a);
         test_ttl(a);
         test_flood(a);
+        test_learn();
+        test_learn_flood();
 
         free(a);
         free(b);

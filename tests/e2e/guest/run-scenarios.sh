@@ -824,6 +824,35 @@ sc_names() {
                 "name: tcp:allowed.e2e.test:9000: 127.0.0.1 (" "$st"
         j=$(journal_of e2e-names.service)
         check_not_contains "no warning that the name rules allow nothing in the unit's journal" "allow nothing" "$j"
+
+        # Learning proposes name rules where it saw the lookups: the same service in learn
+        # mode looks allowed.e2e.test up and connects; the proposal, installed and enforced,
+        # lets that through and refuses the address without a lookup.
+        local d=/etc/systemd/system/e2e-names.service.d p
+        mkdir -p "$d"
+        printf '[Service]\nX-CgPolicyMode=learn\n' >"$d/zz-learn.conf"
+        systemctl daemon-reload
+        check "cgpolicy learn e2e-names.service --reset" cgpolicy learn e2e-names.service --reset
+        check "e2e-names.service restarts in learn mode" restart_server e2e-names.service e2e-names
+        expect e2e-names connect tcp allowed.e2e.test 9000 OK
+        expect e2e-names connect tcp allowed.e2e.test 9000 OK
+        check_contains "learn --records: the name looked up and its answer" \
+                "e2e-names.service allowed.e2e.test ipv4 127.0.0.1 " "$(cgpolicy learn e2e-names.service --records 2>&1)"
+        p=$(cgpolicy learn e2e-names.service 2>/dev/null)
+        diag "cgpolicy learn e2e-names.service:" "$p"
+        check_contains "the proposal has the name rule" "X-CgPolicyConnectAllow=tcp:allowed.e2e.test:9000" "$p"
+        check_not_contains "the proposal has no address rule for the name's address" "=tcp:127.0.0.1:9000" "$p"
+        check_contains "the proposal keeps the resolver as an address rule" "X-CgPolicyConnectAllow=udp:127.0.5.53:53" "$p"
+        printf '%s\n' "$p" >"$d/zz-learn.conf"
+        check "cgpolicy check accepts the proposal" cgpolicy check "$d/zz-learn.conf"
+        systemctl daemon-reload
+        check "e2e-names.service restarts under the proposal" restart_server e2e-names.service e2e-names
+        expect e2e-names connect tcp 127.0.0.1 9000 EPERM
+        expect e2e-names connect tcp allowed.e2e.test 9000 OK
+        expect e2e-names connect tcp unlisted.e2e.test 9000 EPERM
+        rm -rf "$d"
+        systemctl daemon-reload
+        cgpolicy learn e2e-names.service --reset >/dev/null 2>&1
         systemctl stop e2e-names.service e2e-dns.service
 }
 

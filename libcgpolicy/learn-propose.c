@@ -475,19 +475,49 @@ static void proposal_compact(Proposal *p) {
         p->n_c = m;
 }
 
+/* A rule's name with its labels in reverse order ("net\1example\1cdn\1*" for
+ * "*.cdn.example.net"), separated by a byte below every character of a label, so that strcmp()
+ * sorts names label by label from the last one: the names below one parent come together, a
+ * name before the wildcard below it ('*' sorts before every character of a label), and that
+ * before the names below it. */
+static void name_sort_key(const PolicyRule *r, char buf[static POLICY_NAME_MAX + 4]) {
+        size_t n = strlen(r->name), k = 0;
+
+        for (size_t end = n; end > 0;) {
+                size_t start = end;
+
+                while (start > 0 && r->name[start - 1] != '.')
+                        start--;
+                if (k > 0)
+                        buf[k++] = '\1';
+                memcpy(buf + k, r->name + start, end - start);
+                k += end - start;
+                end = start > 0 ? start - 1 : 0;
+        }
+        if (r->wildcard) {
+                buf[k++] = '\1';
+                buf[k++] = '*';
+        }
+        buf[k] = 0;
+}
+
 static int rule_cmp(const PolicyRule *a, const PolicyRule *b) {
         int k;
 
         if (a->any != b->any)
                 return a->any ? -1 : 1;
-        /* Name rules first, by name (the name before the wildcard below it), protocol, ports. */
+        /* Name rules first, by name (name_sort_key()), protocol, ports. */
         if (policy_rule_is_name(a) != policy_rule_is_name(b))
                 return policy_rule_is_name(a) ? -1 : 1;
-        k = strcmp(a->name, b->name);
-        if (k != 0)
-                return k;
-        if (a->wildcard != b->wildcard)
-                return a->wildcard ? 1 : -1;
+        if (policy_rule_is_name(a)) {
+                char x[POLICY_NAME_MAX + 4], y[POLICY_NAME_MAX + 4];
+
+                name_sort_key(a, x);
+                name_sort_key(b, y);
+                k = strcmp(x, y);
+                if (k != 0)
+                        return k;
+        }
         if (a->family != b->family)
                 return a->family < b->family ? -1 : 1;       /* 0 < AF_INET < AF_INET6 */
         if (a->has_address != b->has_address)

@@ -154,8 +154,8 @@ typedef struct LearnOptions {
  * ORDER: bind rules, then connect rules, then socket kinds; rules sorted: name rules first (by
  * name read label by label from the last one, so that the names below one parent come
  * together: "example.com", "*.example.com", "api.example.com"; then protocol, port), then by
- * family (none, IPv4, IPv6), address (none first, then by bytes, wider prefix first), protocol (tcp, udp,
- * none), port range. Kinds in the order of policy_socket_kind_to_string(). Stable for the
+ * family (none, IPv4, IPv6), address (none first, then by bytes, wider prefix first),
+ * protocol (tcp, udp, none), port range. Kinds in the order of policy_socket_kind_to_string(). Stable for the
  * same records and options: the golden tests rely on it. Times are printed in UTC
  * (YYYY-MM-DDTHH:MM:SSZ), so that the output does not depend on $TZ.
  *

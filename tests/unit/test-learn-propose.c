@@ -929,6 +929,19 @@ static void test_names(void) {
                    "names: '%s' is no name of a rule: the address", odd[i]);
         }
 
+        /* The longest name a rule takes (253 characters), and one longer. */
+        char longest[256], line[320];
+        memset(longest, 'a', 253);
+        longest[63] = longest[127] = longest[191] = '.';
+        longest[253] = 0;
+        nm[0].name = longest;
+        snprintf(line, sizeof line, "X-CgPolicyConnectAllow=tcp:%s:443", longest);
+        ok(proposes(r, 1, nm, 1, 4, line), "names: a name of 253 characters: a name rule");
+        longest[253] = 'a';
+        longest[254] = 0;
+        ok(proposes(r, 1, nm, 1, 4, "X-CgPolicyConnectAllow=tcp:192.0.2.1:443"),
+           "names: a name of 254 characters: the address");
+
         /* Bad input. */
         _cleanup_free_ char *text = NULL;
         LearnOptions o = { .names = nm, .n_names = 1 };

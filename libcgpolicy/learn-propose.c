@@ -34,16 +34,41 @@ typedef struct Candidate {
         uint64_t count, first, last;
         bool denied;
         bool ports_collapsed;           /* made from UDP replies, see GROUPING */
+        /* A name rule (rule.name set): the names looked up that it covers, indices into
+         * Proposal.names, sorted, distinct (one, or several for a wildcard). */
+        size_t *names;
+        size_t n_names;
 } Candidate;
+
+/* The names that reached one merged record (NAMES in learn-propose.h): indices into
+ * Proposal.names, sorted, distinct. */
+typedef struct NameSet {
+        size_t *ids;
+        size_t n;
+} NameSet;
+
+/* A distinct name the unit looked up. */
+typedef struct LearnedName {
+        const char *name;               /* the caller's string */
+        bool usable;                    /* a name the rule grammar takes as it is */
+        uint64_t answers;               /* sum of the counts of its LearnNames */
+} LearnedName;
 
 typedef struct Proposal {
         LearnRecord *recs;              /* merged, sorted; unit is NULL */
+        NameSet *rec_names;             /* per record: the names that reached it */
+        bool *by_name;                  /* per record: covered by a proposed name rule */
         size_t n_recs;
         Candidate *c;
         size_t n_c;
         uint64_t requests, first, last;
         uint64_t ephemeral_binds;       /* requests of the bind records to port 0 left out */
         bool slice;
+        LearnedName *names;             /* sorted by name */
+        size_t n_names;
+        uint64_t name_answers;
+        char **names_left_out;          /* name rules over POLICY_NAME_RULES_MAX, canonical */
+        size_t n_names_left_out;
 } Proposal;
 
 static const char *const key_table[_LEARN_DIRECTION_MAX][_POLICY_ACTION_MAX] = {
@@ -60,12 +85,22 @@ static void qsort_safe(void *base, size_t n, size_t size, int (*cmp)(const void 
 
 static void proposal_done(Proposal *p) {
         free(p->recs);
+        if (p->rec_names)
+                for (size_t i = 0; i < p->n_recs; i++)
+                        free(p->rec_names[i].ids);
+        free(p->rec_names);
+        free(p->by_name);
         for (size_t i = 0; i < p->n_c; i++) {
                 free(p->c[i].recs);
+                free(p->c[i].names);
                 free(p->c[i].text);
                 free(p->c[i].covers);
         }
         free(p->c);
+        free(p->names);
+        for (size_t i = 0; i < p->n_names_left_out; i++)
+                free(p->names_left_out[i]);
+        free(p->names_left_out);
         *p = (Proposal) {};
 }
 
@@ -137,19 +172,159 @@ static void stats_add(uint64_t *count, uint64_t *first, uint64_t *last, const Le
                 *last = r->last_usec;
 }
 
+static uint64_t add_sat(uint64_t a, uint64_t b) {
+        return b > UINT64_MAX - a ? UINT64_MAX : a + b;
+}
+
+static bool same_unit(const char *a, const char *b) {
+        return a == b || (a && b && streq(a, b));
+}
+
+static int learned_name_cmp(const void *x, const void *y) {
+        return strcmp(((const LearnedName *) x)->name, ((const LearnedName *) y)->name);
+}
+
+static size_t name_id(const Proposal *p, const char *name) {
+        const LearnedName key = { .name = name }, *x;
+
+        x = bsearch(&key, p->names, p->n_names, sizeof(LearnedName), learned_name_cmp);
+        assert(x);
+        return (size_t) (x - p->names);
+}
+
+/* The distinct names of o->names, sorted, with their answers. A name the rule grammar does not
+ * take as it is (one label, an all-digit last label, a character a rule cannot have) is counted
+ * but never becomes a rule. */
+static int proposal_add_names(Proposal *p, const LearnOptions *o) {
+        size_t n = o ? o->n_names : 0, m = 0;
+
+        if (n == 0)
+                return 0;
+        if (!o->names)
+                return -EINVAL;
+
+        p->names = calloc(n, sizeof(LearnedName));
+        if (!p->names)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                if (!o->names[i].name || (o->names[i].family != AF_INET && o->names[i].family != AF_INET6))
+                        return -EINVAL;
+                p->names[i].name = o->names[i].name;
+        }
+        qsort_safe(p->names, n, sizeof(LearnedName), learned_name_cmp);
+        for (size_t i = 0; i < n; i++)
+                if (m == 0 || !streq(p->names[m - 1].name, p->names[i].name))
+                        p->names[m++] = p->names[i];
+        p->n_names = m;
+
+        for (size_t i = 0; i < m; i++) {
+                PolicyRule rule;
+
+                p->names[i].usable = policy_rule_from_string(p->names[i].name, &rule, NULL) >= 0 &&
+                        policy_rule_is_name(&rule) && !rule.wildcard && rule.protocol == 0 &&
+                        rule.port_min == 0 && rule.port_max == 0 && streq(rule.name, p->names[i].name);
+        }
+        for (size_t i = 0; i < n; i++) {
+                LearnedName *x = &p->names[name_id(p, o->names[i].name)];
+
+                x->answers = add_sat(x->answers, o->names[i].count);
+                p->name_answers = add_sat(p->name_answers, o->names[i].count);
+        }
+        return 0;
+}
+
+/* Was connect record x reached by the lookup nm (NAMES in learn-propose.h)? */
+static bool name_reached(const LearnName *nm, const LearnRecord *x) {
+        return nm->family == x->family &&
+                memcmp(nm->address.bytes, x->address.bytes, address_size(x->family)) == 0 &&
+                same_unit(nm->unit, x->unit) &&
+                nm->first_usec <= x->first_usec &&
+                x->last_usec <= add_sat(nm->last_usec, (uint64_t) nm->ttl * 1000000);
+}
+
+/* The usable names that reached the caller's record x, sorted, distinct. */
+static int record_names(const Proposal *p, const LearnOptions *o, const LearnRecord *x, NameSet *ret) {
+        NameSet s = {};
+
+        *ret = (NameSet) {};
+        if (p->n_names == 0 || x->dir != LEARN_CONNECT ||
+            (x->protocol != IPPROTO_TCP && x->protocol != IPPROTO_UDP) || x->port == 0 || x->port == 53)
+                return 0;
+
+        for (size_t j = 0; j < o->n_names; j++) {
+                size_t id, k;
+
+                if (!name_reached(&o->names[j], x))
+                        continue;
+                id = name_id(p, o->names[j].name);
+                if (!p->names[id].usable)
+                        continue;
+                /* Keep the ids sorted: insert in place. */
+                for (k = 0; k < s.n && s.ids[k] < id; k++)
+                        ;
+                if (k < s.n && s.ids[k] == id)
+                        continue;
+                size_t *a = reallocarray(s.ids, s.n + 1, sizeof(size_t));
+                if (!a) {
+                        free(s.ids);
+                        return -ENOMEM;
+                }
+                s.ids = a;
+                memmove(s.ids + k + 1, s.ids + k, (s.n - k) * sizeof(size_t));
+                s.ids[k] = id;
+                s.n++;
+        }
+        *ret = s;
+        return 0;
+}
+
+/* A record with the names that reached it, while the records are merged. */
+typedef struct RecordIn {
+        LearnRecord r;
+        NameSet names;
+} RecordIn;
+
+static int record_in_cmp(const void *x, const void *y) {
+        const RecordIn *a = x, *b = y;
+        int k;
+
+        k = record_cmp(&a->r, &b->r);
+        if (k != 0)
+                return k;
+        if (a->names.n != b->names.n)
+                return a->names.n < b->names.n ? -1 : 1;
+        for (size_t i = 0; i < a->names.n; i++)
+                if (a->names.ids[i] != b->names.ids[i])
+                        return a->names.ids[i] < b->names.ids[i] ? -1 : 1;
+        return 0;
+}
+
+typedef struct RecordInArray {
+        RecordIn *a;
+        size_t n;
+} RecordInArray;
+
+static void record_in_array_done(RecordInArray *l) {
+        for (size_t i = 0; i < l->n; i++)
+                free(l->a[i].names.ids);
+        free(l->a);
+}
+
 /* Copy, check, normalize and merge the records. Socket records with several kind bits are
- * split into one per bit. */
-static int proposal_add_records(Proposal *p, const LearnRecord *r, size_t n) {
+ * split into one per bit. Records reached by different names stay apart. */
+static int proposal_add_records(Proposal *p, const LearnRecord *r, size_t n, const LearnOptions *o) {
+        _cleanup_(record_in_array_done) RecordInArray l = {};
         size_t m = 0;
+        int k;
 
         for (size_t i = 0; i < n; i++) {
                 if (r[i].dir < 0 || r[i].dir >= _LEARN_DIRECTION_MAX)
                         return -EINVAL;
                 if (r[i].dir == LEARN_SOCKET) {
-                        unsigned k = r[i].socket_kind & POLICY_SOCKET_ALL;
-                        if (k == 0)
+                        unsigned kind = r[i].socket_kind & POLICY_SOCKET_ALL;
+                        if (kind == 0)
                                 return -EINVAL;
-                        m += (size_t) __builtin_popcount(k);
+                        m += (size_t) __builtin_popcount(kind);
                 } else {
                         if (r[i].family != AF_INET && r[i].family != AF_INET6)
                                 return -EINVAL;
@@ -157,8 +332,8 @@ static int proposal_add_records(Proposal *p, const LearnRecord *r, size_t n) {
                 }
         }
 
-        p->recs = calloc(MAX(m, (size_t) 1), sizeof(LearnRecord));
-        if (!p->recs)
+        l.a = calloc(MAX(m, (size_t) 1), sizeof(RecordIn));
+        if (!l.a)
                 return -ENOMEM;
 
         for (size_t i = 0; i < n; i++) {
@@ -176,14 +351,13 @@ static int proposal_add_records(Proposal *p, const LearnRecord *r, size_t n) {
                         for (unsigned bit = 1; bit & POLICY_SOCKET_ALL; bit <<= 1)
                                 if (r[i].socket_kind & bit) {
                                         x.socket_kind = bit;
-                                        p->recs[p->n_recs++] = x;
+                                        l.a[l.n++].r = x;
                                 }
                         continue;
                 }
 
                 if (r[i].dir == LEARN_BIND && r[i].port == 0 && !r[i].listen) {
-                        p->ephemeral_binds = r[i].count > UINT64_MAX - p->ephemeral_binds ?
-                                UINT64_MAX : p->ephemeral_binds + r[i].count;
+                        p->ephemeral_binds = add_sat(p->ephemeral_binds, r[i].count);
                         continue;
                 }
 
@@ -193,22 +367,38 @@ static int proposal_add_records(Proposal *p, const LearnRecord *r, size_t n) {
                 memcpy(x.address.bytes, r[i].address.bytes, address_size(x.family));
                 x.port = r[i].port;
                 x.listen = r[i].dir == LEARN_BIND && r[i].port == 0 && r[i].listen;
-                p->recs[p->n_recs++] = x;
+                k = record_names(p, o, &r[i], &l.a[l.n].names);
+                if (k < 0)
+                        return k;
+                l.a[l.n++].r = x;
         }
 
-        qsort_safe(p->recs, p->n_recs, sizeof(LearnRecord), record_cmp);
+        qsort_safe(l.a, l.n, sizeof(RecordIn), record_in_cmp);
 
         /* Merge equal keys. */
         m = 0;
-        for (size_t i = 0; i < p->n_recs; i++) {
-                if (m > 0 && record_cmp(&p->recs[m - 1], &p->recs[i]) == 0) {
-                        LearnRecord *t = &p->recs[m - 1];
+        for (size_t i = 0; i < l.n; i++) {
+                if (m > 0 && record_in_cmp(&l.a[m - 1], &l.a[i]) == 0) {
+                        LearnRecord *t = &l.a[m - 1].r;
 
-                        stats_add(&t->count, &t->first_usec, &t->last_usec, &p->recs[i]);
-                        t->denied = t->denied || p->recs[i].denied;
+                        stats_add(&t->count, &t->first_usec, &t->last_usec, &l.a[i].r);
+                        t->denied = t->denied || l.a[i].r.denied;
+                        l.a[i].names.ids = mfree(l.a[i].names.ids);
                         continue;
                 }
-                p->recs[m++] = p->recs[i];
+                l.a[m++] = l.a[i];
+        }
+        l.n = m;
+
+        p->recs = calloc(MAX(m, (size_t) 1), sizeof(LearnRecord));
+        p->rec_names = calloc(MAX(m, (size_t) 1), sizeof(NameSet));
+        p->by_name = calloc(MAX(m, (size_t) 1), sizeof(bool));
+        if (!p->recs || !p->rec_names || !p->by_name)
+                return -ENOMEM;
+        for (size_t i = 0; i < m; i++) {
+                p->recs[i] = l.a[i].r;
+                p->rec_names[i] = l.a[i].names;
+                l.a[i].names = (NameSet) {};
         }
         p->n_recs = m;
         return 0;
@@ -237,19 +427,36 @@ static int proposal_add_candidate(Proposal *p, LearnDirection dir, const PolicyR
         return 0;
 }
 
-/* Move the records of src to dst; src is dropped. */
-static int candidate_absorb(Candidate *dst, Candidate *src) {
-        size_t *a;
+/* Append the n indices of b to *a (*n_a of them). */
+static int append_ids(size_t **a, size_t *n_a, const size_t *b, size_t n) {
+        size_t *x;
 
-        a = reallocarray(dst->recs, dst->n_recs + src->n_recs, sizeof(size_t));
-        if (!a)
+        if (n == 0)
+                return 0;
+        x = reallocarray(*a, *n_a + n, sizeof(size_t));
+        if (!x)
                 return -ENOMEM;
-        dst->recs = a;
-        memcpy(dst->recs + dst->n_recs, src->recs, src->n_recs * sizeof(size_t));
-        dst->n_recs += src->n_recs;
+        *a = x;
+        memcpy(x + *n_a, b, n * sizeof(size_t));
+        *n_a += n;
+        return 0;
+}
+
+/* Move the records (and names) of src to dst; src is dropped. */
+static int candidate_absorb(Candidate *dst, Candidate *src) {
+        int r;
+
+        r = append_ids(&dst->recs, &dst->n_recs, src->recs, src->n_recs);
+        if (r < 0)
+                return r;
+        r = append_ids(&dst->names, &dst->n_names, src->names, src->n_names);
+        if (r < 0)
+                return r;
         dst->ports_collapsed = dst->ports_collapsed || src->ports_collapsed;
         src->recs = mfree(src->recs);
         src->n_recs = 0;
+        src->names = mfree(src->names);
+        src->n_names = 0;
         src->dropped = true;
         return 0;
 }
@@ -260,6 +467,7 @@ static void proposal_compact(Proposal *p) {
         for (size_t i = 0; i < p->n_c; i++) {
                 if (p->c[i].dropped) {
                         free(p->c[i].recs);
+                        free(p->c[i].names);
                         continue;
                 }
                 p->c[m++] = p->c[i];
@@ -267,11 +475,49 @@ static void proposal_compact(Proposal *p) {
         p->n_c = m;
 }
 
+/* A rule's name with its labels in reverse order ("net\1example\1cdn\1*" for
+ * "*.cdn.example.net"), separated by a byte below every character of a label, so that strcmp()
+ * sorts names label by label from the last one: the names below one parent come together, a
+ * name before the wildcard below it ('*' sorts before every character of a label), and that
+ * before the names below it. */
+static void name_sort_key(const PolicyRule *r, char buf[static POLICY_NAME_MAX + 4]) {
+        size_t n = strlen(r->name), k = 0;
+
+        for (size_t end = n; end > 0;) {
+                size_t start = end;
+
+                while (start > 0 && r->name[start - 1] != '.')
+                        start--;
+                if (k > 0)
+                        buf[k++] = '\1';
+                memcpy(buf + k, r->name + start, end - start);
+                k += end - start;
+                end = start > 0 ? start - 1 : 0;
+        }
+        if (r->wildcard) {
+                buf[k++] = '\1';
+                buf[k++] = '*';
+        }
+        buf[k] = 0;
+}
+
 static int rule_cmp(const PolicyRule *a, const PolicyRule *b) {
         int k;
 
         if (a->any != b->any)
                 return a->any ? -1 : 1;
+        /* Name rules first, by name (name_sort_key()), protocol, ports. */
+        if (policy_rule_is_name(a) != policy_rule_is_name(b))
+                return policy_rule_is_name(a) ? -1 : 1;
+        if (policy_rule_is_name(a)) {
+                char x[POLICY_NAME_MAX + 4], y[POLICY_NAME_MAX + 4];
+
+                name_sort_key(a, x);
+                name_sort_key(b, y);
+                k = strcmp(x, y);
+                if (k != 0)
+                        return k;
+        }
         if (a->family != b->family)
                 return a->family < b->family ? -1 : 1;       /* 0 < AF_INET < AF_INET6 */
         if (a->has_address != b->has_address)
@@ -342,7 +588,7 @@ static int proposal_seed(Proposal *p, unsigned threshold) {
                                 const LearnRecord *x = &p->recs[i];
 
                                 if (x->dir != LEARN_CONNECT || x->family != family || x->protocol != IPPROTO_UDP ||
-                                    x->port < LEARN_EPHEMERAL_PORT_MIN)
+                                    x->port < LEARN_EPHEMERAL_PORT_MIN || p->by_name[i])
                                         continue;
                                 if (!(seen[x->port / 8] & (1u << (x->port % 8)))) {
                                         seen[x->port / 8] |= (uint8_t) (1u << (x->port % 8));
@@ -364,6 +610,9 @@ static int proposal_seed(Proposal *p, unsigned threshold) {
                         .port_max = x->port,
                 };
                 bool collapsed = false;
+
+                if (p->by_name[i])
+                        continue;       /* a name rule covers it */
 
                 switch (x->dir) {
 
@@ -414,6 +663,176 @@ static int proposal_seed(Proposal *p, unsigned threshold) {
         }
 
         return proposal_dedup(p);
+}
+
+static int ids_cmp(const void *x, const void *y) {
+        size_t a = *(const size_t *) x, b = *(const size_t *) y;
+
+        return a < b ? -1 : a > b;
+}
+
+/* Sort the n indices of a and leave each once. */
+static void ids_unique(size_t *a, size_t *n) {
+        size_t m = 0;
+
+        qsort_safe(a, *n, sizeof(size_t), ids_cmp);
+        for (size_t i = 0; i < *n; i++)
+                if (m == 0 || a[m - 1] != a[i])
+                        a[m++] = a[i];
+        *n = m;
+}
+
+static uint64_t candidate_count(const Proposal *p, const Candidate *c) {
+        uint64_t n = 0;
+
+        for (size_t i = 0; i < c->n_recs; i++)
+                n = add_sat(n, p->recs[c->recs[i]].count);
+        return n;
+}
+
+/* The name a wildcard for name would be below: its parent, when that has two labels at least
+ * (so never "*.com"). NULL otherwise. */
+static const char *name_parent(const char *name) {
+        const char *dot = strchr(name, '.');
+
+        if (!dot || !strchr(dot + 1, '.'))
+                return NULL;
+        return dot + 1;
+}
+
+static bool same_name_target(const Candidate *a, const Candidate *b) {
+        return a->rule.protocol == b->rule.protocol && a->rule.port_min == b->rule.port_min &&
+                a->rule.port_max == b->rule.port_max;
+}
+
+/* Highest count first, then in the order of the drop-in. */
+static int candidate_count_cmp(const void *x, const void *y) {
+        const Candidate *a = x, *b = y;
+
+        if (a->count != b->count)
+                return a->count > b->count ? -1 : 1;
+        return candidate_cmp(a, b);
+}
+
+/* The name rules (NAMES in learn-propose.h), before every other rule: one per (name, protocol,
+ * port) reached, T or more names directly below one parent as its wildcard, at most
+ * POLICY_NAME_RULES_MAX. The records they cover are marked p->by_name; the others are left to
+ * the rules by address. */
+static int proposal_names(Proposal *p, unsigned threshold) {
+        int r;
+
+        assert(p->n_c == 0);
+
+        for (size_t i = 0; i < p->n_recs; i++)
+                for (size_t j = 0; j < p->rec_names[i].n; j++) {
+                        size_t id = p->rec_names[i].ids[j];
+                        PolicyRule rule = {
+                                .protocol = p->recs[i].protocol,
+                                .port_min = p->recs[i].port,
+                                .port_max = p->recs[i].port,
+                        };
+                        Candidate *c;
+
+                        assert(strlen(p->names[id].name) <= POLICY_NAME_MAX);
+                        strcpy(rule.name, p->names[id].name);
+                        r = proposal_add_candidate(p, LEARN_CONNECT, &rule, 0, i);
+                        if (r < 0)
+                                return r;
+                        c = &p->c[p->n_c - 1];
+                        r = append_ids(&c->names, &c->n_names, &id, 1);
+                        if (r < 0)
+                                return r;
+                }
+        if (p->n_c == 0)
+                return 0;
+
+        /* One candidate per (name, protocol, ports). */
+        r = proposal_dedup(p);
+        if (r < 0)
+                return r;
+
+        /* T or more names directly below one parent, for the same protocol and ports. */
+        if (threshold > 0)
+                for (size_t i = 0; i < p->n_c; i++) {
+                        Candidate *c = &p->c[i];
+                        const char *parent;
+                        size_t n = 1;
+
+                        if (c->dropped || c->rule.wildcard || !(parent = name_parent(c->rule.name)))
+                                continue;
+                        for (size_t j = i + 1; j < p->n_c; j++) {
+                                const char *q;
+
+                                if (!p->c[j].dropped && !p->c[j].rule.wildcard && same_name_target(c, &p->c[j]) &&
+                                    (q = name_parent(p->c[j].rule.name)) && streq(q, parent))
+                                        n++;
+                        }
+                        if (n < threshold)
+                                continue;
+                        for (size_t j = i + 1; j < p->n_c; j++) {
+                                const char *q;
+
+                                if (!p->c[j].dropped && !p->c[j].rule.wildcard && same_name_target(c, &p->c[j]) &&
+                                    (q = name_parent(p->c[j].rule.name)) && streq(q, parent)) {
+                                        r = candidate_absorb(c, &p->c[j]);
+                                        if (r < 0)
+                                                return r;
+                                }
+                        }
+                        memmove(c->rule.name, parent, strlen(parent) + 1);
+                        c->rule.wildcard = true;
+                }
+
+        /* A name rule that a wildcard of the same protocol and ports covers is left out, its
+         * records counted with the wildcard. */
+        for (size_t i = 0; i < p->n_c; i++) {
+                Candidate *w = &p->c[i];
+
+                if (w->dropped || !w->rule.wildcard)
+                        continue;
+                for (size_t j = 0; j < p->n_c; j++)
+                        if (j != i && !p->c[j].dropped && same_name_target(w, &p->c[j]) &&
+                            policy_rule_name_matches(&w->rule, p->c[j].rule.name)) {
+                                r = candidate_absorb(w, &p->c[j]);
+                                if (r < 0)
+                                        return r;
+                        }
+        }
+        proposal_compact(p);
+        for (size_t i = 0; i < p->n_c; i++) {
+                ids_unique(p->c[i].recs, &p->c[i].n_recs);
+                ids_unique(p->c[i].names, &p->c[i].n_names);
+        }
+
+        /* At most POLICY_NAME_RULES_MAX: the most used stay, the others go back to rules by
+         * address (and are named in the header). */
+        if (p->n_c > POLICY_NAME_RULES_MAX) {
+                for (size_t i = 0; i < p->n_c; i++)
+                        p->c[i].count = candidate_count(p, &p->c[i]);
+                qsort_safe(p->c, p->n_c, sizeof(Candidate), candidate_count_cmp);
+                for (size_t i = 0; i < p->n_c; i++)
+                        p->c[i].count = 0;      /* candidate_finish() counts */
+                qsort_safe(p->c + POLICY_NAME_RULES_MAX, p->n_c - POLICY_NAME_RULES_MAX, sizeof(Candidate),
+                           candidate_cmp);
+
+                p->names_left_out = calloc(p->n_c - POLICY_NAME_RULES_MAX, sizeof(char *));
+                if (!p->names_left_out)
+                        return -ENOMEM;
+                for (size_t i = POLICY_NAME_RULES_MAX; i < p->n_c; i++) {
+                        r = policy_rule_to_string(&p->c[i].rule, &p->names_left_out[p->n_names_left_out]);
+                        if (r < 0)
+                                return r;
+                        p->n_names_left_out++;
+                        p->c[i].dropped = true;
+                }
+                proposal_compact(p);
+        }
+        qsort_safe(p->c, p->n_c, sizeof(Candidate), candidate_cmp);
+
+        for (size_t i = 0; i < p->n_c; i++)
+                for (size_t j = 0; j < p->c[i].n_recs; j++)
+                        p->by_name[p->c[i].recs[j]] = true;
+        return 0;
 }
 
 static void mask_bytes(uint8_t *a, unsigned prefixlen) {
@@ -553,6 +972,9 @@ static int proposal_group_replies(Proposal *p, unsigned threshold) {
 /* Does rule b match every request rule a matches? For the rules the proposer makes (never
  * "any"; an address rule always has its family). */
 static bool rule_covers(const PolicyRule *b, const PolicyRule *a) {
+        /* Name rules are decided apart (proposal_names()): never covered, never covering. */
+        if (policy_rule_is_name(a) || policy_rule_is_name(b))
+                return false;
         if (b->any)
                 return true;
         if (a->any)
@@ -739,6 +1161,43 @@ static int candidate_describe(const Proposal *p, const LearnOptions *o, Candidat
         k = candidate_addresses(p, c, &addrs, &n_addrs);
         if (k < 0)
                 return k;
+
+        if (policy_rule_is_name(r)) {
+                uint64_t answers = 0;
+
+                for (size_t i = 0; i < c->n_names; i++)
+                        answers = add_sat(answers, p->names[c->names[i]].answers);
+
+                text_add(&t, "connect %s to %s%s", protocol_word(r->protocol), r->wildcard ? "*." : "", r->name);
+                if (r->port_min == r->port_max)
+                        text_add(&t, ", port %u", r->port_min);
+                else
+                        text_add(&t, ", ports %u-%u", r->port_min, r->port_max);
+                text_add(&t, " (a name rule: ");
+                if (r->wildcard) {
+                        text_add(&t, "%zu names looked up, %" PRIu64 " %s:", c->n_names, answers,
+                                 answers == 1 ? "answer" : "answers");
+                        for (size_t i = 0; i < MIN(c->n_names, (size_t) ADDRESSES_LISTED); i++)
+                                text_add(&t, " %s", p->names[c->names[i]].name);
+                        if (c->n_names > ADDRESSES_LISTED)
+                                text_add(&t, " and %zu more", c->n_names - ADDRESSES_LISTED);
+                } else
+                        text_add(&t, "looked up, %" PRIu64 " %s", answers, answers == 1 ? "answer" : "answers");
+                if (n_addrs == 1)
+                        text_add(&t, "; address");
+                else
+                        text_add(&t, "; %zu addresses:", n_addrs);
+                for (size_t i = 0; i < MIN(n_addrs, (size_t) ADDRESSES_LISTED); i++) {
+                        k = format_address(addrs[i]->family, &addrs[i]->address, a, sizeof a);
+                        if (k < 0)
+                                return k;
+                        text_add(&t, " %s", a);
+                }
+                if (n_addrs > ADDRESSES_LISTED)
+                        text_add(&t, " and %zu more", n_addrs - ADDRESSES_LISTED);
+                text_add(&t, ")");
+                goto done;
+        }
         for (size_t i = 0; i < n_addrs; i++) {
                 v4 = v4 || addrs[i]->family == AF_INET;
                 v6 = v6 || addrs[i]->family == AF_INET6;
@@ -856,7 +1315,13 @@ static int proposal_build(Proposal *p, const char *unit, const LearnRecord *r, s
         if (n > 0 && !r)
                 return -EINVAL;
 
-        k = proposal_add_records(p, r, n);
+        k = proposal_add_names(p, o);
+        if (k < 0)
+                return k;
+        k = proposal_add_records(p, r, n, o);
+        if (k < 0)
+                return k;
+        k = proposal_names(p, threshold);
         if (k < 0)
                 return k;
         k = proposal_seed(p, threshold);
@@ -923,6 +1388,22 @@ static void write_header(FILE *f, const char *unit, const Proposal *p, const Lea
         if (o && o->evictions > 0)
                 fprintf(f, "# Incomplete: the kernel dropped %" PRIu64 " records (its table was full);\n"
                         "# the unit did more than this proposal allows.\n", o->evictions);
+        if (p->n_names > 0) {
+                size_t rules = 0;
+
+                for (size_t i = 0; i < p->n_c; i++)
+                        rules += p->c[i].dir == LEARN_CONNECT && policy_rule_is_name(&p->c[i].rule);
+                fprintf(f, "# Names: %zu looked up (%" PRIu64 " %s); %zu name %s for the connects to their answers.\n",
+                        p->n_names, p->name_answers, p->name_answers == 1 ? "answer" : "answers",
+                        rules, rules == 1 ? "rule" : "rules");
+        }
+        if (p->n_names_left_out > 0) {
+                fprintf(f, "# At most %u name rules per unit: the %zu least used stay rules by address:",
+                        POLICY_NAME_RULES_MAX, p->n_names_left_out);
+                for (size_t i = 0; i < p->n_names_left_out; i++)
+                        fprintf(f, " %s", p->names_left_out[i]);
+                fprintf(f, ".\n");
+        }
 }
 
 int learn_propose_dropin(const char *unit, const LearnRecord *r, size_t n, const LearnOptions *o, FILE *f) {
@@ -1009,8 +1490,13 @@ static int json_entry(FILE *f, bool *first, const char *key, const char *rule, c
         json_time(f, c ? c->first : 0);
         fputs(", \"last\": ", f);
         json_time(f, c ? c->last : 0);
-        fprintf(f, ", \"first_usec\": %" PRIu64 ", \"last_usec\": %" PRIu64 ", \"denied\": %s, \"addresses\": [",
+        fprintf(f, ", \"first_usec\": %" PRIu64 ", \"last_usec\": %" PRIu64 ", \"denied\": %s, \"names\": [",
                 c ? c->first : 0, c ? c->last : 0, c && c->denied ? "true" : "false");
+        for (size_t i = 0; c && i < c->n_names; i++) {
+                fprintf(f, "%s", i > 0 ? ", " : "");
+                json_string(f, p->names[c->names[i]].name);
+        }
+        fputs("], \"addresses\": [", f);
         if (c && c->dir != LEARN_SOCKET) {
                 _cleanup_free_ const LearnRecord **addrs = NULL;
                 size_t n_addrs = 0;
@@ -1057,8 +1543,14 @@ int learn_propose_json(const char *unit, const LearnRecord *r, size_t n, const L
         json_time(f, p.first);
         fputs(", \"last\": ", f);
         json_time(f, p.last);
-        fprintf(f, ", \"ephemeral_binds_left_out\": %" PRIu64 ", \"evictions\": %" PRIu64 ",\n  \"keys\": [",
-                p.ephemeral_binds, o ? o->evictions : 0);
+        fprintf(f, ", \"ephemeral_binds_left_out\": %" PRIu64 ", \"evictions\": %" PRIu64 ",\n"
+                "  \"names_looked_up\": %zu, \"name_answers\": %" PRIu64 ", \"name_rules_left_out\": [",
+                p.ephemeral_binds, o ? o->evictions : 0, p.n_names, p.name_answers);
+        for (size_t i = 0; i < p.n_names_left_out; i++) {
+                fprintf(f, "%s", i > 0 ? ", " : "");
+                json_string(f, p.names_left_out[i]);
+        }
+        fputs("],\n  \"keys\": [", f);
 
         for (LearnDirection d = 0; d < _LEARN_DIRECTION_MAX; d++) {
                 if (key_table[d][POLICY_DENY]) {
@@ -1080,6 +1572,33 @@ int learn_propose_json(const char *unit, const LearnRecord *r, size_t n, const L
         return finish_write(f);
 }
 
+/* Does the name rule allow record i, reached by the names p->rec_names[i]? As the kernel would,
+ * had the unit looked them up again: a matching name, and the protocol, port and family. */
+static bool name_rule_matches(const Proposal *p, const PolicyRule *rule, size_t i) {
+        const LearnRecord *x = &p->recs[i];
+
+        if (!policy_rule_is_name(rule) || x->dir != LEARN_CONNECT ||
+            (rule->family != 0 && rule->family != x->family) ||
+            (rule->protocol != 0 && rule->protocol != x->protocol) ||
+            ((rule->port_min != 0 || rule->port_max != 0) && (x->port < rule->port_min || x->port > rule->port_max)))
+                return false;
+        for (size_t j = 0; j < p->rec_names[i].n; j++)
+                if (policy_rule_name_matches(rule, p->names[p->rec_names[i].ids[j]].name))
+                        return true;
+        return false;
+}
+
+/* Does a name rule of the current policy allow record i? (policy_allows() cannot tell: the
+ * addresses of a name rule are learned.) */
+static bool current_names_allow(const Proposal *p, const Policy *current, size_t i) {
+        const PolicyRuleList *l = &current->rules[POLICY_CONNECT][POLICY_ALLOW];
+
+        for (size_t j = 0; j < l->n; j++)
+                if (name_rule_matches(p, &l->rules[j], i))
+                        return true;
+        return false;
+}
+
 /* How many learned requests of direction d does rule match? */
 static uint64_t rule_used(const Proposal *p, PolicyDirection d, const PolicyRule *rule) {
         uint64_t n = 0;
@@ -1091,8 +1610,9 @@ static uint64_t rule_used(const Proposal *p, PolicyDirection d, const PolicyRule
                         continue;
                 /* Protocol 0 ("other") requests are matched as the kernel matches them: only by
                  * rules without a protocol, which policy_rule_matches() does with protocol 0. */
-                if (policy_rule_matches(rule, x->family, x->protocol, x->address.bytes, x->port))
-                        n = x->count > UINT64_MAX - n ? UINT64_MAX : n + x->count;
+                if (policy_rule_matches(rule, x->family, x->protocol, x->address.bytes, x->port) ||
+                    name_rule_matches(p, rule, i))
+                        n = add_sat(n, x->count);
         }
         return n;
 }
@@ -1112,7 +1632,8 @@ static uint64_t refused_now(const Proposal *p, const Policy *current, const Cand
                         allowed = policy_allows_listen(current, x->family, x->protocol, x->address.bytes, x->port);
                 else
                         allowed = policy_allows(current, x->dir == LEARN_BIND ? POLICY_BIND : POLICY_CONNECT,
-                                                x->family, x->protocol, x->address.bytes, x->port);
+                                                x->family, x->protocol, x->address.bytes, x->port) ||
+                                current_names_allow(p, current, c->recs[i]);
                 if (!allowed)
                         n = x->count > UINT64_MAX - n ? UINT64_MAX : n + x->count;
         }

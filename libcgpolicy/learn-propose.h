@@ -73,7 +73,8 @@ typedef struct LearnOptions {
          * counted them; 0 when none or unknown. When not 0 the proposal says that it may be
          * incomplete (a header comment; "evictions" in the JSON). */
         uint64_t evictions;
-        /* The names the unit looked up and what they answered (NAMES below). May be NULL. */
+        /* The names the unit looked up and what they answered (NAMES below). May be NULL when
+         * n_names is 0. */
         const LearnName *names;
         size_t n_names;
 } LearnOptions;
@@ -121,17 +122,49 @@ typedef struct LearnOptions {
  *   counted with the wider rule ("tcp:127.0.0.1:8080" with "tcp:8080").
  * - Socket records give one "X-CgPolicySocketAllow=KIND" per kind seen.
  *
- * ORDER: bind rules, then connect rules, then socket kinds; rules sorted by family (none,
- * IPv4, IPv6), address (none first, then by bytes, wider prefix first), protocol (tcp, udp,
- * none), port range. Kinds in the order of policy_socket_kind_to_string(). Stable for the
+ * NAMES: o->names are the answers the unit's own lookups got (LearnName). A connect record of
+ * unit U (protocol TCP or UDP, port neither 0 nor 53) to address A is "reached by name N" when
+ * a LearnName of the same unit string (both NULL counts as the same), family and address A
+ * exists with name.first_usec <= record.first_usec (the lookup came before the first connect)
+ * and record.last_usec <= name.last_usec + name.ttl seconds (the last connect was within the
+ * lifetime of the last answer: a name rule would have allowed it). This is decided for each
+ * record before records are merged; records reached by different names are not merged.
+ * - A record reached by names becomes name rules instead of an address rule: one rule per
+ *   (name, protocol, port), "tcp:api.example.com:443" (the canonical spelling; a single port).
+ *   A record reached by several names gets the rule of each (each was looked up by the unit),
+ *   and counts with each.
+ * - T or more distinct names directly below one parent that has two labels at least (so never
+ *   "*.com"), for the same (protocol, port), become one rule "PROTO:*.PARENT:PORT", their
+ *   records counted with it; a name rule such a wildcard covers (same protocol and port, a name
+ *   below PARENT) is left out, its records counted with the wildcard.
+ * - At most POLICY_NAME_RULES_MAX name rules: when more would be proposed, those with the
+ *   highest counts (the sum of the counts of their records) stay, ties in the order below; the
+ *   records of the others that no name rule left covers go back to rules by address (grouped as
+ *   above), and the header names the rules left out.
+ * - A record no name reached keeps its address rule, exactly as without names (fail-safe:
+ *   applying the proposal and running the same workload again gives zero denials). Port 53
+ *   (the resolver: a name rule never allows one) and port 0 records are never name rules; nor
+ *   are names the rule grammar does not take as they are (one label, an all-digit last
+ *   label, ...), which are only counted.
+ * - Name rules are never covered by, and never cover, rules by address: both stay.
+ * The header counts the distinct names looked up, their answers and the name rules; a name
+ * rule's comment says it is one, the names it covers (for a wildcard), the answers to the
+ * unit's lookups of them, and the addresses its records went to.
+ *
+ * ORDER: bind rules, then connect rules, then socket kinds; rules sorted: name rules first (by
+ * name read label by label from the last one, so that the names below one parent come
+ * together: "example.com", "*.example.com", "api.example.com"; then protocol, port), then by
+ * family (none, IPv4, IPv6), address (none first, then by bytes, wider prefix first),
+ * protocol (tcp, udp, none), port range. Kinds in the order of policy_socket_kind_to_string(). Stable for the
  * same records and options: the golden tests rely on it. Times are printed in UTC
  * (YYYY-MM-DDTHH:MM:SSZ), so that the output does not depend on $TZ.
  *
  * unit must be a service or slice name ("foo.service", "foo@.service", "foo@a.service",
  * "foo.slice"), ASCII without control characters or '/': -EINVAL otherwise. A slice gets [Slice],
  * everything else [Service]. Records with an unknown direction, a bind/connect record with
- * another family than AF_INET/AF_INET6, or a socket record without a PolicySocketKind bit
- * give -EINVAL. o may be NULL (default threshold, no resolvers, no current policy).
+ * another family than AF_INET/AF_INET6, a socket record without a PolicySocketKind bit, a
+ * LearnName without a name or with another family than AF_INET/AF_INET6, or n_names > 0 with
+ * names NULL give -EINVAL. o may be NULL (default threshold, no resolvers, no current policy).
  * Returns 0, -EINVAL, -ENOMEM or the negative errno of a failed write to f. */
 
 /* The proposed drop-in for unit (the name written in its header comment and path hint), made
@@ -142,7 +175,8 @@ typedef struct LearnOptions {
  * The drop-in (see GROUPING for the rules):
  *
  *   # header: the unit, the path to install it as (/etc/systemd/system/UNIT.d/cgpolicy.conf),
- *   #         what was learned (requests, first, last), binds to port 0 left out, evictions
+ *   #         what was learned (requests, first, last), binds to port 0 left out, evictions,
+ *   #         names looked up (when any), name rules left out over the limit
  *   [Service]                         ([Slice] for a slice)
  *   X-CgPolicyMode=enforce            (replaces learn/audit of the unit's files)
  *   X-CgPolicyBindAllow=              (each list reset: the drop-in is the whole policy,
@@ -162,17 +196,21 @@ int learn_propose_dropin(const char *unit, const LearnRecord *r, size_t n, const
  *   {"unit": "foo.service", "path": "/etc/systemd/system/foo.service.d/cgpolicy.conf",
  *    "section": "Service", "mode": "enforce", "prefix_threshold": 4, "requests": N,
  *    "first": "..."|null, "last": "..."|null, "ephemeral_binds_left_out": N, "evictions": N,
+ *    "names_looked_up": N, "name_answers": N, "name_rules_left_out": ["tcp:x.example.com:443"],
  *    "keys": [{"key": "X-CgPolicyBindDeny", "rule": "any", "covers": "...", "count": 0,
  *              "first": null, "last": null, "first_usec": 0, "last_usec": 0,
- *              "denied": false, "addresses": []}, ...]}
- * keys in the order of the drop-in, without the resets; addresses are the distinct addresses
- * seen (bind/connect rules). */
+ *              "denied": false, "names": [], "addresses": []}, ...]}
+ * keys in the order of the drop-in, without the resets; names are the names a name rule
+ * covers (empty for other rules), addresses the distinct addresses seen (bind/connect
+ * rules). */
 int learn_propose_json(const char *unit, const LearnRecord *r, size_t n, const LearnOptions *o, FILE *f);
 
 /* The proposal against o->current (NULL: an empty policy): one line per key assignment,
  *   "  KEY=RULE"  kept: the current policy has the same rule (canonical spelling),
  *   "+ KEY=RULE"  to add, with what it covers, and "N refused by the current policy" when it
- *                 refuses learned requests the rule covers (policy_allows(); socket kinds),
+ *                 refuses learned requests the rule covers (policy_allows(), or for a request
+ *                 reached by names a current name rule matching one of them with its protocol,
+ *                 port and family; socket kinds),
  *   "- KEY=RULE"  a current rule the proposal does not have: "nothing learned used it", or
  *                 for an allow rule that learned requests matched, how many (the proposal
  *                 covers them with other rules),

@@ -2,16 +2,19 @@
 /* The learning mode's proposer (libcgpolicy/learn-propose.c):
  *
  * - golden cases, one directory each under tests/unit/learn/: "records" (the learned records,
- *   one a line, see read_records()), "unit", and optionally "threshold", "evictions",
- *   "resolv.conf" and "current.conf" (the current policy, KEY=VALUE lines); the drop-in, the
+ *   one a line, see read_records()), "unit", and optionally "names" (the lookups, see
+ *   read_names()), "threshold", "evictions", "resolv.conf" and "current.conf" (the current
+ *   policy, KEY=VALUE lines); the drop-in, the
  *   JSON and the diff must equal "proposal.conf", "proposal.json" and "proposal.diff" byte for
  *   byte (LEARN_UPDATE_GOLDEN=1 writes them instead, to be reviewed);
  * - every proposal (golden and random) is parsed back through the one parser (policy_assign())
- *   and must allow every learned request (policy_allows(), the socket kinds), and is valid
- *   JSON;
+ *   and must allow every learned request (policy_allows(), the socket kinds, or a name rule
+ *   matching a name that reached it: reached() below, written apart from the proposer), and
+ *   is valid JSON;
  * - requests outside a proposal are refused: another port, an address outside the proposed
  *   prefix, another protocol;
- * - the grouping options, bad input, the order of the records not mattering, and the reader
+ * - the grouping options, bad input, the order of the records not mattering, name rules
+ *   (which lookups count, wildcards, the limit, the diff against name rules), and the reader
  *   of resolv.conf. */
 
 #include <arpa/inet.h>
@@ -150,6 +153,67 @@ static int read_records(const char *path, LearnRecord **ret, size_t *ret_n) {
         return 0;
 }
 
+/* One lookup a line:
+ *   NAME ADDRESS TTL COUNT FIRST LAST [UNIT]
+ * FIRST and LAST in seconds since the epoch; UNIT (the unit that looked it up) NULL when not
+ * given, as the records' unit; '#' comments. The names and units are strdup()ed into *ret_strings
+ * (freed with strv_free()). */
+static int read_names(const char *path, LearnName **ret, size_t *ret_n, char ***ret_strings) {
+        _cleanup_fclose_ FILE *f = NULL;
+        _cleanup_free_ LearnName *l = NULL;
+        _cleanup_strv_free_ char **strings = NULL;
+        size_t n = 0, n_strings = 0;
+        char line[512];
+
+        f = fopen(path, "re");
+        if (!f)
+                return -errno;
+        while (fgets(line, sizeof line, f)) {
+                char name[300], a[64], unit[256] = "";
+                unsigned long long count, first, last;
+                unsigned ttl;
+                LearnName x = {};
+                int k;
+
+                if (line[0] == '#' || line[0] == '\n')
+                        continue;
+                k = sscanf(line, "%299s %63s %u %llu %llu %llu %255s", name, a, &ttl, &count, &first, &last, unit);
+                if (k < 6 || !parse_address(a, &x.family, &x.address))
+                        return -EINVAL;
+                x.ttl = ttl;
+                x.count = count;
+                x.first_usec = first * 1000000ULL;
+                x.last_usec = last * 1000000ULL;
+
+                char **s = reallocarray(strings, n_strings + 3, sizeof(char *));
+                if (!s)
+                        return -ENOMEM;
+                strings = s;
+                strings[n_strings] = strdup(name);
+                strings[n_strings + 1] = NULL;
+                if (!strings[n_strings])
+                        return -ENOMEM;
+                x.name = strings[n_strings++];
+                if (unit[0]) {
+                        strings[n_strings] = strdup(unit);
+                        strings[n_strings + 1] = NULL;
+                        if (!strings[n_strings])
+                                return -ENOMEM;
+                        x.unit = strings[n_strings++];
+                }
+
+                LearnName *y = reallocarray(l, n + 1, sizeof(LearnName));
+                if (!y)
+                        return -ENOMEM;
+                l = y;
+                l[n++] = x;
+        }
+        *ret = TAKE_PTR(l);
+        *ret_n = n;
+        *ret_strings = TAKE_PTR(strings);
+        return 0;
+}
+
 /* KEY=VALUE lines of a drop-in through the one parser; comments, blank lines and section
  * headers skipped. Returns the number of lines assigned, or -EINVAL at the first error. */
 static int parse_dropin(const char *text, const char *name, Policy *p) {
@@ -260,7 +324,45 @@ static bool json_valid(const char *s) {
         return p && !*json_ws(p);
 }
 
-static bool record_allowed(const Policy *p, const LearnRecord *r) {
+/* Was connect record r reached by the lookup nm? The rule of learn-propose.h (NAMES), written
+ * here apart from the proposer: the same unit, family and address, the lookup before the first
+ * connect, the last connect within the lifetime of the last answer. */
+static bool reached(const LearnName *nm, const LearnRecord *r) {
+        if (r->dir != LEARN_CONNECT || (r->protocol != IPPROTO_TCP && r->protocol != IPPROTO_UDP) ||
+            r->port == 0 || r->port == 53)
+                return false;
+        if (!(nm->unit == r->unit || (nm->unit && r->unit && streq(nm->unit, r->unit))))
+                return false;
+        if (nm->family != r->family ||
+            memcmp(nm->address.bytes, r->address.bytes, nm->family == AF_INET ? 4 : 16) != 0)
+                return false;
+        return nm->first_usec <= r->first_usec &&
+                (long double) r->last_usec <= (long double) nm->last_usec + (long double) nm->ttl * 1e6L;
+}
+
+/* Does a name rule of p allow r, reached by a name of names (as the kernel would, had the unit
+ * looked it up again)? */
+static bool name_allowed(const Policy *p, const LearnRecord *r, const LearnName *names, size_t n_names) {
+        const PolicyRuleList *l = &p->rules[POLICY_CONNECT][POLICY_ALLOW];
+
+        for (size_t i = 0; i < n_names; i++) {
+                if (!reached(&names[i], r))
+                        continue;
+                for (size_t j = 0; j < l->n; j++) {
+                        const PolicyRule *x = &l->rules[j];
+
+                        if (policy_rule_is_name(x) && policy_rule_name_matches(x, names[i].name) &&
+                            (x->family == 0 || x->family == r->family) &&
+                            (x->protocol == 0 || x->protocol == r->protocol) &&
+                            ((x->port_min == 0 && x->port_max == 0) ||
+                             (r->port >= x->port_min && r->port <= x->port_max)))
+                                return true;
+                }
+        }
+        return false;
+}
+
+static bool record_allowed_by_address(const Policy *p, const LearnRecord *r) {
         if (r->dir == LEARN_SOCKET)
                 return (p->socket_allow & r->socket_kind) == r->socket_kind;
         if (r->listen)
@@ -269,6 +371,10 @@ static bool record_allowed(const Policy *p, const LearnRecord *r) {
         return policy_allows(p, r->dir == LEARN_BIND ? POLICY_BIND : POLICY_CONNECT, r->family,
                              r->protocol == IPPROTO_TCP || r->protocol == IPPROTO_UDP ? r->protocol : 0,
                              r->address.bytes, r->port);
+}
+
+static bool record_allowed(const Policy *p, const LearnRecord *r, const LearnOptions *o) {
+        return record_allowed_by_address(p, r) || (o && name_allowed(p, r, o->names, o->n_names));
 }
 
 /* The proposal for r, parsed back: valid, deny by default, and allowing every record.
@@ -294,7 +400,7 @@ static bool check_proposal(const char *what, const char *unit, const LearnRecord
                   p.rules[POLICY_CONNECT][POLICY_DENY].n == 1 && p.rules[POLICY_CONNECT][POLICY_DENY].rules[0].any,
                   "%s: enforce mode, bind and connect denied by default", what);
         for (size_t i = 0; i < n; i++)
-                if (!record_allowed(&p, &r[i])) {
+                if (!record_allowed(&p, &r[i], o)) {
                         char a[INET6_ADDRSTRLEN] = "-";
 
                         inet_ntop(r[i].family, &r[i].address, a, sizeof a);
@@ -367,6 +473,8 @@ static void test_golden_case(const char *name) {
                 *resolv = NULL, *text = NULL, *json = NULL, *diff = NULL;
         _cleanup_free_ LearnRecord *r = NULL;
         _cleanup_free_ LearnAddress *resolvers = NULL;
+        _cleanup_free_ LearnName *names = NULL;
+        _cleanup_strv_free_ char **name_strings = NULL;
         _cleanup_(policy_done) Policy current = {};
         LearnOptions o = { .prefix_threshold = LEARN_PREFIX_THRESHOLD_DEFAULT };
         size_t n = 0;
@@ -388,6 +496,15 @@ static void test_golden_case(const char *name) {
                 o.prefix_threshold = (unsigned) strtoul(threshold, NULL, 10);
         if (read_text(dir, "evictions", &evictions) == 0)
                 o.evictions = strtoull(evictions, NULL, 10);
+        if (asprintf(&resolv, "%s/names", dir) < 0)
+                abort();
+        if (access(resolv, F_OK) == 0) {
+                k = read_names(resolv, &names, &o.n_names, &name_strings);
+                if (!ok(k == 0, "%s: names read (%zu)", name, o.n_names))
+                        return;
+                o.names = names;
+        }
+        resolv = mfree(resolv);
         if (asprintf(&resolv, "%s/resolv.conf", dir) < 0)
                 abort();
         k = learn_read_resolvers(resolv, &resolvers, &o.n_resolvers);
@@ -422,6 +539,7 @@ static void test_golden_case(const char *name) {
 static void test_golden(void) {
         static const char *const cases[] = {
                 "web", "udp-lan", "udp-internet", "other-slice", "template", "empty", "listen",
+                "names", "names-wildcard", "names-limit",
         };
 
         for (size_t i = 0; i < ELEMENTSOF(cases); i++)
@@ -593,15 +711,25 @@ static void test_bad_input(void) {
         check_proposal("bad input", "a.service", s, ELEMENTSOF(s), NULL, NULL);
 }
 
-/* Random records: every proposal is valid and allows them all. */
+/* Random records and lookups: every proposal is valid and allows them all. */
 static void test_random(void) {
-        unsigned seed = 13, failures = 0;
+        static const char *const units[] = { NULL, "r@a.service", "r@b.service" };
+        static const char *const odd_names[] = {
+                "localhost", "1.2.3.4", "a.com", "b.com", "x.n1.example.net", "Upper.example.net",
+                "under_score.example.net", "-bad.example.net", "*.n2.example.net", "n3.example.net.",
+        };
+        char name_pool[40][32];
+        unsigned seed = 13, failures = 0, name_rules = 0, rounds_with_name_rules = 0, rounds_over_limit = 0;
+
+        for (unsigned i = 0; i < ELEMENTSOF(name_pool); i++)
+                snprintf(name_pool[i], sizeof name_pool[i], "n%u.p%u.example.net", i, i % 13);
 
         for (unsigned round = 0; round < 300; round++) {
                 _cleanup_free_ LearnRecord *r = NULL;
+                _cleanup_free_ LearnName *names = NULL;
                 _cleanup_(policy_done) Policy p = {};
                 _cleanup_free_ char *text = NULL, *json = NULL, *diff = NULL;
-                size_t n = (size_t) (rand_r(&seed) % 60);
+                size_t n = (size_t) (rand_r(&seed) % 60), n_names = (size_t) (rand_r(&seed) % 80);
                 LearnOptions o = { .prefix_threshold = (unsigned) (rand_r(&seed) % 6) };
 
                 policy_init(&p);
@@ -615,6 +743,11 @@ static void test_random(void) {
                         x->dir = (LearnDirection) (v % 3);
                         x->family = (v >> 2) & 1 ? AF_INET6 : AF_INET;
                         x->protocol = (int[]) { IPPROTO_TCP, IPPROTO_UDP, 0, IPPROTO_SCTP }[(v >> 3) % 4];
+                        if (round % 5 == 0) {
+                                /* Every fifth set only TCP and UDP connects: many name rules. */
+                                x->dir = LEARN_CONNECT;
+                                x->protocol = (v >> 3) & 1 ? IPPROTO_UDP : IPPROTO_TCP;
+                        }
                         x->socket_kind = 1u << ((v >> 5) % 5);
                         x->count = (v >> 8) % 5;
                         x->first_usec = (uint64_t) (v % 1000) * 1000000;
@@ -630,7 +763,44 @@ static void test_random(void) {
                         x->address.bytes[x->family == AF_INET ? 3 : 15] = (uint8_t) ((v >> 8) % 7);
                         if (x->family == AF_INET6 && (v >> 11) % 4 == 0)
                                 memset(x->address.bytes, 0, 16);
+                        x->unit = units[(v >> 13) % 2];
                 }
+
+                /* Lookups: most of them answered an address a record went to. */
+                names = calloc(n_names + 1, sizeof(LearnName));
+                if (!names)
+                        abort();
+                for (size_t i = 0; i < n_names; i++) {
+                        LearnName *x = &names[i];
+                        unsigned v = (unsigned) rand_r(&seed);
+
+                        x->name = (v % 8) == 0 ? odd_names[(v >> 3) % ELEMENTSOF(odd_names)] :
+                                name_pool[(v >> 3) % ELEMENTSOF(name_pool)];
+                        x->unit = units[(v >> 9) % 3];
+                        x->family = (v >> 13) & 1 ? AF_INET6 : AF_INET;
+                        x->address.bytes[0] = x->family == AF_INET ? 192 : 0xfd;
+                        x->address.bytes[x->family == AF_INET ? 3 : 15] = (uint8_t) ((v >> 14) % 7);
+                        x->first_usec = (uint64_t) ((v >> 17) % 1000) * 1000000;
+                        if (n > 0 && (v >> 11) % 4 != 0) {
+                                /* Around a record: its unit mostly, the lookup a little before
+                                 * or after its first connect. */
+                                const LearnRecord *y = &r[(size_t) rand_r(&seed) % n];
+
+                                x->family = y->family;
+                                x->address = y->address;
+                                if ((v >> 27) % 4 != 0)
+                                        x->unit = y->unit;
+                                x->first_usec = y->first_usec - MIN(y->first_usec, (uint64_t) ((v >> 29) % 8) * 1000000);
+                                if ((v >> 16) % 8 == 0)
+                                        x->first_usec = y->first_usec + 1000000;
+                        }
+                        v = (unsigned) rand_r(&seed);
+                        x->ttl = v % 30;
+                        x->count = (v >> 5) % 4;
+                        x->last_usec = x->first_usec + (uint64_t) ((v >> 7) % 10) * 1000000;
+                }
+                o.names = names;
+                o.n_names = n_names;
 
                 if (propose_to_string(learn_propose_dropin, "r@.service", r, n, &o, &text) < 0 ||
                     parse_dropin(text, "random", &p) < 0 || p.error) {
@@ -638,11 +808,14 @@ static void test_random(void) {
                         continue;
                 }
                 for (size_t i = 0; i < n; i++)
-                        if (!record_allowed(&p, &r[i])) {
+                        if (!record_allowed(&p, &r[i], &o)) {
                                 if (failures++ == 0)
                                         diag("round %u: record %zu not allowed by:\n%s", round, i, text);
                                 break;
                         }
+                name_rules += (unsigned) policy_n_names(&p);
+                rounds_with_name_rules += policy_n_names(&p) > 0;
+                rounds_over_limit += strstr(text, "# At most 16 name rules per unit") != NULL;
                 o.current = &p;
                 if (propose_to_string(learn_propose_json, "r@.service", r, n, &o, &json) < 0 || !json_valid(json) ||
                     propose_to_string(learn_propose_diff, "r@.service", r, n, &o, &diff) < 0 ||
@@ -652,8 +825,193 @@ static void test_random(void) {
                                 diag("round %u: JSON or diff wrong:\n%s\n%s", round, json ?: "", diff ?: "");
                 }
         }
-        ok(failures == 0, "300 random sets of records: each proposal parses, allows every record, "
+        ok(failures == 0, "300 random sets of records and lookups: each proposal parses, allows every record, "
            "is valid JSON and is its own diff's base (%u failures)", failures);
+        ok(rounds_with_name_rules >= 100 && rounds_over_limit >= 5,
+           "random: %u of the proposals have name rules (%u in all), %u more than the limit",
+           rounds_with_name_rules, name_rules, rounds_over_limit);
+}
+
+static LearnName lookup(const char *name, const char *address, uint32_t ttl, uint64_t first_s, uint64_t last_s) {
+        LearnName x = {
+                .name = name,
+                .ttl = ttl,
+                .count = 1,
+                .first_usec = first_s * 1000000,
+                .last_usec = last_s * 1000000,
+        };
+
+        if (!parse_address(address, &x.family, &x.address))
+                abort();
+        return x;
+}
+
+static LearnRecord connect_at(int protocol, const char *address, uint16_t port, uint64_t first_s, uint64_t last_s) {
+        LearnRecord r = rec(LEARN_CONNECT, protocol, address, port, 1);
+
+        r.first_usec = first_s * 1000000;
+        r.last_usec = last_s * 1000000;
+        return r;
+}
+
+/* Propose r with names (threshold t) into *ret; is line (a whole line) in it? */
+static bool proposes(const LearnRecord *r, size_t n, const LearnName *names, size_t n_names, unsigned t,
+                     const char *line) {
+        _cleanup_free_ char *text = NULL, *want = NULL;
+        const LearnOptions o = { .prefix_threshold = t, .names = names, .n_names = n_names };
+
+        if (asprintf(&want, "\n%s\n", line) < 0)
+                abort();
+        if (propose_to_string(learn_propose_dropin, "n.service", r, n, &o, &text) < 0)
+                return false;
+        check_proposal("names", "n.service", r, n, &o, NULL);
+        return strstr(text, want);
+}
+
+/* Which connects become name rules, and which stay addresses (learn-propose.h, NAMES). */
+static void test_names(void) {
+        LearnRecord r[1];
+        LearnName nm[2];
+
+        /* The lookup at 1000 s with a TTL of 60 s, answered again at 1100 s: connects from 1000 s
+         * to 1160 s are reached by it. */
+        nm[0] = lookup("api.example.com", "192.0.2.1", 60, 1000, 1100);
+        r[0] = connect_at(IPPROTO_TCP, "192.0.2.1", 443, 1000, 1160);
+        ok(proposes(r, 1, nm, 1, 4, "X-CgPolicyConnectAllow=tcp:api.example.com:443"),
+           "names: a connect right at the lookup, the last at the end of the TTL: a name rule");
+        r[0] = connect_at(IPPROTO_TCP, "192.0.2.1", 443, 999, 1100);
+        ok(proposes(r, 1, nm, 1, 4, "X-CgPolicyConnectAllow=tcp:192.0.2.1:443"),
+           "names: the first connect a second before the lookup: the address");
+        r[0] = connect_at(IPPROTO_TCP, "192.0.2.1", 443, 1000, 1161);
+        ok(proposes(r, 1, nm, 1, 4, "X-CgPolicyConnectAllow=tcp:192.0.2.1:443"),
+           "names: the last connect a second after the TTL ran out: the address");
+        r[0] = connect_at(IPPROTO_TCP, "192.0.2.2", 443, 1000, 1000);
+        ok(proposes(r, 1, nm, 1, 4, "X-CgPolicyConnectAllow=tcp:192.0.2.2:443"),
+           "names: another address than the answer: the address");
+        r[0] = connect_at(IPPROTO_TCP, "::ffff:192.0.2.1", 443, 1000, 1000);
+        ok(proposes(r, 1, nm, 1, 4, "X-CgPolicyConnectAllow=tcp:[::ffff:192.0.2.1]:443"),
+           "names: another family than the answer (an A record, an IPv6 connect): the address");
+        r[0] = connect_at(IPPROTO_UDP, "192.0.2.1", 53, 1000, 1000);
+        ok(proposes(r, 1, nm, 1, 4, "X-CgPolicyConnectAllow=udp:192.0.2.1:53"),
+           "names: port 53 (a resolver): the address, never a name");
+        r[0] = connect_at(IPPROTO_TCP, "192.0.2.1", 0, 1000, 1000);
+        ok(proposes(r, 1, nm, 1, 4, "X-CgPolicyConnectAllow=tcp:192.0.2.1"),
+           "names: port 0: the address, every port");
+        r[0] = connect_at(IPPROTO_SCTP, "192.0.2.1", 443, 1000, 1000);
+        ok(proposes(r, 1, nm, 1, 4, "X-CgPolicyConnectAllow=192.0.2.1:443"),
+           "names: another protocol than TCP and UDP: the address");
+        r[0] = connect_at(IPPROTO_UDP, "192.0.2.1", 443, 1000, 1000);
+        ok(proposes(r, 1, nm, 1, 4, "X-CgPolicyConnectAllow=udp:api.example.com:443"), "names: UDP: a name rule");
+
+        /* Another unit's lookup does not count; the unit's own does. */
+        r[0] = connect_at(IPPROTO_TCP, "192.0.2.1", 443, 1000, 1000);
+        r[0].unit = "n@a.service";
+        nm[0].unit = "n@b.service";
+        ok(proposes(r, 1, nm, 1, 4, "X-CgPolicyConnectAllow=tcp:192.0.2.1:443"),
+           "names: a lookup by another instance: the address");
+        nm[0].unit = "n@a.service";
+        ok(proposes(r, 1, nm, 1, 4, "X-CgPolicyConnectAllow=tcp:api.example.com:443"),
+           "names: a lookup by the same instance: a name rule");
+
+        /* Two names for one address (a CNAME and its target, or two names of one host). */
+        r[0].unit = nm[0].unit = NULL;
+        nm[1] = lookup("www.example.org", "192.0.2.1", 60, 900, 1100);
+        ok(proposes(r, 1, nm, 2, 4, "X-CgPolicyConnectAllow=tcp:api.example.com:443") &&
+           proposes(r, 1, nm, 2, 4, "X-CgPolicyConnectAllow=tcp:www.example.org:443"),
+           "names: two names looked up for one address: a rule for each");
+
+        /* Names the rule grammar does not take stay addresses. */
+        static const char *const odd[] = { "localhost", "1.2.3.4", "Api.example.com", "a..example.com",
+                                           "*.example.com", "a b.example.com", "api.example.com:443" };
+        for (size_t i = 0; i < ELEMENTSOF(odd); i++) {
+                nm[0].name = odd[i];
+                ok(proposes(r, 1, nm, 1, 4, "X-CgPolicyConnectAllow=tcp:192.0.2.1:443"),
+                   "names: '%s' is no name of a rule: the address", odd[i]);
+        }
+
+        /* The longest name a rule takes (253 characters), and one longer. */
+        char longest[256], line[320];
+        memset(longest, 'a', 253);
+        longest[63] = longest[127] = longest[191] = '.';
+        longest[253] = 0;
+        nm[0].name = longest;
+        snprintf(line, sizeof line, "X-CgPolicyConnectAllow=tcp:%s:443", longest);
+        ok(proposes(r, 1, nm, 1, 4, line), "names: a name of 253 characters: a name rule");
+        longest[253] = 'a';
+        longest[254] = 0;
+        ok(proposes(r, 1, nm, 1, 4, "X-CgPolicyConnectAllow=tcp:192.0.2.1:443"),
+           "names: a name of 254 characters: the address");
+
+        /* Bad input. */
+        _cleanup_free_ char *text = NULL;
+        LearnOptions o = { .names = nm, .n_names = 1 };
+        nm[0] = lookup("api.example.com", "192.0.2.1", 60, 1000, 1100);
+        nm[0].name = NULL;
+        ok(propose_to_string(learn_propose_dropin, "n.service", r, 1, &o, &text) == -EINVAL, "names: a name NULL: -EINVAL");
+        nm[0].name = "api.example.com";
+        nm[0].family = AF_UNIX;
+        ok(propose_to_string(learn_propose_json, "n.service", r, 1, &o, &text) == -EINVAL, "names: family AF_UNIX: -EINVAL");
+        o.names = NULL;
+        ok(propose_to_string(learn_propose_diff, "n.service", r, 1, &o, &text) == -EINVAL, "names: names NULL, n_names 1: -EINVAL");
+}
+
+/* T or more names below one parent: its wildcard. */
+static void test_names_wildcard(void) {
+        LearnRecord r[4];
+        LearnName nm[4];
+        static const char *const names[] = { "a.pool.example.org", "b.pool.example.org", "a.com", "b.com" };
+        static const char *const v4[] = { "192.0.2.1", "192.0.2.2", "192.0.2.3", "192.0.2.4" };
+
+        for (size_t i = 0; i < 4; i++) {
+                nm[i] = lookup(names[i], v4[i], 60, 1000, 1000);
+                r[i] = connect_at(IPPROTO_UDP, v4[i], 123, 1000, 1000);
+        }
+        ok(proposes(r, 2, nm, 2, 2, "X-CgPolicyConnectAllow=udp:*.pool.example.org:123"),
+           "wildcard: 2 names below pool.example.org, threshold 2: its wildcard");
+        ok(proposes(r, 2, nm, 2, 1, "X-CgPolicyConnectAllow=udp:*.pool.example.org:123"),
+           "wildcard: threshold 1 counts as 2");
+        ok(proposes(r, 2, nm, 2, 3, "X-CgPolicyConnectAllow=udp:a.pool.example.org:123"),
+           "wildcard: 2 names, threshold 3: the names");
+        ok(proposes(r, 2, nm, 2, 0, "X-CgPolicyConnectAllow=udp:b.pool.example.org:123"),
+           "wildcard: threshold 0: never");
+        ok(proposes(r + 2, 2, nm + 2, 2, 2, "X-CgPolicyConnectAllow=udp:a.com:123") &&
+           proposes(r + 2, 2, nm + 2, 2, 2, "X-CgPolicyConnectAllow=udp:b.com:123"),
+           "wildcard: never below a parent of one label (*.com)");
+        r[1].port = 124;
+        ok(proposes(r, 2, nm, 2, 2, "X-CgPolicyConnectAllow=udp:a.pool.example.org:123"),
+           "wildcard: names on different ports are not grouped");
+}
+
+/* A proposal with name rules against a current policy with name rules. */
+static void test_names_diff(void) {
+        const LearnRecord r[] = { connect_at(IPPROTO_TCP, "192.0.2.1", 443, 1000, 1000) };
+        const LearnName nm[] = { lookup("api.example.com", "192.0.2.1", 60, 1000, 1000) };
+        static const struct {
+                const char *current, *expect;
+        } t[] = {
+                { "tcp:api.example.com:443", "\n  X-CgPolicyConnectAllow=tcp:api.example.com:443\n" },
+                { "*.example.com:443", "(a name rule: looked up, 1 answer; address 192.0.2.1): once, at 1970-01-01T00:16:40Z\n" },
+                { "api.example.com:80", "; 1 refused by the current policy\n" },
+                { "udp:api.example.com", "; 1 refused by the current policy\n" },
+                { "www.example.com:443", "; 1 refused by the current policy\n" },
+                { "tcp:192.0.2.1:443", "\n- X-CgPolicyConnectAllow=tcp:192.0.2.1:443  # used by 1 learned requests" },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(t); i++) {
+                _cleanup_(policy_done) Policy current = {};
+                _cleanup_free_ char *text = NULL, *conf = NULL;
+                LearnOptions o = { .names = nm, .n_names = 1, .current = &current };
+
+                policy_init(&current);
+                if (asprintf(&conf, "X-CgPolicyConnectDeny=any\nX-CgPolicyConnectAllow=%s\n", t[i].current) < 0)
+                        abort();
+                if (parse_dropin(conf, "current", &current) < 0)
+                        abort();
+                ok(propose_to_string(learn_propose_diff, "n.service", r, 1, &o, &text) == 0 && strstr(text, t[i].expect),
+                   "diff against %s: '%s'", t[i].current, t[i].expect + (t[i].expect[0] == '\n'));
+                if (!strstr(text ?: "", t[i].expect))
+                        diag("%s", text ?: "");
+        }
 }
 
 static int write_file(const char *path, const char *text) {
@@ -730,6 +1088,9 @@ int main(int argc, char *argv[]) {
         test_listen();
         test_threshold();
         test_bad_input();
+        test_names();
+        test_names_wildcard();
+        test_names_diff();
         test_random();
         test_resolvers();
         return tap_done();

@@ -466,9 +466,7 @@ static void test_proposal(const char *lw_cg) {
            "under the proposal: a sendto over IPv6 the unit only made over IPv4 gets EPERM");
         ok(one(lw_cg, OP_CONNECT, "127.0.0.1", PORT_OUTSIDE - 1) == ECONNREFUSED,
            "meanwhile the learning unit is refused nothing");
-        for (int i = 0; args[i]; i++)
-                free(args[i]);
-        free(args);
+        strv_free(args);
 }
 
 int main(int argc, char **argv) {

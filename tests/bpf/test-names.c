@@ -666,7 +666,8 @@ static char *learned_names(const char *unit) {
 static void test_learn(void) {
         _cleanup_free_ char *cg = test_env_cgroup(&env, "learner"), *enforced = test_env_cgroup(&env, "learned");
         _cleanup_free_ char *names = NULL, *proposal = NULL;
-        char out[65536], **args = NULL;
+        _cleanup_strv_free_ char **args = NULL;
+        char out[65536];
         int n;
 
         ok(run_cgpolicy(cg, NULL, 0, "apply", "--unit=ln.service", "--mode=learn", NULL) == 0,

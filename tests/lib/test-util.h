@@ -111,7 +111,7 @@ int test_cgpolicy(const char *cgpolicy, const char *cg, char **out, ...) __attri
 /* A proposal of "cgpolicy learn" (a drop-in) as the "cgpolicy apply" options that put it in force
  * for unit (the generator passes the same, from the drop-in's keys): "apply", "--unit=UNIT", then
  * each "X-CgPolicyKindAction=RULE" line one option, empty assignments (the resets at the top of
- * each list) none. *ret (NULL-terminated, never freed: tests) gets them; returns their number, or
+ * each list) none. *ret (NULL-terminated, to free with strv_free()) gets them; returns their number, or
  * -EBADMSG for a line that is no key, comment or section (printed as a TAP comment). */
 int test_proposal_to_args(const char *proposal, const char *unit, char ***ret);
 

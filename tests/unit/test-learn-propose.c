@@ -1008,7 +1008,8 @@ static void test_names_diff(void) {
                 if (parse_dropin(conf, "current", &current) < 0)
                         abort();
                 ok(propose_to_string(learn_propose_diff, "n.service", r, 1, &o, &text) == 0 && strstr(text, t[i].expect),
-                   "diff against %s: '%s'", t[i].current, t[i].expect + (t[i].expect[0] == '\n'));
+                   "diff against %s: '%.*s'", t[i].current,
+                   (int) strcspn(t[i].expect + (t[i].expect[0] == '\n'), "\n"), t[i].expect + (t[i].expect[0] == '\n'));
                 if (!strstr(text ?: "", t[i].expect))
                         diag("%s", text ?: "");
         }

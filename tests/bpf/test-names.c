@@ -400,24 +400,6 @@ static const char *errname(int e) {
                 ok(_r == (want), "%s: %s (got %s)", desc, errname(want), errname(_r));           \
         } while (0)
 
-static int run_cgpolicy(const char *cg, char *out, size_t size, ...) {
-        const char *argv[24] = { cgpolicy };
-        char buf[65536];
-        va_list ap;
-        int n = 1, r;
-
-        va_start(ap, size);
-        for (const char *a; n < 23 && (a = va_arg(ap, const char *)); )
-                argv[n++] = a;
-        va_end(ap);
-        argv[n] = NULL;
-        r = test_run((char *const *) argv, &(RunOptions) { .cgroup = cg, .output = out ?: buf,
-                                                            .output_size = out ? size : sizeof buf });
-        if (r != 0)
-                diag("cgpolicy %s: %s", argv[1], out ?: buf);
-        return r;
-}
-
 #define RULES "--connect-allow=udp:53", "--connect-allow=allowed.test:tcp:47301", \
         "--connect-allow=short.test:47301", "--connect-allow=alias.test:47301", \
         "--connect-allow=*.wild.test:tcp:47301", "--connect-allow=ipv6:v6.test:47301", \
@@ -430,7 +412,7 @@ static char *policed(const char *name) {
         char unit[64];
 
         snprintf(unit, sizeof unit, "--unit=%s.service", name);
-        if (run_cgpolicy(cg, NULL, 0, "apply", unit, RULES, NULL) != 0)
+        if (test_cgpolicy(cgpolicy, cg, NULL, "apply", unit, RULES, NULL) != 0)
                 die("cannot police %s", name);
         return cg;
 }
@@ -503,11 +485,13 @@ static void test_spoofed(const char *a) {
 
 /* status: per name rule, the addresses allowed now and the seconds they have left. */
 static void test_status(void) {
-        char out[65536];
+        _cleanup_free_ char *out = NULL, *json = NULL, *plain = NULL;
         const char *l;
         unsigned left = 0;
 
-        ok(run_cgpolicy(NULL, out, sizeof out, "status", "names-a.service", NULL) == 0, "status names-a.service");
+        ok(test_cgpolicy(cgpolicy, NULL, &out, "status", "names-a.service", NULL) == 0 && out, "status names-a.service");
+        if (!out)
+                return;
         l = strstr(out, "      name: tcp:allowed.test:47301: 127.0.0.2 (");
         ok(l && sscanf(l + strlen("      name: tcp:allowed.test:47301: 127.0.0.2 ("), "%u s)", &left) == 1 &&
            left > 250 && left <= 300, "status shows allowed.test's 127.0.0.2 with its lifetime left (%u s of 300)", left);
@@ -519,11 +503,11 @@ static void test_status(void) {
         if (!strstr(out, "127.0.0.2 ("))
                 diag("%s", out);
 
-        ok(run_cgpolicy(NULL, out, sizeof out, "status", "--json", "names-a.service", NULL) == 0 &&
-           strstr(out, "\"names\":[{\"rule\":\"tcp:allowed.test:47301\",\"addresses\":[{\"address\":\"127.0.0.2\","
+        ok(test_cgpolicy(cgpolicy, NULL, &json, "status", "--json", "names-a.service", NULL) == 0 && json &&
+           strstr(json, "\"names\":[{\"rule\":\"tcp:allowed.test:47301\",\"addresses\":[{\"address\":\"127.0.0.2\","
                   "\"expires_in_s\":") != NULL, "status --json lists the addresses of each name rule");
-        ok(run_cgpolicy(NULL, out, sizeof out, "status", "--json", "plain.service", NULL) == 0 &&
-           strstr(out, "\"names\":[]") != NULL, "status --json: no name rules, no names");
+        ok(test_cgpolicy(cgpolicy, NULL, &plain, "status", "--json", "plain.service", NULL) == 0 && plain &&
+           strstr(plain, "\"names\":[]") != NULL, "status --json: no name rules, no names");
 }
 
 /* The race: each lookup answers a new address, connected to at once. */
@@ -637,12 +621,13 @@ static unsigned learn_workload(const char *cg) {
 
 /* The names table of "learn --records" (after the records), without its times. */
 static char *learned_names(const char *unit) {
-        char out[65536], *res = NULL, *line, *save = NULL;
+        _cleanup_free_ char *out = NULL;
+        char *res = NULL, *line, *save = NULL;
         size_t size = 0;
         bool in_names = false;
         FILE *f;
 
-        if (run_cgpolicy(NULL, out, sizeof out, "learn", unit, "--records", NULL) != 0)
+        if (test_cgpolicy(cgpolicy, NULL, &out, "learn", unit, "--records", NULL) != 0 || !out)
                 return strdup("(failed)");
         f = open_memstream(&res, &size);
         if (!f)
@@ -667,10 +652,9 @@ static void test_learn(void) {
         _cleanup_free_ char *cg = test_env_cgroup(&env, "learner"), *enforced = test_env_cgroup(&env, "learned");
         _cleanup_free_ char *names = NULL, *proposal = NULL;
         _cleanup_strv_free_ char **args = NULL;
-        char out[65536];
         int n;
 
-        ok(run_cgpolicy(cg, NULL, 0, "apply", "--unit=ln.service", "--mode=learn", NULL) == 0,
+        ok(test_cgpolicy(cgpolicy, cg, NULL, "apply", "--unit=ln.service", "--mode=learn", NULL) == 0,
            "ln.service: apply --mode=learn, no rules");
         ok(test_n_effective(cg, "dns_ingress") == 1, "a learning unit has the DNS programs: its lookups are read");
         ok(learn_workload(cg) == 0, "learning: every lookup answered and every connect allowed");
@@ -689,8 +673,10 @@ static void test_learn(void) {
         if (names)
                 diag("names:\n%s", names);
 
-        ok(run_cgpolicy(NULL, out, sizeof out, "learn", "ln.service", NULL) == 0, "learn ln.service: a proposal");
-        proposal = strdup(out);
+        ok(test_cgpolicy(cgpolicy, NULL, &proposal, "learn", "ln.service", NULL) == 0 && proposal,
+           "learn ln.service: a proposal");
+        if (!proposal)
+                return;
         diag("%s", proposal);
         ok(strstr(proposal, "\nX-CgPolicyConnectAllow=tcp:allowed.test:47301\n") &&
            strstr(proposal, "\nX-CgPolicyConnectAllow=tcp:alias.test:47301\n") &&
@@ -732,7 +718,7 @@ static void test_learn_flood(void) {
         pid_t pid;
 
         before = learned_names("ln.service");
-        ok(run_cgpolicy(cg, NULL, 0, "apply", "--unit=lf.service", "--mode=learn", NULL) == 0,
+        ok(test_cgpolicy(cgpolicy, cg, NULL, "apply", "--unit=lf.service", "--mode=learn", NULL) == 0,
            "lf.service: apply --mode=learn");
         pid = test_fork();
         if (pid == 0) {
@@ -778,7 +764,7 @@ int main(int argc, char **argv) {
                 return k;
         if (netns_new() < 0 || loopback_add_ipv6("fd00::6", 128) < 0)
                 die("cannot make a network namespace with fd00::6 on lo");
-        ok(run_cgpolicy(NULL, NULL, 0, "load", NULL) == 0, "cgpolicy load into a private bpffs");
+        ok(test_cgpolicy(cgpolicy, NULL, NULL, "load", NULL) == 0, "cgpolicy load into a private bpffs");
 
         pid = server_start(tcp, ELEMENTSOF(tcp));
         if (pid < 0)
@@ -792,7 +778,7 @@ int main(int argc, char **argv) {
         a = policed("names-a");
         b = policed("names-b");
         plain = test_env_cgroup(&env, "plain");
-        if (run_cgpolicy(plain, NULL, 0, "apply", "--unit=plain.service", "--connect-allow=udp:53",
+        if (test_cgpolicy(cgpolicy, plain, NULL, "apply", "--unit=plain.service", "--connect-allow=udp:53",
                          "--connect-allow=tcp:47301", "--connect-deny=any", NULL) != 0)
                 die("cannot police plain");
 

@@ -73,25 +73,6 @@ static uint64_t boot_ns(void) {
         return (uint64_t) ts.tv_sec * 1000000000ULL + (uint64_t) ts.tv_nsec;
 }
 
-static int run_cgpolicy(const char *cg, char **out, ...) {
-        const char *argv[16] = { cgpolicy };
-        char buf[65536];
-        va_list ap;
-        int n = 1, r;
-
-        va_start(ap, out);
-        for (const char *a; n < 15 && (a = va_arg(ap, const char *)); )
-                argv[n++] = a;
-        va_end(ap);
-        argv[n] = NULL;
-        r = test_run((char *const *) argv, &(RunOptions) { .cgroup = cg, .output = buf, .output_size = sizeof buf });
-        if (out)
-                *out = strdup(buf);
-        else if (r != 0)
-                diag("cgpolicy %s: %s", argv[1], buf);
-        return r;
-}
-
 /* Cgroup NAME with the connect programs attached and the policy of unit NAME.service applied. */
 static char *policed(const char *name, const char *mode) {
         char *cg = test_env_cgroup(&env, name);
@@ -100,7 +81,7 @@ static char *policed(const char *name, const char *mode) {
         snprintf(unit, sizeof unit, "--unit=%s.service", name);
         snprintf(allow, sizeof allow, "--connect-allow=tcp:%u", PORT_ALLOWED);
         if (test_attach(&env, cg, CGP_DIRS(CGP_DIR_CONNECT)) < 0 ||
-            run_cgpolicy(cg, NULL, "apply", unit, mode, allow, "--connect-deny=any", NULL) != 0)
+            test_cgpolicy(cgpolicy, cg, NULL, "apply", unit, mode, allow, "--connect-deny=any", NULL) != 0)
                 die("cannot police %s", name);
         return cg;
 }
@@ -336,7 +317,7 @@ static void test_full(struct ring_buffer *rb, Records *r) {
         ok(r->n + lost == logged, "full: none lost silently: %zu read + %llu lost = %llu written",
            r->n, (unsigned long long) lost, (unsigned long long) logged);
 
-        ok(run_cgpolicy(NULL, &json, "status", "--json", NULL) == 0, "full: cgpolicy status --json");
+        ok(test_cgpolicy(cgpolicy, NULL, &json, "status", "--json", NULL) == 0, "full: cgpolicy status --json");
         snprintf(want, sizeof want, "\"lost\":%llu,", (unsigned long long) lost);
         ok(json && strstr(json, want), "full: status shows the lost records (%s)", want);
         for (int i = 0; i < N; i++)
@@ -356,7 +337,7 @@ int main(int argc, char **argv) {
         k = test_start(&env, "cgpolicy-stream");
         if (k != 0)
                 return k;
-        ok(run_cgpolicy(NULL, NULL, "load", NULL) == 0, "cgpolicy load into a private bpffs");
+        ok(test_cgpolicy(cgpolicy, NULL, NULL, "load", NULL) == 0, "cgpolicy load into a private bpffs");
 
         fd = test_pin_get(&env, "maps/cgp_events");
         rb = fd >= 0 ? ring_buffer__new(fd, collect, &r, NULL) : NULL;

@@ -1179,13 +1179,24 @@ sc_remove() {
         check_eq "e2e-server.service was not stopped" active "$(show e2e-server.service ActiveState)"
         check_eq "prerm's cgpolicy unload detached the programs from e2e-server.service's cgroup" "" "$(attached e2e-server.service)"
         expect e2e-server connect tcp 127.0.0.1 9000 OK        # the policy is lifted with the package
-        local i progs maps
-        for i in $(seq 50); do
+        # A program is gone from bpftool as soon as its last reference goes, but the maps it
+        # used are released only when the kernel frees it, after an RCU grace period (for the
+        # LSM programs, attached through trampolines, an RCU tasks one, which takes seconds
+        # under TCG): wait for that, up to 60 s, and say how long it took.
+        local i progs maps p holders
+        for i in $(seq 300); do
                 progs=$(bpftool prog show 2>&1 | grep -c ' name cgpolicy_')
                 maps=$(bpftool map show 2>&1 | grep -c ' name cgp_')
                 [ "$progs$maps" = 00 ] && break
                 sleep 0.2
         done
+        diag "programs and maps gone after about $((i / 5)) s"
+        if [ "$progs$maps" != 00 ]; then
+                holders=$(for p in /proc/[0-9]*; do
+                        ls -l "$p/fd" 2>/dev/null | grep -q 'anon_inode:bpf-map' && echo "$(cat "$p/comm" 2>/dev/null) ${p#/proc/}"
+                done)
+                diag "maps left:" "$(bpftool map show 2>&1 | grep ' name cgp_')" "processes holding a map:" "$holders"
+        fi
         check_eq "no cgpolicy program or map is left in the kernel (bpftool prog/map show)" "0 programs, 0 maps" "$progs programs, $maps maps"
         if ran daemons; then
                 check_eq "nginx.service was not stopped" active "$(show nginx.service ActiveState)"

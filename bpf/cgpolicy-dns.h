@@ -434,16 +434,18 @@ static __always_inline __u32 cgp_dns_match(__u32 idx, __u32 n, __u32 policy) {
 }
 
 /* The deciding policy of skb's socket, when it has name rules or learns: its tag, else 0; and
- * *learner, the learner of a learning one, else 0. */
-static __always_inline __u32 cgp_dns_policy(struct __sk_buff *skb, __u32 *learner) {
+ * *learner, the learner of a learning one, else 0, and *names, whether it has name rules. */
+static __always_inline __u32 cgp_dns_policy(struct __sk_buff *skb, __u32 *learner, bool *names) {
         const __u32 *l;
         struct cgp_found f;
         __u32 slot;
 
         *learner = 0;
+        *names = false;
         cgp_find(skb, true, CGP_F_HAS_DIR(CGP_DIR_CONNECT) | CGP_F_LEARN, 0, &f);
         if (f.policy_cgroup_id == 0 || !(f.v.flags & (CGP_F_NAMES | CGP_F_LEARN)))
                 return 0;
+        *names = (f.v.flags & CGP_F_NAMES) != 0;
         if (f.v.flags & CGP_F_LEARN) {
                 slot = f.v.slot;
                 l = bpf_map_lookup_elem(&cgp_learn_slots, &slot);
@@ -459,7 +461,8 @@ int cgpolicy_dns_egress(struct __sk_buff *skb) {
         struct cgp_dns_query *q;
         struct cgp_dns_scratch *s;
         struct cgp_dns_dgram d = {};
-        __u32 idx = CGP_DNS_SCRATCH_EGRESS, len, pos = 12, policy, rules, learner;
+        __u32 idx = CGP_DNS_SCRATCH_EGRESS, len, pos = 12, policy, rules = 0, learner;
+        bool names;
         int n;
 
         if (!cgp_dns_maybe(skb, true) || cgp_dns_dgram(skb, &d) < 0 || d.dport != CGP_DNS_PORT)
@@ -471,13 +474,15 @@ int cgpolicy_dns_egress(struct __sk_buff *skb) {
         /* A standard query (QR 0, opcode 0) with one question. */
         if ((s->pkt[2] & 0xf8) != 0 || s->pkt[4] != 0 || s->pkt[5] != 1)
                 return 1;
-        policy = cgp_dns_policy(skb, &learner);
+        policy = cgp_dns_policy(skb, &learner, &names);
         if (policy == 0)
                 return 1;
         n = cgp_dns_read_name(idx, len, &pos);
         if (n <= 0)
                 return 1;
-        rules = cgp_dns_match(idx, (__u32) n, policy);
+        /* A learning unit without name rules has none to match. */
+        if (names)
+                rules = cgp_dns_match(idx, (__u32) n, policy);
         if (rules == 0 && learner == 0)
                 return 1;
 
@@ -698,6 +703,7 @@ int cgpolicy_dns_ingress(struct __sk_buff *skb) {
         struct cgp_dns_query *q;
         struct cgp_dns_dgram d = {};
         __u32 idx = CGP_DNS_SCRATCH_INGRESS, len, pos = 12, policy, rules, qlen, learner, now_learner;
+        bool now_names;
         __u64 now_ns, h;
         int n;
 
@@ -718,7 +724,7 @@ int cgpolicy_dns_ingress(struct __sk_buff *skb) {
         qlen = q->len;
         learner = q->learner;
         now_ns = bpf_ktime_get_boot_ns();
-        if (policy == 0 || now_ns - q->time_ns > CGP_DNS_QUERY_TTL_NS || policy != cgp_dns_policy(skb, &now_learner) ||
+        if (policy == 0 || now_ns - q->time_ns > CGP_DNS_QUERY_TTL_NS || policy != cgp_dns_policy(skb, &now_learner, &now_names) ||
             learner != now_learner) {
                 bpf_map_delete_elem(&cgp_dns_queries, &qk);
                 return 1;

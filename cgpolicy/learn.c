@@ -246,39 +246,31 @@ static int records_open(Maps *m, uint32_t id) {
 }
 
 /* A question as the kernel recorded it (wire format, lowercase) → "api.example.com", when it is
- * a name the rules' grammar can hold (systemd.cgpolicy(5), NAME RULES: at least two labels of
- * letters, digits, '-' and '_', the last with a letter): anything else the service asked (an
- * address's PTR name, a name with a byte that would make the proposal something else than a
- * rule) can never become a rule, and is not read. NULL then. */
+ * a name a rule can hold (policy_name_is_valid(): the grammar of systemd.cgpolicy(5), NAME
+ * RULES): anything else the service asked (a name with a byte that would make the proposal
+ * something else than a rule, or print as more than one line of --records) can never become a
+ * rule, and is not read. NULL then. */
 static char *question_to_name(const uint8_t *wire, uint32_t len) {
         char buf[CGP_DNS_NAME_BUF];
-        size_t n = 0, labels = 0;
-        bool letter = false;
+        size_t n = 0;
 
         if (len == 0 || len >= CGP_DNS_NAME_BUF)
                 return NULL;
         for (uint32_t pos = 0; pos < len; ) {
                 uint8_t l = wire[pos++];
 
-                if (l == 0 || l > 63 || pos + l > len)
+                /* A '.' within a label would read as another name than the one asked. */
+                if (l == 0 || pos + l > len || memchr(wire + pos, '.', l))
                         return NULL;
                 if (n > 0)
                         buf[n++] = '.';
-                letter = false;
-                for (uint8_t i = 0; i < l; i++) {
-                        char c = (char) wire[pos + i];
-
-                        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_'))
-                                return NULL;
-                        letter = letter || (c >= 'a' && c <= 'z');
-                        buf[n++] = c;
-                }
+                memcpy(buf + n, wire + pos, l);         /* n + l < len < CGP_DNS_NAME_BUF */
+                n += l;
                 pos += l;
-                labels++;
         }
-        if (labels < 2 || !letter || n > 253)
-                return NULL;
         buf[n] = 0;
+        if (strlen(buf) != n || !policy_name_is_valid(buf))
+                return NULL;
         return strdup(buf);
 }
 

@@ -217,13 +217,8 @@ static int proposal_add_names(Proposal *p, const LearnOptions *o) {
                         p->names[m++] = p->names[i];
         p->n_names = m;
 
-        for (size_t i = 0; i < m; i++) {
-                PolicyRule rule;
-
-                p->names[i].usable = policy_rule_from_string(p->names[i].name, &rule, NULL) >= 0 &&
-                        policy_rule_is_name(&rule) && !rule.wildcard && rule.protocol == 0 &&
-                        rule.port_min == 0 && rule.port_max == 0 && streq(rule.name, p->names[i].name);
-        }
+        for (size_t i = 0; i < m; i++)
+                p->names[i].usable = policy_name_is_valid(p->names[i].name);
         for (size_t i = 0; i < n; i++) {
                 LearnedName *x = &p->names[name_id(p, o->names[i].name)];
 

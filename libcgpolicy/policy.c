@@ -811,6 +811,14 @@ int policy_rule_check_list(const Policy *p, PolicyDirection d, PolicyAction a, c
         return 0;
 }
 
+bool policy_name_is_valid(const char *name) {
+        PolicyRule rule;
+
+        return policy_rule_from_string(name, &rule, NULL) >= 0 && policy_rule_is_name(&rule) && !rule.wildcard &&
+               rule.family == 0 && rule.protocol == 0 && rule.port_min == 0 && rule.port_max == 0 &&
+               streq(rule.name, name);
+}
+
 bool policy_rule_name_matches(const PolicyRule *r, const char *name) {
         size_t n, l;
 

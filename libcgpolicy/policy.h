@@ -151,6 +151,10 @@ static inline bool policy_rule_is_name(const PolicyRule *r) {
  * no trailing dot)? */
 bool policy_rule_name_matches(const PolicyRule *r, const char *name);
 
+/* Is name a host name that a name rule holds exactly as it is: lowercase, without "*.", a
+ * protocol, ports or the trailing dot (what "cgpolicy learn" may propose a rule for)? */
+bool policy_name_is_valid(const char *name);
+
 /* The number of name rules of p (all in the connect allow list). */
 size_t policy_n_names(const Policy *p);
 
